@@ -1,0 +1,68 @@
+"""One entry point that turns data and a formulation name into a program object."""
+from __future__ import annotations
+
+import numpy as np
+
+from .gated import GatedReLUProgram
+from .patterns import enumerate_patterns, sample_patterns
+from .relu import ReLUProgram
+from .robust import RobustReLUProgram
+from .scp import SCPProgram
+from .validation import (check_directions, check_formulation, check_matrix, check_patterns,
+                         check_positive_int)
+
+DEFAULT_SAMPLES = 100
+
+
+def add_bias_column(X):
+    """Return ``[X, 1]``: a copy of X with a column of ones appended (the bias feature)."""
+    X = check_matrix(X, "X")
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None, n_patterns=None,
+                 seed=None, epsilon=0.0, bias=False, max_patterns=5000):
+    """Build the program ``formulation`` on data (X, y).
+
+    * ``exact``   - constrained program on every pattern of X (exact enumeration, refused above
+      ``max_patterns``);
+    * ``sampled`` - constrained program on ``D`` if given, else on patterns of ``n_patterns`` Gaussian
+      directions drawn with ``seed`` (default 100);
+    * ``gated``   - gated-ReLU program on the same kind of patterns (gates ``H`` kept for prediction);
+    * ``scp``     - random-feature l1 program on directions ``H`` if given, else ``n_patterns`` Gaussian
+      directions;
+    * ``robust``  - robust program of radius ``epsilon`` on ``D`` or sampled patterns.
+
+    ``bias=True`` appends a ones column to X (never perturbed by the robust program).
+    """
+    check_formulation(formulation)
+    X = check_matrix(X, "X")
+    if bias:
+        X = add_bias_column(X)
+    n, d = X.shape
+    if n_patterns is not None:
+        n_patterns = check_positive_int(n_patterns, "the number of patterns")
+    if formulation == "exact":
+        if D is not None:
+            raise ValueError("the exact formulation enumerates its own patterns; "
+                             "use --formulation sampled to solve on the given D")
+        D, H = enumerate_patterns(X, max_patterns=max_patterns)
+        return ReLUProgram(X, y, D, loss, beta, formulation="exact", H=H)
+    if formulation == "scp":
+        if H is None:
+            rng = np.random.default_rng(seed)
+            H = rng.standard_normal((n_patterns or DEFAULT_SAMPLES, d)).T
+        return SCPProgram(X, y, check_directions(H, d), loss, beta)
+    if D is not None:
+        D = check_patterns(D, n)
+        if H is not None:
+            H = check_directions(H, d)
+            if H.shape[1] != D.shape[1] or not np.array_equal(X @ H >= 0, D > 0):
+                H = None  # directions that do not produce D exactly are not gates for D
+    else:
+        D, H = sample_patterns(X, n_patterns or DEFAULT_SAMPLES, seed=seed)
+    if formulation == "sampled":
+        return ReLUProgram(X, y, D, loss, beta, formulation="sampled", H=H)
+    if formulation == "gated":
+        return GatedReLUProgram(X, y, D, loss, beta, H=H)
+    return RobustReLUProgram(X, y, D, loss, beta, epsilon=epsilon, bias=bias, H=H)

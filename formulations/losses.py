@@ -1,0 +1,181 @@
+r"""The three training losses, each defined once.
+
+Losses are SUMS over samples (MATH.md section 1). For predictions :math:`\hat y` and targets :math:`y`:
+
+* squared:  ``0.5 * sum((yhat - y)^2)``
+* hinge:    ``sum(max(0, 1 - y * yhat))``           (y in {-1, +1})
+* logistic: ``sum(log(1 + exp(-y * yhat)))``        (y in {-1, +1})
+
+Each loss provides the CVXPY expression (the oracle), the NumPy value, its gradient with respect to the
+predictions and its proximal operator (for the hand-written solvers), the worst case over an l_inf ball
+(MATH.md section 7) in both CVXPY and NumPy form, and label validation.
+"""
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+from scipy.special import expit
+
+from .validation import check_vector
+
+
+class Loss:
+    """Base class. ``name`` is the public name used by the CLI and the JSON report."""
+
+    name = ""
+    classification = False
+
+    def validate_labels(self, y):
+        """Return a float copy of ``y``; raise ValueError if the labels do not suit this loss."""
+        return check_vector(y)
+
+    # -- values ---------------------------------------------------------------------------------
+    def per_sample(self, yhat, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def value(self, yhat, y):
+        """Sum of :meth:`per_sample` over the samples."""
+        return float(np.sum(self.per_sample(np.asarray(yhat, float), np.asarray(y, float))))
+
+    def gradient(self, yhat, y):  # pragma: no cover - abstract
+        """d loss / d yhat, elementwise."""
+        raise NotImplementedError
+
+    def prox(self, v, y, t):  # pragma: no cover - abstract
+        r"""Elementwise :math:`\mathrm{argmin}_z\ \ell(z, y) + \frac{1}{2t}(z - v)^2`, t > 0."""
+        raise NotImplementedError
+
+    def cvx(self, yhat, y):  # pragma: no cover - abstract
+        """CVXPY expression of the summed loss (convex in ``yhat``)."""
+        raise NotImplementedError
+
+    # -- worst case over an l_inf ball (slack = eps * |a_k|_1 >= 0) --------------------------------
+    def robust_per_sample(self, yhat, slack, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def robust_value(self, yhat, slack, y):
+        return float(np.sum(self.robust_per_sample(np.asarray(yhat, float), np.asarray(slack, float),
+                                                   np.asarray(y, float))))
+
+    def robust_cvx(self, yhat, slack, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class SquaredLoss(Loss):
+    name = "squared"
+
+    def per_sample(self, yhat, y):
+        return 0.5 * (yhat - y) ** 2
+
+    def gradient(self, yhat, y):
+        return np.asarray(yhat, float) - y
+
+    def prox(self, v, y, t):
+        return (v + t * y) / (1.0 + t)
+
+    def cvx(self, yhat, y):
+        return 0.5 * cp.sum_squares(yhat - y)
+
+    def robust_per_sample(self, yhat, slack, y):
+        return 0.5 * (np.abs(yhat - y) + slack) ** 2
+
+    def robust_cvx(self, yhat, slack, y):
+        return 0.5 * cp.sum(cp.square(cp.abs(yhat - y) + slack))
+
+
+class _PlusMinusOneLoss(Loss):
+    classification = True
+
+    def validate_labels(self, y):
+        y = check_vector(y)
+        bad = ~np.isin(y, (-1.0, 1.0))
+        if np.any(bad):
+            found = np.unique(y[bad])[:5]
+            raise ValueError(f"the {self.name} loss needs labels in {{-1, +1}}; found {found.tolist()}")
+        return y
+
+
+class HingeLoss(_PlusMinusOneLoss):
+    name = "hinge"
+
+    def per_sample(self, yhat, y):
+        return np.maximum(0.0, 1.0 - y * yhat)
+
+    def gradient(self, yhat, y):
+        # a subgradient: -y where the margin is violated, 0 elsewhere
+        return np.where(y * np.asarray(yhat, float) < 1.0, -y, 0.0)
+
+    def prox(self, v, y, t):
+        # with u = y v: argmin max(0, 1-u') + (u'-u)^2/(2t) is u if u >= 1, u+t if u <= 1-t, else 1
+        u = y * v
+        u_new = np.where(u >= 1.0, u, np.where(u <= 1.0 - t, u + t, 1.0))
+        return y * u_new
+
+    def cvx(self, yhat, y):
+        return cp.sum(cp.pos(1 - cp.multiply(y, yhat)))
+
+    def robust_per_sample(self, yhat, slack, y):
+        return np.maximum(0.0, 1.0 - y * yhat + slack)
+
+    def robust_cvx(self, yhat, slack, y):
+        return cp.sum(cp.pos(1 - cp.multiply(y, yhat) + slack))
+
+
+class LogisticLoss(_PlusMinusOneLoss):
+    name = "logistic"
+
+    def per_sample(self, yhat, y):
+        return np.logaddexp(0.0, -y * yhat)
+
+    def gradient(self, yhat, y):
+        return -y * expit(-y * np.asarray(yhat, float))
+
+    def prox(self, v, y, t, iterations=60):
+        r"""Safeguarded Newton on :math:`g(u') = -\sigma(-u') + (u' - u)/t = 0`, with u = y v.
+
+        The root lies in [u, u + t] (g(u) < 0 < g(u + t)); Newton steps leaving the bracket are
+        replaced by bisection, so the iteration converges for every input.
+        """
+        v = np.asarray(v, float)
+        t = np.broadcast_to(np.asarray(t, float), v.shape)
+        u = y * v
+        lo, hi = u.copy(), u + t
+        z = u + 0.5 * t
+        for _ in range(iterations):
+            s = expit(-z)
+            g = -s + (z - u) / t
+            lo = np.where(g < 0, z, lo)
+            hi = np.where(g > 0, z, hi)
+            step = g / (s * (1.0 - s) + 1.0 / t)
+            z_new = z - step
+            outside = (z_new <= lo) | (z_new >= hi)
+            z_new = np.where(outside, 0.5 * (lo + hi), z_new)
+            if np.max(np.abs(z_new - z), initial=0.0) <= 1e-15 * (1.0 + np.max(np.abs(z), initial=0.0)):
+                z = z_new
+                break
+            z = z_new
+        return y * z
+
+    def cvx(self, yhat, y):
+        return cp.sum(cp.logistic(-cp.multiply(y, yhat)))
+
+    def robust_per_sample(self, yhat, slack, y):
+        return np.logaddexp(0.0, -y * yhat + slack)
+
+    def robust_cvx(self, yhat, slack, y):
+        return cp.sum(cp.logistic(-cp.multiply(y, yhat) + slack))
+
+
+LOSSES = {cls.name: cls for cls in (SquaredLoss, HingeLoss, LogisticLoss)}
+
+
+def get_loss(loss):
+    """Return a :class:`Loss` instance from a name (``squared``, ``hinge``, ``logistic``) or instance."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]()
+    raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")

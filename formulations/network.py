@@ -1,0 +1,177 @@
+r"""The non-convex networks that convex solutions map to (MATH.md sections 1, 3, 5 and 7).
+
+* :class:`ReLUNetwork` - :math:`f(x) = \sum_j \max(0, x^\top u_j)\,\alpha_j`, trained objective
+  ``loss(f(X), y) + (beta/2) * sum_j (|u_j|^2 + alpha_j^2)``. Recovered from a constrained convex solution
+  by the square-root split (:meth:`ReLUNetwork.from_convex`), from an SCP solution by rescaling the frozen
+  directions (:meth:`ReLUNetwork.from_random_features`).
+* :class:`GatedReLUNetwork` - :math:`f(x) = \sum_j 1[x^\top g_j \ge 0]\,(x^\top u_j)\,\alpha_j` with fixed
+  gates g_j, the model of the gated-ReLU program.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .losses import get_loss
+from .validation import check_beta, check_epsilon, check_matrix, check_X_y
+
+
+def _square_root_split(blocks, rel_tol):
+    """Columns b_i of ``blocks`` (d x P) -> (u_i = b_i / sqrt|b_i|, sqrt|b_i|) for the kept columns.
+
+    A column is kept when its norm exceeds ``rel_tol`` times the largest column norm.
+    """
+    norms = np.linalg.norm(blocks, axis=0)
+    top = norms.max(initial=0.0)
+    keep = np.flatnonzero(norms > rel_tol * top) if top > 0 else np.zeros(0, dtype=int)
+    root = np.sqrt(norms[keep])
+    return keep, blocks[:, keep] / root, root
+
+
+class _TwoLayerNetwork:
+    def __init__(self, U, alpha):
+        self.U = check_matrix(U, "U") if np.size(U) else np.zeros((np.shape(U)[0], 0))
+        self.alpha = np.array(alpha, dtype=float).reshape(-1)
+        if self.alpha.shape[0] != self.U.shape[1]:
+            raise ValueError(f"shape mismatch: U has {self.U.shape[1]} neurons but alpha has "
+                             f"{self.alpha.shape[0]} entries")
+
+    @property
+    def width(self):
+        return self.U.shape[1]
+
+    @property
+    def d(self):
+        return self.U.shape[0]
+
+    def _check_X(self, X):
+        X = check_matrix(X, "X")
+        if X.shape[1] != self.d:
+            raise ValueError(f"shape mismatch: the network takes {self.d} features, X has {X.shape[1]}")
+        return X
+
+    def regularizer(self):
+        """(1/2) * sum_j (|u_j|^2 + alpha_j^2)."""
+        return 0.5 * (float(np.sum(self.U ** 2)) + float(np.sum(self.alpha ** 2)))
+
+    def objective(self, X, y, loss, beta):
+        """Non-convex training objective loss(f(X), y) + beta * regularizer (sum-form loss)."""
+        X, y = check_X_y(X, y)
+        loss = get_loss(loss)
+        return loss.value(self.predict(X), y) + check_beta(beta) * self.regularizer()
+
+    def predict(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ReLUNetwork(_TwoLayerNetwork):
+    r"""Two-layer ReLU network :math:`f(x) = \sum_j \max(0, x^\top u_j)\,\alpha_j`; U is d x m."""
+
+    @classmethod
+    def from_convex(cls, V, W, rel_tol=1e-8):
+        r"""Square-root split (MATH.md section 3): each nonzero v_i gives a neuron
+        :math:`u = v_i/\sqrt{|v_i|}`, :math:`\alpha = +\sqrt{|v_i|}`; each nonzero w_i gives
+        :math:`u = w_i/\sqrt{|w_i|}`, :math:`\alpha = -\sqrt{|w_i|}`. Blocks whose norm is at most
+        ``rel_tol`` times the largest block norm (over V and W) are dropped."""
+        V = np.asarray(V, float)
+        W = np.asarray(W, float)
+        blocks = np.hstack([V, W])
+        keep, U, root = _square_root_split(blocks, rel_tol)
+        sign = np.where(keep < V.shape[1], 1.0, -1.0)
+        return cls(U, sign * root)
+
+    @classmethod
+    def from_random_features(cls, H, theta, rel_tol=0.0):
+        r"""Network of the SCP program: unit directions h_j and output weights theta_j become
+        :math:`u_j = h_j \sqrt{|\theta_j|}`, :math:`\alpha_j = \mathrm{sign}(\theta_j)\sqrt{|\theta_j|}`,
+        so :math:`\max(0, x^\top u_j)\alpha_j = \theta_j \max(0, x^\top h_j)` and the weight decay equals
+        :math:`\beta|\theta|_1`."""
+        H = np.asarray(H, float)
+        H = H / np.linalg.norm(H, axis=0)
+        theta = np.asarray(theta, float).reshape(-1)
+        top = np.abs(theta).max(initial=0.0)
+        keep = np.flatnonzero(np.abs(theta) > rel_tol * top) if top > 0 else np.zeros(0, dtype=int)
+        root = np.sqrt(np.abs(theta[keep]))
+        return cls(H[:, keep] * root, np.sign(theta[keep]) * root)
+
+    def hidden(self, X):
+        return np.maximum(0.0, self._check_X(X) @ self.U)
+
+    def predict(self, X):
+        """f(X) = max(0, X U) alpha."""
+        return self.hidden(X) @ self.alpha
+
+    # -- adversarial evaluation (MATH.md section 7) -------------------------------------------------
+    @staticmethod
+    def _perturbed(d, bias):
+        return slice(0, d - 1) if bias else slice(0, d)
+
+    def input_slopes(self, X, bias=False):
+        r"""Gradient of f at each training point in the perturbed coordinates:
+        :math:`a_k = \sum_j 1[x_k^\top u_j \ge 0]\,\alpha_j u_j` (bias coordinate excluded); n x d'."""
+        X = self._check_X(X)
+        active = (X @ self.U >= 0).astype(float)
+        return (active * self.alpha) @ self.U[self._perturbed(self.d, bias)].T
+
+    def stable_mask(self, X, epsilon, bias=False, tol=1e-7):
+        r"""Points whose activations cannot flip inside the l_inf ball of radius epsilon:
+        :math:`|x_k^\top u_j| \ge \epsilon |u_j|_1` for every neuron (to ``tol``, relative)."""
+        X = self._check_X(X)
+        epsilon = check_epsilon(epsilon)
+        margin = np.abs(X @ self.U)
+        radius = epsilon * np.abs(self.U[self._perturbed(self.d, bias)]).sum(axis=0)
+        scale = 1.0 + np.abs(X).max() * np.abs(self.U).sum(axis=0)
+        return np.all(margin >= radius - tol * scale, axis=1)
+
+    def adversarial_losses(self, X, y, loss, epsilon, bias=False, check=True):
+        """Per-sample worst-case loss over the l_inf ball, in closed form (exact on eps-stable points):
+        the network is affine in the perturbation there with slope a_k (:meth:`input_slopes`)."""
+        X, y = check_X_y(X, y)
+        loss = get_loss(loss)
+        epsilon = check_epsilon(epsilon)
+        if check:
+            stable = self.stable_mask(X, epsilon, bias)
+            if not np.all(stable):
+                raise ValueError(f"{int(np.sum(~stable))} training point(s) are not epsilon-stable "
+                                 f"(an activation can flip inside the ball); the closed form is not exact")
+        slack = epsilon * np.abs(self.input_slopes(X, bias)).sum(axis=1)
+        return loss.robust_per_sample(self.predict(X), slack, y)
+
+    def adversarial_objective(self, X, y, loss, beta, epsilon, bias=False, check=True):
+        """Exact adversarial training objective sum_k max_{|delta|_inf<=eps} loss + beta * regularizer,
+        valid when every training point is epsilon-stable (checked unless ``check=False``)."""
+        total = float(np.sum(self.adversarial_losses(X, y, loss, epsilon, bias, check)))
+        return total + check_beta(beta) * self.regularizer()
+
+    def __repr__(self):
+        return f"ReLUNetwork(d={self.d}, width={self.width})"
+
+
+class GatedReLUNetwork(_TwoLayerNetwork):
+    r"""Gated ReLU network :math:`f(x) = \sum_j 1[x^\top g_j \ge 0]\,(x^\top u_j)\,\alpha_j`.
+
+    ``G`` (d x m) holds the gate directions; without them the network can only be evaluated on the
+    training patterns (pass ``patterns``)."""
+
+    def __init__(self, U, alpha, G=None):
+        super().__init__(U, alpha)
+        self.G = None if G is None else np.asarray(G, float)
+
+    @classmethod
+    def from_convex(cls, U, G=None, rel_tol=1e-8):
+        """Square-root split of the gated program's blocks u_i; the gates follow the kept blocks."""
+        keep, Unet, root = _square_root_split(np.asarray(U, float), rel_tol)
+        net = cls(Unet, root, None if G is None else np.asarray(G, float)[:, keep])
+        net.kept_patterns = keep
+        return net
+
+    def predict(self, X, patterns=None):
+        """f(X); gates from ``G``, or the given 0/1 matrix ``patterns`` (n x m) for the kept neurons."""
+        X = self._check_X(X)
+        if patterns is None:
+            if self.G is None:
+                raise ValueError("this gated network has no gate directions; pass the training patterns")
+            patterns = (X @ self.G >= 0).astype(float)
+        return ((X @ self.U) * patterns) @ self.alpha
+
+    def __repr__(self):
+        return f"GatedReLUNetwork(d={self.d}, width={self.width})"

@@ -1,0 +1,6 @@
+"""Solvers for cvxnn programs: the CVXPY oracle runner, hand-written NumPy solvers, the verification
+battery and the command line."""
+from .oracle import installed_solvers, solve_oracle
+from .result import ConvergenceWarning, SolveResult
+
+__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning"]

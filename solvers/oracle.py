@@ -1,0 +1,83 @@
+"""The reference oracle: solve any cvxnn program with an installed CVXPY solver.
+
+Clarabel (interior point) is the default; SCS (first-order conic) is the second opinion. Clarabel can
+fail outright on exponential-cone (logistic) programs; :func:`solve_oracle` detects a failed or
+non-optimal solve and, unless told otherwise, retries with SCS at high accuracy, recording in
+``result.solver`` and ``result.info`` which solver produced the answer and why.
+"""
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+
+from .result import SolveResult
+
+#: options that make each solver an oracle (tight tolerances); user options override them.
+ORACLE_OPTIONS = {
+    "CLARABEL": {},
+    "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+}
+ACCEPTED = ("optimal", "optimal_inaccurate")
+
+
+def installed_solvers():
+    """Lower-case names of the CVXPY solvers installed here."""
+    return sorted(s.lower() for s in cp.installed_solvers())
+
+
+def check_cvxpy_solver(name):
+    """Canonical CVXPY name of ``name``; ValueError listing the installed solvers if it is missing."""
+    if not isinstance(name, str) or name.upper() not in cp.installed_solvers():
+        raise ValueError(f"CVXPY solver {name!r} is not installed; installed: {', '.join(installed_solvers())}")
+    return name.upper()
+
+
+def _attempt(program, name, verbose, options):
+    opts = dict(ORACLE_OPTIONS.get(name, {}))
+    opts.update(options)
+    start = time.perf_counter()
+    error = None
+    try:
+        program.problem.solve(solver=name, verbose=verbose, **opts)
+    except cp.error.SolverError as exc:
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    wall = time.perf_counter() - start
+    status = "solver_error" if error else str(program.problem.status)
+    stats = program.problem.solver_stats
+    compile_time = float(program.problem.compilation_time or 0.0)
+    solve_time = stats.solve_time if (stats is not None and stats.solve_time is not None and not error) \
+        else max(wall - compile_time, 0.0)
+    iterations = int(stats.num_iters) if (stats is not None and stats.num_iters is not None and not error) else 0
+    weights = None if error or status not in ACCEPTED else program.current_weights()
+    return dict(status=status, weights=weights, error=error, compile_time=compile_time,
+                solve_time=float(solve_time), iterations=iterations, wall=wall)
+
+
+def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, **options):
+    """Solve ``program.problem`` with the CVXPY solver ``solver`` and return a :class:`SolveResult`.
+
+    ``options`` go to the solver (over :data:`ORACLE_OPTIONS`). If the solve raises or ends without an
+    optimal point and ``fallback`` names another installed solver, it is retried with that solver at its
+    oracle accuracy; ``result.solver`` names the solver that produced the point and
+    ``result.info["fallback_from"]`` / ``["fallback_reason"]`` say what failed.
+    """
+    name = check_cvxpy_solver(solver)
+    run = _attempt(program, name, verbose, options)
+    info = {"wall_time_s": run["wall"]}
+    used = name
+    if run["weights"] is None and fallback and fallback.upper() != name:
+        second = check_cvxpy_solver(fallback)
+        info["fallback_from"] = name.lower()
+        info["fallback_reason"] = run["error"] or f"status {run['status']}"
+        first = run
+        run = _attempt(program, second, verbose, {})
+        run["compile_time"] += first["compile_time"]
+        run["solve_time"] += first["solve_time"]
+        info["wall_time_s"] = first["wall"] + run["wall"]
+        used = second
+    if run["error"]:
+        info["error"] = run["error"]
+    return SolveResult(program=program, weights=run["weights"], status=run["status"], solver=used.lower(),
+                       iterations=run["iterations"], solve_time_s=run["solve_time"],
+                       compile_time_s=run["compile_time"], info=info)

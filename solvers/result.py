@@ -1,0 +1,137 @@
+"""One result object for every solver, CVXPY or hand-written (the OSQP / SciPy convention).
+
+Everything important is on the object: the solution, the status, iterations, residual and objective
+histories, timing, the constraint violation - nothing is hidden in logs. :meth:`SolveResult.to_dict`
+gives the run object of the JSON report (CONTRACT.md).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+#: statuses a hand-written solver may report; CVXPY statuses are passed through as CVXPY names them.
+CONVERGED = ("optimal",)
+STATUSES = ("optimal", "optimal_inaccurate", "max_iter", "time_limit", "diverged", "infeasible",
+            "solver_error")
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped before meeting its tolerances (status is not ``optimal``)."""
+
+
+@dataclass
+class SolveResult:
+    """The outcome of solving one program.
+
+    Attributes
+    ----------
+    program : the program object that was solved (data, loss, beta, NumPy evaluators)
+    weights : dict of NumPy arrays (``V``/``W``, ``U`` or ``theta``), or None when no point came back
+    status : ``optimal``, ``optimal_inaccurate``, ``max_iter``, ``time_limit``, ``diverged``, ...
+    solver : name of the solver that produced ``weights`` (after any fallback)
+    objective : convex objective at ``weights`` (sum-form loss + beta * penalty), evaluated in NumPy
+    max_violation : largest constraint violation at ``weights`` (0 for unconstrained programs)
+    iterations, solve_time_s, compile_time_s : effort (compile time is 0 for NumPy solvers)
+    history : per-iteration arrays (objective, primal/dual residuals, rho, time) when the solver keeps them
+    info : anything else the solver reports (fallback reasons, residuals, rho, ...)
+    """
+
+    program: Any
+    weights: Optional[dict]
+    status: str
+    solver: str
+    iterations: int = 0
+    solve_time_s: float = 0.0
+    compile_time_s: float = 0.0
+    history: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.weights is not None:
+            self.weights = self.program.check_weights(self.weights)
+        self._network = None
+
+    # -- derived quantities (computed from the weights by the program's own NumPy code) -------------
+    @property
+    def objective(self):
+        return float("nan") if self.weights is None else self.program.objective(self.weights)
+
+    @property
+    def max_violation(self):
+        return float("nan") if self.weights is None else self.program.max_violation(self.weights)
+
+    @property
+    def converged(self):
+        return self.status in CONVERGED
+
+    @property
+    def network(self):
+        if self._network is None and self.weights is not None:
+            self._network = self.program.network(self.weights)
+        return self._network
+
+    @property
+    def network_objective(self):
+        return float("nan") if self.weights is None else self.program.network_objective(self.weights)
+
+    def predictions(self):
+        """Training predictions of the convex model."""
+        return self.program.predictions(self.weights)
+
+    def train_accuracy(self):
+        """Share of training points classified correctly (hinge/logistic), None for squared loss."""
+        if not self.program.loss.classification or self.weights is None:
+            return None
+        pred = self.predictions()
+        return float(np.mean(np.where(pred >= 0, 1.0, -1.0) == self.program.y))
+
+    def warn_if_not_converged(self, stacklevel=3):
+        if not self.converged:
+            warnings.warn(f"{self.solver} stopped with status {self.status!r} after {self.iterations} "
+                          f"iterations; the returned point is not certified optimal",
+                          ConvergenceWarning, stacklevel=stacklevel)
+
+    def to_dict(self):
+        """The JSON run object of CONTRACT.md (plus compile time and solver info)."""
+        out = dict(self.program.describe())
+        ok = self.weights is not None
+        net = self.network if ok else None
+        out.update({
+            "solver": self.solver,
+            "status": self.status,
+            "objective": _num(self.objective),
+            "max_violation": _num(self.max_violation),
+            "network_objective": _num(self.network_objective),
+            "network_width": None if net is None else int(net.width),
+            "train_accuracy": self.train_accuracy(),
+            "solve_time_s": float(self.solve_time_s),
+            "compile_time_s": float(self.compile_time_s),
+            "iterations": int(self.iterations),
+        })
+        out["info"] = {k: _jsonable(v) for k, v in self.info.items()}
+        return out
+
+    def __repr__(self):
+        return (f"SolveResult(solver={self.solver!r}, status={self.status!r}, objective={self.objective:.10g}, "
+                f"max_violation={self.max_violation:.2e}, iterations={self.iterations}, "
+                f"solve_time_s={self.solve_time_s:.3g})")
+
+
+def _num(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
