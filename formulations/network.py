@@ -114,13 +114,17 @@ class ReLUNetwork(_TwoLayerNetwork):
 
     def stable_mask(self, X, epsilon, bias=False, tol=1e-7):
         r"""Points whose activations cannot flip inside the l_inf ball of radius epsilon:
-        :math:`|x_k^\top u_j| \ge \epsilon |u_j|_1` for every neuron (to ``tol``, relative)."""
+        :math:`|x_k^\top u_j| \ge \epsilon |u_j|_1` for every neuron (to ``tol``, relative).
+
+        The shortfall is judged in output units, :math:`|\alpha_j|(\epsilon|u_j|_1 - |x_k^\top u_j|)`
+        (what a flip can change f by), so solver-noise neurons (tiny alpha_j) do not fail the test."""
         X = self._check_X(X)
         epsilon = check_epsilon(epsilon)
         margin = np.abs(X @ self.U)
         radius = epsilon * np.abs(self.U[self._perturbed(self.d, bias)]).sum(axis=0)
-        scale = 1.0 + np.abs(X).max() * np.abs(self.U).sum(axis=0)
-        return np.all(margin >= radius - tol * scale, axis=1)
+        weight = np.abs(self.alpha)
+        scale = 1.0 + np.abs(X).max() * weight * np.abs(self.U).sum(axis=0)
+        return np.all(weight * (radius - margin) <= tol * scale, axis=1)
 
     def adversarial_losses(self, X, y, loss, epsilon, bias=False, check=True):
         """Per-sample worst-case loss over the l_inf ball, in closed form (exact on eps-stable points):

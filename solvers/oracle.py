@@ -8,6 +8,7 @@ non-optimal solve and, unless told otherwise, retries with SCS at high accuracy,
 from __future__ import annotations
 
 import time
+import warnings
 
 import cvxpy as cp
 
@@ -39,7 +40,9 @@ def _attempt(program, name, verbose, options):
     start = time.perf_counter()
     error = None
     try:
-        program.problem.solve(solver=name, verbose=verbose, **opts)
+        with warnings.catch_warnings(record=True) as caught:  # the status says it; keep the text in info
+            warnings.simplefilter("always")
+            program.problem.solve(solver=name, verbose=verbose, **opts)
     except cp.error.SolverError as exc:
         error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     wall = time.perf_counter() - start
@@ -50,8 +53,9 @@ def _attempt(program, name, verbose, options):
         else max(wall - compile_time, 0.0)
     iterations = int(stats.num_iters) if (stats is not None and stats.num_iters is not None and not error) else 0
     weights = None if error or status not in ACCEPTED else program.current_weights()
+    notes = [str(w.message) for w in caught] if not error else []
     return dict(status=status, weights=weights, error=error, compile_time=compile_time,
-                solve_time=float(solve_time), iterations=iterations, wall=wall)
+                solve_time=float(solve_time), iterations=iterations, wall=wall, notes=notes)
 
 
 def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, **options):
@@ -78,6 +82,8 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
         used = second
     if run["error"]:
         info["error"] = run["error"]
+    if run["notes"]:
+        info["solver_warnings"] = run["notes"]
     return SolveResult(program=program, weights=run["weights"], status=run["status"], solver=used.lower(),
                        iterations=run["iterations"], solve_time_s=run["solve_time"],
                        compile_time_s=run["compile_time"], info=info)

@@ -1,0 +1,628 @@
+r"""ADMM for the constrained convex ReLU program with squared loss (Bai, Gautam & Sojoudi, Algorithm 1).
+
+Problem (MATH.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
+
+.. math::
+    \min_a\ \tfrac12 |M a - y|^2 + \beta \sum_j |a_j|_2 \quad\text{s.t.}\quad Q a \ge 0 .
+
+Split ``a = b``, ``Q a = c`` and run scaled ADMM with penalty rho and dual step gamma:
+
+1. a-update: ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)`` - solved with the
+   cached factorisation of :mod:`solvers.admm_linalg` (one d x d inverse of ``I + X^T X``, one
+   eigendecomposition of the n x n capacitance ``2 (X (I+X^T X)^{-1} X^T) o (D D^T)``; any rho is a
+   diagonal shift);
+2. b-update: group soft-threshold each block of ``a_hat + mu`` at ``beta / rho``;
+3. c-update: ``c = max(0, Q a_hat + kappa)``;
+4. ``mu += gamma (a_hat - b)``, ``kappa += gamma (Q a_hat - c)``;
+
+where ``a_hat = alpha a + (1 - alpha) b_old`` and ``Q a_hat = alpha Q a + (1 - alpha) c_old`` is the
+over-relaxed iterate (``alpha = 1`` is the plain algorithm).
+
+What makes it converge reliably (each measured, see the module's report in the project notes):
+
+* data scaling - the solver works on ``X / sx`` and ``y / sy`` (with ``beta / (sx sy)``), so that
+  ``X^T X`` and the identity of the split ``a = b`` have comparable size and rho ~ 1 is meaningful;
+  results are mapped back exactly (``v = sy/sx * v_scaled``);
+* adaptive rho by OSQP residual balancing: the primal residual is normalised by the size of
+  ``(a, Q a, b, c)``, the dual residual by the size of ``M^T M a``, ``M^T y`` (the linear term) and the
+  dual variables, so balancing cannot drive rho to zero; the eigendecomposition makes the change free;
+* over-relaxation (``alpha``);
+* polishing (OSQP style): once the support of b and the set of active cone constraints stop changing,
+  the smooth reduced problem on that support is solved by Newton's method in a null-space
+  parametrisation of the active cone rows, with an active-set correction loop; the result is accepted
+  only if it is feasible and not worse, and it comes with a Lagrange-dual certificate (duality gap);
+* a cheap final projection: violated blocks are pushed into their cone along the pattern's interior
+  direction ``h_i`` (``program.H``) when it is known.
+
+Stopping: OSQP-style primal / dual residuals (infinity norms, on the scaled problem) with absolute and
+relative tolerances, or a polished point whose certified relative duality gap is below ``tol_gap``;
+plus iteration and time limits.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from formulations.relu import ReLUProgram
+
+from .admm_linalg import ADMMFactorization
+from .result import SolveResult
+
+__all__ = ["admm"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# option checks
+# ------------------------------------------------------------------------------------------------------
+def _check_positive(name, value, allow_none=False, upper=None, upper_closed=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"admm option {name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"admm option {name} must be a finite number > 0, got {value}")
+    if upper is not None and (value > upper if upper_closed else value >= upper):
+        raise ValueError(f"admm option {name} must be in (0, {upper}{']' if upper_closed else ')'}, got {value}")
+    return value
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"admm option {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_program(program):
+    if not isinstance(program, ReLUProgram):
+        raise ValueError("the admm solver supports the constrained ReLU program (formulation 'exact' or "
+                         f"'sampled'); got {type(program).__name__}"
+                         f"{' (' + program.formulation + ')' if hasattr(program, 'formulation') else ''}")
+    if program.loss.name != "squared":
+        raise ValueError(f"the admm solver supports the squared loss; got {program.loss.name}")
+
+
+# ------------------------------------------------------------------------------------------------------
+# small vectorised helpers
+# ------------------------------------------------------------------------------------------------------
+def _group_soft(A, thr):
+    """Group soft-threshold of every column of ``A``: ``a_j * max(0, 1 - thr / |a_j|)``."""
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(norms > thr, 1.0 - thr / norms, 0.0)
+    return A * shrink
+
+
+def _inf(x):
+    return float(np.max(np.abs(x), initial=0.0))
+
+
+class _Scaled:
+    """The scaled problem: ``Xs = X / sx``, ``ys = y / sy``, ``beta_s = beta / (sx sy)``.
+
+    A point ``a_s`` of the scaled problem is ``a = (sy / sx) a_s`` of the original one, with
+    ``objective = sy**2 * objective_s`` and the same cone constraints up to the factor sy."""
+
+    def __init__(self, program, scaling):
+        X, y = program.X, program.y
+        n, d = X.shape
+        if scaling:
+            # average eigenvalue of Xs^T Xs equal to 1: the cone split and the a = b split weigh alike
+            sx = np.linalg.norm(X) / np.sqrt(d)
+            sy = np.linalg.norm(y) / np.sqrt(n)
+            sx = sx if sx > 0 else 1.0
+            sy = sy if sy > 0 else 1.0
+        else:
+            sx = sy = 1.0
+        self.sx, self.sy = float(sx), float(sy)
+        self.X = X / sx
+        self.y = y / sy
+        self.beta = program.beta_value / (sx * sy)
+
+    def to_weights(self, A, P):
+        f = self.sy / self.sx
+        return {"V": f * A[:, :P], "W": f * A[:, P:]}
+
+    def from_weights(self, weights):
+        f = self.sx / self.sy
+        return f * np.hstack([np.asarray(weights["V"], float), np.asarray(weights["W"], float)])
+
+
+# ------------------------------------------------------------------------------------------------------
+# polishing: Newton on the reduced smooth problem, active-set correction, dual certificate
+# ------------------------------------------------------------------------------------------------------
+def _null_spaces(F, support, active, rel_tol=1e-10):
+    """Orthonormal null-space bases of the active cone rows of each support block (batched eigh).
+
+    Returns a list of (block index, N_j) with N_j d x k_j (blocks with k_j = 0 are dropped)."""
+    X = F.X
+    d = F.d
+    act = active[:, support].astype(float)  # n x J
+    # Gram matrices X_A^T X_A of the active rows of every support block: J x d x d
+    gram = np.einsum("nj,ni,nk->jik", act, X, X, optimize=True)
+    w, V = np.linalg.eigh(gram)
+    scale = max(float(np.max(w, initial=0.0)), float(np.max(np.sum(X * X, axis=1))), 1e-300)
+    out = []
+    for idx, j in enumerate(support):
+        keep = w[idx] <= rel_tol * scale
+        if np.any(keep):
+            out.append((j, V[idx][:, keep]))
+        # k_j = 0: the active rows pin the block to zero -> the block leaves the support
+    return out
+
+
+def _newton_reduced(F, ys, beta, blocks, A0, max_newton=60):
+    """Minimise ``0.5|sum_j Fj z_j - y|^2 + beta sum_j |z_j|`` by damped Newton (z_j in null spaces).
+
+    ``blocks`` is a list of (j, N_j); the start is ``z_j = N_j^T a_j``. Returns the d x 2P point."""
+    cols, sizes, z0 = [], [], []
+    for j, N in blocks:
+        cols.append(F.Dpm[:, j:j + 1] * (F.X @ N))
+        sizes.append(N.shape[1])
+        z0.append(N.T @ A0[:, j])
+    Fm = np.hstack(cols)
+    z = np.concatenate(z0)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    K = z.size
+    FtF = Fm.T @ Fm
+    Fty = Fm.T @ ys
+    seg = np.repeat(np.arange(len(sizes)), sizes)
+    nb = len(sizes)
+
+    def norms_of(z):
+        return np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
+
+    def fval(z):
+        r = Fm @ z - ys
+        return 0.5 * float(r @ r) + beta * float(np.sum(norms_of(z)))
+
+    # blocks that start at zero get a tiny push along their least-squares direction
+    nz = norms_of(z)
+    if np.any(nz == 0):
+        g = Fty - FtF @ z
+        for k in np.flatnonzero(nz == 0):
+            sl = slice(bounds[k], bounds[k + 1])
+            z[sl] = 1e-8 * g[sl] / max(np.linalg.norm(g[sl]), 1e-300)
+    f = fval(z)
+    converged = False
+    reg = 1e-14 * max(1.0, float(np.trace(FtF)) / max(K, 1))
+    for _ in range(max_newton):
+        nz = norms_of(z)
+        if np.any(nz <= 1e-14 * max(1.0, nz.max())):
+            break  # a block collapsed: the reduced problem is nonsmooth there
+        u = z / nz[seg]
+        grad = FtF @ z - Fty + beta * u
+        Hm = FtF.copy()
+        for k in range(nb):  # block-diagonal curvature of the group norms (small dense blocks)
+            sl = slice(bounds[k], bounds[k + 1])
+            uk = u[sl]
+            Hm[sl, sl] += (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(uk, uk))
+        Hm[np.diag_indices(K)] += reg
+        try:
+            L = np.linalg.cholesky(Hm)
+            step = -np.linalg.solve(L.T, np.linalg.solve(L, grad))
+        except np.linalg.LinAlgError:
+            step = -np.linalg.lstsq(Hm, grad, rcond=None)[0]
+        decrement = float(-grad @ step)
+        if decrement <= 1e-24 * max(1.0, abs(f)):
+            converged = True
+            break
+        t = 1.0
+        while t > 1e-12:
+            zn = z + t * step
+            fn = fval(zn)
+            if fn <= f - 1e-4 * t * decrement:
+                break
+            t *= 0.5
+        else:
+            break
+        z, f = zn, fn
+        if decrement <= 1e-20 * max(1.0, abs(f)):
+            converged = True
+            break
+    A = np.zeros((F.d, 2 * F.P))
+    for k, (j, N) in enumerate(blocks):
+        A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+    return A, converged
+
+
+def _dual_certificate(F, ys, beta, A, XA, lam):
+    """Lagrange-dual lower bound of the scaled problem at ``nu = theta (M a - y)``, ``lam >= 0``.
+
+    Dual: max ``-0.5|nu|^2 - nu^T y`` s.t. ``|(M^T nu - Q^T lam)_j| <= beta``; theta in (0, 1] scales
+    (nu, lam) into the feasible set. Returns (dual value, theta)."""
+    r = np.einsum("ij,ij->i", F.Dpm, XA) - ys
+    G = F.MT(r) - F.QT(lam)
+    worst = float(np.max(np.sqrt(np.einsum("ij,ij->j", G, G)), initial=0.0))
+    theta = 1.0 if worst <= beta else beta / worst
+    nu = theta * r
+    return -0.5 * float(nu @ nu) - float(nu @ ys), theta
+
+
+def _multipliers(F, ys, beta, A, XA, active, lam_admm):
+    """Cone multipliers: least squares on the active rows of each support block (stationarity),
+    the ADMM estimate elsewhere; clipped at 0."""
+    lam = np.maximum(lam_admm, 0.0).copy()
+    r = np.einsum("ij,ij->i", F.Dpm, XA) - ys
+    g_all = F.MT(r)
+    norms = np.linalg.norm(A, axis=0)
+    most_negative = 0.0
+    for j in np.flatnonzero(norms > 0):
+        rows = np.flatnonzero(active[:, j])
+        g = g_all[:, j] + beta * A[:, j] / norms[j]
+        lam[:, j] = 0.0
+        if rows.size:
+            Arows = (F.S2[rows, j:j + 1] * F.X[rows]).T  # d x |A|
+            sol = np.linalg.lstsq(Arows, g, rcond=None)[0]
+            most_negative = min(most_negative, float(sol.min()))
+            lam[rows, j] = np.maximum(sol, 0.0)
+    return lam, most_negative
+
+
+def _polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=6):
+    """Active-set polishing. Returns dict(A, XA, objective_s, violation_s, dual_s, rounds, ok)."""
+    ys, beta = sc.y, sc.beta
+    support = np.asarray(support)
+    active = active.copy()
+    best = None
+    yscale = max(1.0, _inf(ys))
+    for rnd in range(1, max_rounds + 1):
+        if support.size == 0:
+            A = np.zeros_like(A_start)
+            converged = True
+        else:
+            blocks = _null_spaces(F, support, active)
+            if not blocks:
+                A = np.zeros_like(A_start)
+                converged = True
+            else:
+                A, converged = _newton_reduced(F, ys, beta, blocks, A_start)
+        XA = F.X @ A
+        QA = F.S2 * XA
+        viol = max(0.0, -float(QA.min(initial=0.0)))
+        pred = np.einsum("ij,ij->i", F.Dpm, XA)
+        obj = 0.5 * float((pred - ys) @ (pred - ys)) + beta * float(np.sum(np.linalg.norm(A, axis=0)))
+        lam, most_neg = _multipliers(F, ys, beta, A, XA, active & (np.linalg.norm(A, axis=0) > 0)[None, :],
+                                     lam_admm)
+        dual, theta = _dual_certificate(F, ys, beta, A, XA, lam)
+        cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=dual, theta=theta, rounds=rnd,
+                    newton_converged=converged)
+        feasible = viol <= feas_tol * yscale
+        if feasible and (best is None or obj - dual < best["objective_s"] - best["dual_s"]):
+            best = cand
+        # active-set correction: add violated rows, release rows with negative multipliers
+        violated = QA < -feas_tol * yscale
+        changed = False
+        if np.any(violated):
+            active |= violated
+            changed = True
+        if most_neg < -1e-9 * max(1.0, beta):
+            # release the most negative multipliers' rows (recomputed per block)
+            norms = np.linalg.norm(A, axis=0)
+            r = pred - ys
+            g_all = F.MT(r)
+            for j in np.flatnonzero(norms > 0):
+                rows = np.flatnonzero(active[:, j])
+                if rows.size == 0:
+                    continue
+                g = g_all[:, j] + beta * A[:, j] / norms[j]
+                Arows = (F.S2[rows, j:j + 1] * F.X[rows]).T
+                sol = np.linalg.lstsq(Arows, g, rcond=None)[0]
+                neg = sol < -1e-9 * max(1.0, beta)
+                if np.any(neg):
+                    active[rows[neg], j] = False
+                    changed = True
+        if not changed:
+            break
+    return best
+
+
+def _interior_shift(F, sc, A, H_s):
+    """Push each violating block into its cone along the pattern's interior direction.
+
+    Block j (pattern i) uses ``h_i`` with ``S_i o X h_i > 0``; the smallest t >= 0 with
+    ``S_i o X (a_j + t h_i) >= 0`` is taken. Returns the new point or None if no direction helps."""
+    QA = F.S2 * (F.X @ A)
+    QH = F.S2 * (F.X @ H_s)  # n x 2P, positive where h is strictly inside
+    bad = QA < 0
+    if not np.any(bad):
+        return A
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(bad, -QA / QH, 0.0)
+    if np.any(bad & (QH <= 0)):
+        return None
+    t = np.max(need, axis=0) * (1.0 + 1e-12)
+    return A + t[None, :] * H_s
+
+
+# ------------------------------------------------------------------------------------------------------
+# the solver
+# ------------------------------------------------------------------------------------------------------
+def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
+         feas_tol=1e-9, max_iter=20000, time_limit=None, warm_start=None, verbose=False,
+         adaptive_rho=True, scaling=True, polish=True, check_every=10, polish_patience=2,
+         print_every=None):
+    r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` by ADMM (Bai et al., Algorithm 1).
+
+    Parameters
+    ----------
+    program : ReLUProgram (``exact`` or ``sampled``) with the squared loss; never modified.
+    rho : initial penalty (on the scaled problem); default: geometric mean of the extreme nonzero
+        eigenvalues of the capacitance ``M B^{-1} M^T``, clipped to [1e-2, 1e2] times the scaled beta
+        is not used - rho adapts anyway.
+    gamma : dual step in (0, 1]; 1 is standard ADMM, the paper's damped choice is 0.2 - 0.33.
+    alpha : over-relaxation in (0, 2); 1 disables it.
+    tol_abs, tol_rel : OSQP-style tolerances: stop when
+        ``r_prim <= tol_abs + tol_rel * max(|(a, Qa)|_inf, |(b, c)|_inf)`` and
+        ``r_dual <= tol_abs + tol_rel * max(|M^T M a|_inf, |M^T y|_inf, |rho (mu, Q^T kappa)|_inf)``.
+    tol_gap : a polished point whose certified relative duality gap is below this stops the solver.
+    feas_tol : cone violation accepted for a polished point, relative to max(1, |y|_inf) (scaled).
+    max_iter, time_limit : iteration limit and wall-clock limit in seconds (None: none).
+    warm_start : dict with ``V`` and ``W`` (original scale); it is polished first and seeds (a, b, c)
+        and the duals of ``a = b``.
+    verbose : print an OSQP-style table to ``sys.stderr``.
+    adaptive_rho, scaling, polish : switch the accelerations (for measurements).
+    check_every : residuals, rho adaptation and the history are computed every this many iterations.
+    polish_patience : polish once support and active set have been unchanged for this many checks.
+
+    Returns
+    -------
+    SolveResult with ``weights = {"V", "W"}``, ``status`` in ``optimal`` / ``optimal_inaccurate`` (the
+    residual tolerances were met but the returned point violates the cones by more than ``feas_tol``) /
+    ``max_iter`` / ``time_limit`` / ``diverged``, ``history`` (per check: iteration, objective at a,
+    primal_residual, dual_residual, rho, time) and ``info`` (final residuals, rho, cone violation,
+    certified duality gap, setup time, polishing record, accelerations used, scale factors).
+    """
+    t_start = time.perf_counter()
+    _check_program(program)
+    gamma = _check_positive("gamma", gamma, upper=1.0)
+    alpha = _check_positive("alpha", alpha, upper=2.0, upper_closed=False)
+    tol_abs = _check_positive("tol_abs", tol_abs)
+    tol_rel = _check_positive("tol_rel", tol_rel)
+    tol_gap = _check_positive("tol_gap", tol_gap)
+    feas_tol = _check_positive("feas_tol", feas_tol)
+    rho = _check_positive("rho", rho, allow_none=True)
+    time_limit = _check_positive("time_limit", time_limit, allow_none=True)
+    max_iter = _check_int("max_iter", max_iter, minimum=0)
+    check_every = _check_int("check_every", check_every)
+    polish_patience = _check_int("polish_patience", polish_patience)
+    print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
+        "print_every", print_every)
+    for name, flag in (("adaptive_rho", adaptive_rho), ("scaling", scaling), ("polish", polish),
+                       ("verbose", verbose)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"admm option {name} must be True or False, got {flag!r}")
+    if warm_start is not None:
+        if isinstance(warm_start, SolveResult):
+            warm_start = warm_start.weights
+        warm_start = program.check_weights(warm_start)
+
+    # ---- setup: scaling and the cached factorisation -------------------------------------------------
+    sc = _Scaled(program, scaling)
+    F = ADMMFactorization(sc.X, program.D)
+    P = F.P
+    ys, beta = sc.y, sc.beta
+    MTy = F.MT(ys)
+    H_s = None
+    if program.H is not None and np.asarray(program.H).shape == (program.d, P):
+        Hh = np.asarray(program.H, float)
+        Hh = Hh / np.maximum(np.linalg.norm(Hh, axis=0), 1e-300)
+        H_s = np.hstack([Hh, Hh])
+    pos = F.lam[F.lam > 1e-12 * max(F.lam.max(initial=0.0), 1e-300)]
+    if rho is None:
+        rho = float(np.sqrt(pos.min() * pos.max())) if pos.size else 1.0
+    setup_time = time.perf_counter() - t_start
+
+    yscale = max(1.0, _inf(ys))
+    feas_abs = feas_tol * yscale
+
+    # ---- state ---------------------------------------------------------------------------------------
+    if warm_start is not None:
+        A = sc.from_weights(warm_start)
+    else:
+        A = np.zeros((F.d, 2 * P))
+    XA = F.X @ A
+    QA = F.S2 * XA
+    B = A.copy()
+    C = np.maximum(QA, 0.0)
+    Kp = np.zeros_like(C)
+    if warm_start is not None:
+        r0 = np.einsum("ij,ij->i", F.Dpm, XA) - ys
+        Mu = -F.MT(r0) / rho  # duals of a = b if the cone multipliers were zero
+    else:
+        Mu = np.zeros_like(A)
+
+    hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time")}
+    info = {"setup_time_s": setup_time, "scale_x": sc.sx, "scale_y": sc.sy,
+            "accelerations": {"scaling": bool(scaling), "adaptive_rho": bool(adaptive_rho),
+                              "over_relaxation": alpha, "polish": bool(polish)},
+            "gamma": gamma, "rho_initial": rho, "polish_attempts": 0, "polish_accepted": 0,
+            "rho_updates": 0}
+    best_polished = None
+    status = None
+    it = 0
+    r_p = r_d = np.inf
+    last_sig = None
+    stable_checks = 0
+    polished_sig = None
+
+    def log_header():
+        print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'rho':>10} {'time':>9}",
+              file=sys.stderr)
+
+    if verbose:
+        print(f"admm: n={F.n}, d={F.d}, P={P}, beta={program.beta_value:g}, setup {setup_time:.3g}s, "
+              f"rho0={rho:.3g}, alpha={alpha}, gamma={gamma}", file=sys.stderr)
+        log_header()
+
+    def try_polish(A_ref, support, active, lam_admm):
+        nonlocal best_polished
+        info["polish_attempts"] += 1
+        res = _polish(F, sc, A_ref, support, active, lam_admm, feas_tol)
+        if res is None:
+            return None
+        res["gap_rel"] = sc.sy ** 2 * (res["objective_s"] - res["dual_s"]) / max(
+            1.0, sc.sy ** 2 * abs(res["objective_s"]))
+        if best_polished is None or res["objective_s"] < best_polished["objective_s"]:
+            best_polished = res
+        return res
+
+    if warm_start is not None and polish:
+        supp = np.flatnonzero(np.linalg.norm(A, axis=0) > 0)
+        active0 = np.abs(QA) <= 1e-9 * yscale
+        res = try_polish(A, supp, active0, np.zeros_like(C))
+        if res is not None and res["gap_rel"] <= tol_gap:
+            status = "optimal"
+
+    # ---- iterations ----------------------------------------------------------------------------------
+    while status is None:
+        if it >= max_iter:
+            status = "max_iter"
+            break
+        if time_limit is not None and time.perf_counter() - t_start >= time_limit:
+            status = "time_limit"
+            break
+        it += 1
+        R = MTy / rho + B - Mu + F.QT(C - Kp)
+        A, XA = F.solve(R, rho, return_XA=True)
+        QA = F.S2 * XA
+        if alpha != 1.0:
+            Ah = alpha * A + (1.0 - alpha) * B
+            QAh = alpha * QA + (1.0 - alpha) * C
+        else:
+            Ah, QAh = A, QA
+        B_old, C_old = B, C
+        B = _group_soft(Ah + Mu, beta / rho)
+        Mu += gamma * (Ah - B)
+        C = np.maximum(QAh + Kp, 0.0)
+        Kp += gamma * (QAh - C)
+
+        if it % check_every and it != 1:
+            continue
+        # ---- residuals (OSQP style, on the scaled problem) ---------------------------------------
+        pred = np.einsum("ij,ij->i", F.Dpm, XA)
+        MTMa = F.MT(pred)
+        QTk = F.QT(Kp)
+        dual_vec = MTMa - MTy + rho * (Mu + QTk)
+        r_p = max(_inf(A - B), _inf(QA - C))
+        r_d = _inf(dual_vec)
+        p_scale = max(_inf(A), _inf(QA), _inf(B), _inf(C))
+        d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
+        obj = sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
+                            + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A, A)))))
+        now = time.perf_counter() - t_start
+        hist["iteration"].append(it)
+        hist["objective"].append(obj)
+        hist["primal_residual"].append(r_p)
+        hist["dual_residual"].append(r_d)
+        hist["rho"].append(rho)
+        hist["time"].append(now)
+        if verbose and (it == 1 or it % print_every == 0):
+            print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {rho:10.3e} {now:8.2f}s", file=sys.stderr)
+        if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
+            status = "diverged"
+            break
+        eps_p = tol_abs + tol_rel * p_scale
+        eps_d = tol_abs + tol_rel * d_scale
+        if r_p <= eps_p and r_d <= eps_d:
+            status = "optimal"
+            break
+
+        # ---- polishing once the support and active set stop changing --------------------------------
+        if polish:
+            support = np.flatnonzero(np.any(B != 0, axis=0))
+            active = (C == 0) & (Kp < 0)
+            sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
+            if sig == last_sig:
+                stable_checks += 1
+            else:
+                stable_checks = 0
+                last_sig = sig
+            if stable_checks >= polish_patience and sig != polished_sig:
+                polished_sig = sig
+                res = try_polish(A, support, active, -rho * Kp)
+                if verbose and res is not None:
+                    print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
+                          f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
+                if res is not None and res["gap_rel"] <= tol_gap:
+                    status = "optimal"
+                    break
+
+        # ---- adaptive rho by residual balancing ---------------------------------------------------
+        if adaptive_rho:
+            num = r_p / max(p_scale, 1e-300)
+            den = r_d / max(d_scale, 1e-300)
+            if num > 0 and den > 0:
+                factor = np.sqrt(num / den)
+                if factor > 5.0 or factor < 0.2:
+                    new_rho = float(np.clip(rho * factor, 1e-6, 1e6))
+                    Mu *= rho / new_rho
+                    Kp *= rho / new_rho
+                    rho = new_rho
+                    info["rho_updates"] += 1
+
+    # ---- final point: polish, compare with the (projected) ADMM iterate --------------------------------
+    solve_loop_end = time.perf_counter()
+    if polish and status != "diverged" and (best_polished is None or best_polished["gap_rel"] > tol_gap) \
+            and it > 0:
+        support = np.flatnonzero(np.any(B != 0, axis=0))
+        active = (C == 0) & (Kp < 0)
+        try_polish(A, support, active, -rho * Kp)
+
+    candidates = []
+    if best_polished is not None:
+        candidates.append(("polished", best_polished["A"]))
+    if status != "diverged":
+        for label, Z in (("admm_b", B), ("admm_a", A)):
+            candidates.append((label, Z))
+            if H_s is not None:
+                Zs = _interior_shift(F, sc, Z, H_s)
+                if Zs is not None:
+                    candidates.append((label + "_shifted", Zs))
+
+    def evaluate(Z):
+        w = sc.to_weights(Z, P)
+        return w, program.objective(w), program.max_violation(w)
+
+    feas_orig = feas_abs * sc.sy
+    chosen = None
+    for label, Z in candidates:
+        w, obj, viol = evaluate(Z)
+        if not np.isfinite(obj):
+            continue
+        key = (viol > feas_orig, obj)
+        if chosen is None or key < chosen[0]:
+            chosen = (key, label, w, obj, viol)
+    if chosen is None:
+        weights = program.zero_weights()
+        status = "diverged"
+        point, obj, viol = "zero", program.objective(weights), 0.0
+    else:
+        _, point, weights, obj, viol = chosen
+    if status == "optimal" and viol > feas_orig:
+        status = "optimal_inaccurate"
+
+    total = time.perf_counter() - t_start
+    info.update({
+        "primal_residual": r_p, "dual_residual": r_d, "rho": rho, "cone_violation": viol,
+        "returned_point": point, "polish_time_s": total - (solve_loop_end - t_start),
+        "duality_gap_rel": None if best_polished is None else best_polished["gap_rel"],
+        "certified": bool(best_polished is not None and point == "polished"
+                          and best_polished["gap_rel"] <= tol_gap),
+    })
+    if best_polished is not None:
+        info["polish_rounds"] = best_polished["rounds"]
+        info["polish_objective"] = sc.sy ** 2 * best_polished["objective_s"]
+        info["dual_bound"] = sc.sy ** 2 * best_polished["dual_s"]
+    history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
+    result = SolveResult(program=program, weights=weights, status=status, solver="admm", iterations=it,
+                         solve_time_s=total, history=history, info=info)
+    if verbose:
+        print(f"admm: status {status}, iterations {it}, objective {obj:.10e}, cone violation {viol:.1e}, "
+              f"point {point}, time {total:.3g}s", file=sys.stderr)
+    if status not in ("optimal",):
+        result.warn_if_not_converged(stacklevel=3)
+    return result

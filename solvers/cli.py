@@ -1,0 +1,294 @@
+"""The ``cvxnn`` command line (CONTRACT.md).
+
+    cvxnn solve    --data NAME|FILE --formulation F --loss L --beta B --solver S [--json PATH|-]
+    cvxnn verify   [instance options] --solvers admm,... [--oracle clarabel] [--json PATH|-] [--plot PNG]
+    cvxnn datasets
+
+Input errors exit with status 2 and one line on standard error that names the problem; ``verify``
+exits 1 when a solver misses the oracle beyond its tolerance. With ``--json -`` standard output holds
+the JSON document and nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from formulations import FORMULATIONS, LOSSES, make_program
+from formulations.datasets import list_datasets, load_data, standardize
+
+from .battery import compare, relative_gap, tolerance_for
+from .registry import get_solver
+
+DEFAULT_DATA = "breast_cancer"
+
+
+class UsageError(ValueError):
+    """Bad command-line input (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 - never the usage block
+        raise UsageError(message)
+
+
+def _add_instance_options(p, default_beta, default_patterns):
+    p.add_argument("--data", default=DEFAULT_DATA, help="bundled dataset name or .npz/.csv file "
+                   f"(default {DEFAULT_DATA})")
+    p.add_argument("--target", default=None, help="target column of a CSV file (default: the last)")
+    p.add_argument("--formulation", default="sampled", help=f"one of {', '.join(FORMULATIONS)}")
+    p.add_argument("--loss", default="squared", help=f"one of {', '.join(LOSSES)}")
+    p.add_argument("--beta", type=float, default=default_beta, help=f"weight decay (default {default_beta:g})")
+    p.add_argument("--patterns", type=int, default=default_patterns,
+                   help=f"sampled directions / random features (default {default_patterns})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pattern sampling (default 0)")
+    p.add_argument("--epsilon", type=float, default=0.0, help="l_inf radius of the robust program")
+    p.add_argument("--bias", action="store_true", help="append a ones column (never perturbed)")
+    p.add_argument("--standardize", action="store_true", help="standardise the features first")
+    p.add_argument("--max-patterns", type=int, default=5000, help="limit of exact enumeration")
+    p.add_argument("--tol", type=float, default=None, help="solver tolerance")
+    p.add_argument("--max-iter", type=int, default=None, help="solver iteration limit")
+    p.add_argument("--json", default=None, metavar="PATH|-", help="write the JSON report ('-' = stdout)")
+    p.add_argument("--verbose", action="store_true", help="print the solvers' iteration logs (stderr)")
+
+
+def build_parser():
+    parser = _Parser(prog="cvxnn", description="Global training of two-layer ReLU networks by convex programs")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    solve = sub.add_parser("solve", help="solve one program with one solver")
+    _add_instance_options(solve, default_beta=1.0, default_patterns=50)
+    solve.add_argument("--solver", default="clarabel", help="clarabel, scs, admm, ... (default clarabel)")
+    verify = sub.add_parser("verify", help="compare solvers with the CVXPY oracle on one instance")
+    _add_instance_options(verify, default_beta=1.0, default_patterns=50)
+    verify.add_argument("--solvers", default="admm", help="comma-separated solvers (default admm)")
+    verify.add_argument("--oracle", default="clarabel", help="CVXPY oracle solver (default clarabel)")
+    verify.add_argument("--gap-tol", type=float, default=None, help="override the per-solver gap tolerance")
+    verify.add_argument("--plot", default=None, metavar="PATH.png", help="objective gap and residuals vs time")
+    sub.add_parser("datasets", help="list the bundled datasets")
+    return parser
+
+
+# -- instance ------------------------------------------------------------------------------------------
+def build_instance(args):
+    """Program and instance description from the parsed options (ValueError on bad input)."""
+    if args.formulation not in FORMULATIONS:
+        raise UsageError(f"unknown formulation {args.formulation!r}; choose one of {', '.join(FORMULATIONS)}")
+    if args.loss not in LOSSES:
+        raise UsageError(f"unknown loss {args.loss!r}; choose one of {', '.join(LOSSES)}")
+    if not math.isfinite(args.beta) or args.beta <= 0:
+        raise UsageError(f"--beta must be a finite number > 0, got {args.beta}")
+    if not math.isfinite(args.epsilon) or args.epsilon < 0:
+        raise UsageError(f"--epsilon must be a finite number >= 0, got {args.epsilon}")
+    if args.epsilon > 0 and args.formulation != "robust":
+        raise UsageError("--epsilon applies to --formulation robust only")
+    if args.patterns < 1:
+        raise UsageError(f"--patterns must be a positive integer, got {args.patterns}")
+    if args.tol is not None and (not math.isfinite(args.tol) or args.tol <= 0):
+        raise UsageError(f"--tol must be a finite number > 0, got {args.tol}")
+    if args.max_iter is not None and args.max_iter < 1:
+        raise UsageError(f"--max-iter must be a positive integer, got {args.max_iter}")
+    data = load_data(args.data, args.target)
+    X = data.X
+    if args.standardize:
+        X = standardize(X)[0]
+    D, H = data.D, data.H
+    if H is not None and D is None and args.formulation in ("sampled", "gated", "robust"):
+        Xb = np.hstack([X, np.ones((X.shape[0], 1))]) if args.bias else X
+        H = np.asarray(H, float)
+        if H.ndim != 2 or H.shape[0] != Xb.shape[1]:
+            raise ValueError(f"H in {args.data} must have {Xb.shape[1]} rows (one per feature"
+                             f"{' incl. bias' if args.bias else ''}), got shape {H.shape}")
+        D = (Xb @ H >= 0).astype(float)
+        keep = D.any(axis=0)
+        D, H = D[:, keep], H[:, keep]
+        if D.shape[1] == 0:
+            raise ValueError(f"the directions H in {args.data} give zero usable activation patterns")
+    program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=D, H=H,
+                           n_patterns=args.patterns, seed=args.seed, epsilon=args.epsilon, bias=args.bias,
+                           max_patterns=args.max_patterns)
+    instance = {"data": args.data, "formulation": args.formulation, "loss": args.loss, "beta": args.beta,
+                "n": program.n, "d": program.d, "n_patterns": program.n_patterns,
+                "patterns_source": "file" if (data.D is not None or data.H is not None) and
+                args.formulation != "exact" else ("enumerated" if args.formulation == "exact" else "sampled"),
+                "seed": args.seed, "bias": args.bias, "standardize": args.standardize}
+    if args.formulation == "robust":
+        instance["epsilon"] = args.epsilon
+    return program, instance
+
+
+def _run(program, solver_name, args, verbose):
+    solver = get_solver(solver_name)
+    return solver(program, tol=args.tol, max_iter=args.max_iter, verbose=verbose)
+
+
+def _emit_json(document, target):
+    text = json.dumps(document, indent=2, allow_nan=False)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        try:
+            with open(target, "w") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise ValueError(f"cannot write the JSON report to {target}: {exc.strerror}") from None
+
+
+def _fmt(x, spec=".6g"):
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def cmd_solve(args, out):
+    program, instance = build_instance(args)
+    verbose = args.verbose or "auto"
+    result = _run(program, args.solver, args, verbose)
+    run = result.to_dict()
+    lines = [f"{instance['formulation']} program, {instance['loss']} loss, beta={instance['beta']:g} on "
+             f"{instance['data']} (n={program.n}, d={program.d}, {program.n_patterns} patterns)"]
+    for key in ("solver", "status", "objective", "max_violation", "network_objective", "network_width",
+                "train_accuracy", "solve_time_s", "compile_time_s", "iterations"):
+        value = run.get(key)
+        lines.append(f"  {key:<18} {_fmt(value) if isinstance(value, float) else value}")
+    if "fallback_from" in run["info"]:
+        lines.append(f"  note: {run['info']['fallback_from']} failed ({run['info']['fallback_reason']}); "
+                     f"the answer comes from {run['solver']}")
+    print("\n".join(lines), file=out)
+    if args.json:
+        _emit_json(run, args.json)
+    return 0
+
+
+def cmd_verify(args, out):
+    program, instance = build_instance(args)
+    names = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    if not names:
+        raise UsageError("--solvers needs at least one solver name")
+    solvers = [(name, get_solver(name)) for name in names]  # fail early on unknown names
+    oracle = get_solver(args.oracle)
+    verbose = args.verbose or "auto"
+    start = time.perf_counter()
+    reference = oracle(program, verbose=bool(args.verbose))
+    if reference.weights is None:
+        raise RuntimeError(f"the oracle {args.oracle} found no solution (status {reference.status})")
+    runs = [dict(reference.to_dict(), role="oracle")]
+    results = []
+    failed = False
+    for name, solver in solvers:
+        result = solver(program, tol=args.tol, max_iter=args.max_iter, verbose=verbose)
+        tolerance = tolerance_for(name)
+        if args.gap_tol is not None:
+            tolerance["gap"] = args.gap_tol
+        row = compare(program, result, reference, tolerance)
+        run = result.to_dict()
+        run.update(role="solver", rel_gap=row.rel_gap if math.isfinite(row.rel_gap) else None,
+                   violation_relative=row.violation if math.isfinite(row.violation) else None,
+                   prediction_error=row.prediction_error if math.isfinite(row.prediction_error) else None,
+                   tolerance=tolerance, passed=row.passed, reason=row.reason)
+        runs.append(run)
+        results.append(result)
+        failed |= not row.passed
+    head = (f"{'solver':<10} {'status':<18} {'objective':>16} {'rel_gap':>10} {'violation':>10} "
+            f"{'net_obj':>16} {'width':>6} {'time_s':>9} {'iters':>7}  result")
+    lines = [f"verify: {instance['formulation']} program, {instance['loss']} loss, beta={instance['beta']:g} on "
+             f"{instance['data']} (n={program.n}, d={program.d}, {program.n_patterns} patterns), "
+             f"oracle {args.oracle}", head, "-" * len(head)]
+    for run in runs:
+        verdict = "oracle" if run["role"] == "oracle" else ("ok" if run["passed"] else "FAIL " + run["reason"])
+        lines.append(f"{run['solver']:<10} {run['status']:<18} {_fmt(run['objective'], '.10g'):>16} "
+                     f"{_fmt(run.get('rel_gap'), '.2e'):>10} {_fmt(run['max_violation'], '.2e'):>10} "
+                     f"{_fmt(run['network_objective'], '.10g'):>16} {_fmt(run['network_width'], 'd'):>6} "
+                     f"{run['solve_time_s']:>9.3f} {run['iterations']:>7d}  {verdict}")
+    lines.append(f"total time {time.perf_counter() - start:.1f} s")
+    print("\n".join(lines), file=out)
+    if args.plot:
+        plot_convergence(args.plot, reference, results)
+        print(f"wrote {args.plot}", file=out)
+    if args.json:
+        _emit_json({"instance": instance, "oracle": args.oracle, "runs": runs}, args.json)
+    return 1 if failed else 0
+
+
+def plot_convergence(path, reference, results):
+    """Objective gap and residuals against time (log scale) for solvers that keep a history."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'cvxnn[plot]'") from None
+    if not str(path).lower().endswith(".png"):
+        raise ValueError(f"--plot needs a .png path, got {path}")
+    fig, (ax_gap, ax_res) = plt.subplots(1, 2, figsize=(11, 4))
+    oracle_obj = reference.objective
+    for res in results:
+        hist = res.history or {}
+        t = np.asarray(hist.get("time", []), float)
+        if t.size and "objective" in hist:
+            gap = np.abs([relative_gap(o, oracle_obj) for o in hist["objective"]])
+            ax_gap.semilogy(t, np.maximum(gap, 1e-16), label=res.solver)
+        else:
+            ax_gap.semilogy([res.solve_time_s], [max(abs(relative_gap(res.objective, oracle_obj)), 1e-16)],
+                            "o", label=res.solver)
+        for key, style in (("primal_residual", "-"), ("dual_residual", "--")):
+            if t.size and key in hist:
+                ax_res.semilogy(t, np.maximum(np.asarray(hist[key], float), 1e-16), style,
+                                label=f"{res.solver} {key.replace('_', ' ')}")
+    for ax in (ax_gap, ax_res):
+        ax.axvline(reference.solve_time_s, color="k", lw=0.8, ls=":", label=f"{reference.solver} solve time")
+        ax.set_xlabel("time (s)")
+        ax.legend(fontsize=8)
+    ax_gap.set_ylabel("|objective - oracle| / max(1, |oracle|)")
+    ax_res.set_ylabel("residual")
+    ax_gap.set_title("objective gap")
+    ax_res.set_title("primal and dual residuals")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise ValueError(f"cannot write the plot to {path}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
+
+
+def cmd_datasets(args, out):
+    rows = list_datasets()
+    print(f"{'name':<15} {'n':>6} {'d':>4}  {'task':<15} source", file=out)
+    for r in rows:
+        print(f"{r['name']:<15} {r['n']:>6} {r['d']:>4}  {r['task']:<15} {r['source']}", file=out)
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        json_stdout = getattr(args, "json", None) == "-"
+        out = sys.stderr if json_stdout else sys.stdout
+        if json_stdout and getattr(args, "verbose", False):
+            raise UsageError("--verbose cannot be combined with --json - (solver logs would mix with the JSON)")
+        handler = {"solve": cmd_solve, "verify": cmd_verify, "datasets": cmd_datasets}[args.command]
+        with np.errstate(all="ignore"):
+            return handler(args, out)
+    except ValueError as exc:  # includes UsageError: bad input, exit 2 with one line
+        print(f"cvxnn: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading
+        return 0
+    except KeyboardInterrupt:
+        print("cvxnn: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback on the terminal
+        print(f"cvxnn: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The command line of CONTRACT.md: JSON on stdout only, exit 2 with one line on bad input, verify."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from solvers.cli import main
+
+RUN_KEYS = {"formulation", "loss", "beta", "n", "d", "n_patterns", "solver", "status", "objective",
+            "max_violation", "network_objective", "network_width", "train_accuracy", "solve_time_s",
+            "iterations"}
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_datasets_lists_every_bundled_set(capsys):
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0
+    for name in ("breast_cancer", "digits", "diabetes", "spiral", "moons", "teacher"):
+        assert name in out
+    assert "569" in out and "classification" in out
+
+
+def test_solve_json_stdout_is_only_the_document(capsys):
+    code, out, err = run_cli(capsys, "solve", "--data", "moons", "--loss", "hinge", "--beta", "0.1",
+                             "--bias", "--patterns", "20", "--json", "-")
+    assert code == 0
+    run = json.loads(out)  # nothing but JSON on stdout
+    assert RUN_KEYS <= set(run)
+    assert run["status"] == "optimal" and run["solver"] == "clarabel"
+    assert run["d"] == 3  # bias column appended
+    assert run["network_objective"] == pytest.approx(run["objective"], rel=1e-6)
+    assert 0.0 <= run["train_accuracy"] <= 1.0
+    assert "objective" in err  # the human summary went to stderr
+
+
+def test_solve_squared_loss_reports_null_accuracy(capsys, tmp_path):
+    path = tmp_path / "run.json"
+    code, out, _ = run_cli(capsys, "solve", "--data", "teacher", "--beta", "1", "--patterns", "10",
+                           "--json", str(path))
+    assert code == 0 and "objective" in out
+    run = json.loads(path.read_text())
+    assert run["train_accuracy"] is None and run["loss"] == "squared"
+
+
+def test_npz_patterns_used_as_given_minus_duplicates(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    y = rng.standard_normal(30)
+    D = (X @ rng.standard_normal((3, 6)) >= 0).astype(float)
+    D = np.hstack([D, D[:, :2]])  # two exact duplicates
+    path = tmp_path / "inst.npz"
+    np.savez(path, X=X, y=y, D=D)
+    code, out, _ = run_cli(capsys, "solve", "--data", str(path), "--beta", "0.5", "--json", "-")
+    run = json.loads(out)
+    assert code == 0 and run["n_patterns"] == 6
+
+
+def test_csv_target_column(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((25, 2))
+    y = np.where(X[:, 0] > 0, 1, -1)
+    path = tmp_path / "data.csv"
+    rows = ["label,a,b"] + [f"{y[i]},{X[i, 0]},{X[i, 1]}" for i in range(25)]
+    path.write_text("\n".join(rows) + "\n")
+    code, out, _ = run_cli(capsys, "solve", "--data", str(path), "--target", "label", "--loss", "logistic",
+                           "--beta", "0.1", "--patterns", "10", "--json", "-")
+    run = json.loads(out)
+    assert code == 0 and run["d"] == 2 and run["n"] == 25
+
+
+def _write_npz(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["solve", "--beta", "0"], "--beta must be"),
+    (["solve", "--beta", "-1"], "--beta must be"),
+    (["solve", "--formulation", "robust", "--epsilon", "-0.1"], "--epsilon must be"),
+    (["solve", "--loss", "cubic"], "unknown loss"),
+    (["solve", "--formulation", "deep"], "unknown formulation"),
+    (["solve", "--solver", "gurobi_nope"], "unknown solver"),
+    (["solve", "--data", "no_such_set"], "unknown dataset"),
+    (["solve", "--data", "missing.npz"], "does not exist"),
+    (["solve", "--data", "diabetes", "--loss", "hinge"], "labels in {-1, +1}"),
+    (["solve", "--patterns", "0"], "--patterns must be"),
+    (["verify", "--solvers", "admm,nope"], "unknown solver"),
+    (["solve", "--no-such-flag"], "unrecognized arguments"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in err
+
+
+def test_bad_files_exit_2(capsys, tmp_path):
+    X = np.ones((5, 2))
+    cases = [
+        (dict(X=np.array([[1.0, np.nan]] * 5), y=np.ones(5)), "NaN"),
+        (dict(X=X, y=np.ones(4)), "shape mismatch"),
+        (dict(X=X, y=np.ones(5), D=np.zeros((5, 0))), "zero activation patterns"),
+        (dict(X=X), "no array 'y'"),
+    ]
+    for arrays, fragment in cases:
+        code, _, err = run_cli(capsys, "solve", "--data", _write_npz(tmp_path, **arrays))
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+    bad_csv = tmp_path / "text.csv"
+    bad_csv.write_text("a,b,y\n1,2,3\n4,five,6\n")
+    code, _, err = run_cli(capsys, "solve", "--data", str(bad_csv))
+    assert code == 2 and "non-numeric" in err and "line 3" in err
+
+
+def test_verify_json_and_plot(capsys, tmp_path):
+    plot = tmp_path / "conv.png"
+    code, out, err = run_cli(capsys, "verify", "--data", "moons", "--bias", "--beta", "0.5", "--patterns", "15",
+                             "--solvers", "scs", "--json", "-", "--plot", str(plot))
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["oracle"] == "clarabel" and doc["instance"]["data"] == "moons"
+    oracle_run, scs_run = doc["runs"]
+    assert RUN_KEYS <= set(scs_run) and "rel_gap" in scs_run
+    expected = (scs_run["objective"] - oracle_run["objective"]) / max(1.0, abs(oracle_run["objective"]))
+    assert scs_run["rel_gap"] == pytest.approx(expected, abs=1e-15)
+    assert plot.stat().st_size > 1000 and "scs" in err
+
+
+def test_verify_exits_1_when_a_solver_misses_the_oracle(capsys):
+    code, out, _ = run_cli(capsys, "verify", "--data", "moons", "--bias", "--beta", "0.5", "--patterns", "15",
+                           "--solvers", "scs", "--tol", "1e-2", "--max-iter", "50", "--gap-tol", "1e-12")
+    assert code == 1
+    assert "FAIL gap" in out
+
+
+def test_console_entry_point_never_prints_a_traceback():
+    ok = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--data", "spiral", "--loss", "hinge",
+                         "--beta", "0.2", "--patterns", "10", "--json", "-"], capture_output=True, text=True)
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["formulation"] == "sampled"
+    bad = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--beta", "nan"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -1,0 +1,114 @@
+"""The CVXPY oracle: two independent solvers agree, programs are DPP, parameters re-solve without
+recompiling, and the runner falls back and reports failures honestly.
+
+Agreement tolerance (stated): |obj_SCS - obj_Clarabel| <= 1e-6 * max(1, |obj_Clarabel|) on every
+program (exact / sampled / gated / scp / robust x squared / hinge / logistic); for the squared loss,
+which is 1-strongly convex in the (unique) optimal predictions p*, 0.5 |p - p*|^2 <= f(p) - f* turns
+that into a prediction tolerance 2 sqrt(2e-6 max(1, f*)).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cvxpy.reductions.chain import Chain
+
+from conftest import LOSSES, labels_for
+from formulations import FORMULATIONS, make_program
+from solvers import solve_oracle
+from solvers.oracle import check_cvxpy_solver, installed_solvers
+
+AGREE_RTOL = 1e-6
+
+
+def build(formulation, data, loss, **kw):
+    kw.setdefault("epsilon", 0.05)
+    return make_program(formulation, data["X"], labels_for(loss, data), loss, data["beta"], n_patterns=20,
+                        seed=0, bias=True, **kw)
+
+
+@pytest.mark.parametrize("formulation", FORMULATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_clarabel_and_scs_agree_and_programs_are_dpp(tiny_data, formulation, loss):
+    prog = build(formulation, tiny_data, loss)
+    assert prog.problem.is_dpp()
+    a = solve_oracle(prog, "clarabel", fallback=None)
+    b = solve_oracle(prog, "scs", fallback=None)
+    assert (a.solver, b.solver) == ("clarabel", "scs")
+    assert a.status == "optimal" and b.status in ("optimal", "optimal_inaccurate"), (a.status, b.status)
+    assert abs(b.objective - a.objective) <= AGREE_RTOL * max(1.0, abs(a.objective)), (a.objective, b.objective)
+    # the NumPy evaluator agrees with CVXPY's own value at the returned point (last solve: SCS)
+    assert b.objective == pytest.approx(prog.problem.value, rel=1e-7)
+    assert a.max_violation <= 1e-7 and b.max_violation <= 1e-7
+    if loss == "squared":  # 1-strongly convex in the predictions: 0.5 |p - p*|^2 <= f(p) - f*
+        atol = 2 * np.sqrt(2 * AGREE_RTOL * max(1.0, abs(a.objective)))
+        np.testing.assert_allclose(b.predictions(), a.predictions(), rtol=0, atol=atol)
+
+
+@pytest.fixture
+def chain_applications(monkeypatch):
+    """Counts full canonicalisations (the reduction chain's apply), which a DPP re-solve bypasses."""
+    calls = []
+    original = Chain.apply
+
+    def counting(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Chain, "apply", counting)
+    return calls
+
+
+@pytest.mark.parametrize("formulation", ["exact", "sampled", "gated", "scp", "robust"])
+def test_set_beta_resolves_without_recompiling(tiny_data, chain_applications, formulation):
+    prog = build(formulation, tiny_data, "squared")
+    first = solve_oracle(prog, "clarabel", fallback=None)
+    assert len(chain_applications) >= 1  # the first solve compiles (so the counter works)
+    chain_applications.clear()
+    prog.set_beta(0.37)
+    second = solve_oracle(prog, "clarabel", fallback=None)
+    assert chain_applications == []  # no canonicalisation: the cached parametrised program was reused
+    assert prog.beta_value == 0.37
+    # and the new beta really is in the solve: it equals a program built with beta = 0.37
+    fresh_data = dict(tiny_data, beta=0.37)
+    fresh = solve_oracle(build(formulation, fresh_data, "squared"), "clarabel", fallback=None)
+    assert second.objective == pytest.approx(fresh.objective, rel=AGREE_RTOL)
+    assert second.objective != pytest.approx(first.objective, rel=1e-3)
+    print(f"\n{formulation}: compile {first.compile_time_s:.4f}s first, {second.compile_time_s:.4f}s after set_beta")
+
+
+def test_set_epsilon_resolves_without_recompiling(tiny_data, chain_applications):
+    prog = build("robust", tiny_data, "hinge", epsilon=0.0)
+    solve_oracle(prog, "clarabel", fallback=None)
+    chain_applications.clear()
+    prog.set_epsilon(0.1)
+    second = solve_oracle(prog, "clarabel", fallback=None)
+    assert chain_applications == []
+    fresh = solve_oracle(build("robust", tiny_data, "hinge", epsilon=0.1), "clarabel", fallback=None)
+    assert second.objective == pytest.approx(fresh.objective, rel=AGREE_RTOL)
+    with pytest.raises(ValueError, match="epsilon"):
+        prog.set_epsilon(-0.1)
+    with pytest.raises(ValueError, match="beta"):
+        prog.set_beta(0.0)
+    assert prog.epsilon_value == 0.1 and prog.beta_value == tiny_data["beta"]  # unchanged by the refusals
+
+
+def test_unknown_solver_is_refused_by_name(tiny_data):
+    prog = build("sampled", tiny_data, "squared")
+    with pytest.raises(ValueError, match=r"'nosuchsolver' is not installed; installed: .*clarabel"):
+        solve_oracle(prog, "nosuchsolver")
+    with pytest.raises(ValueError, match="not installed"):
+        check_cvxpy_solver("nosuch")
+    assert {"clarabel", "scs"} <= set(installed_solvers())
+
+
+def test_failed_solve_falls_back_and_says_so(tiny_data):
+    """OSQP cannot take second-order / exponential cones: the runner retries with SCS and records why."""
+    if "osqp" not in installed_solvers():
+        pytest.skip("OSQP not installed")
+    prog = build("sampled", tiny_data, "logistic")
+    res = solve_oracle(prog, "osqp")
+    assert res.solver == "scs" and res.info["fallback_from"] == "osqp" and res.info["fallback_reason"]
+    ref = solve_oracle(prog, "clarabel", fallback=None)
+    assert res.objective == pytest.approx(ref.objective, rel=AGREE_RTOL)
+    none = solve_oracle(prog, "osqp", fallback=None)
+    assert none.weights is None and none.status == "solver_error" and np.isnan(none.objective)
