@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from .gated import GatedReLUProgram
+from .losses import get_loss
 from .patterns import enumerate_patterns, sample_patterns
 from .relu import ReLUProgram
 from .robust import RobustReLUProgram
 from .scp import SCPProgram
-from .validation import (check_directions, check_formulation, check_matrix, check_patterns,
-                         check_positive_int)
+from .validation import (check_beta, check_directions, check_epsilon, check_formulation, check_matrix,
+                         check_patterns, check_positive_int, check_vector)
 
 DEFAULT_SAMPLES = 100
 
@@ -40,6 +41,11 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
     if bias:
         X = add_bias_column(X)
     n, d = X.shape
+    # fail on bad targets / loss / beta / epsilon before any (possibly long) pattern enumeration
+    get_loss(loss).validate_labels(check_vector(y, n))
+    check_beta(beta)
+    if formulation == "robust":
+        check_epsilon(epsilon)
     if n_patterns is not None:
         n_patterns = check_positive_int(n_patterns, "the number of patterns")
     if formulation == "exact":

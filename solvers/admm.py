@@ -45,6 +45,7 @@ import time
 import warnings
 
 import numpy as np
+from scipy import linalg as sla
 
 from formulations.relu import ReLUProgram
 
@@ -137,184 +138,210 @@ class _Scaled:
 def _null_spaces(F, support, active, rel_tol=1e-10):
     """Orthonormal null-space bases of the active cone rows of each support block (batched eigh).
 
-    Returns a list of (block index, N_j) with N_j d x k_j (blocks with k_j = 0 are dropped)."""
+    Returns a list of (block index, N_j) with N_j d x k_j; blocks whose active rows span R^d (k_j = 0,
+    the block is pinned to zero) are left out."""
     X = F.X
-    d = F.d
     act = active[:, support].astype(float)  # n x J
     # Gram matrices X_A^T X_A of the active rows of every support block: J x d x d
     gram = np.einsum("nj,ni,nk->jik", act, X, X, optimize=True)
     w, V = np.linalg.eigh(gram)
-    scale = max(float(np.max(w, initial=0.0)), float(np.max(np.sum(X * X, axis=1))), 1e-300)
+    scale = max(float(np.max(np.sum(X * X, axis=1), initial=0.0)), 1e-300)
     out = []
     for idx, j in enumerate(support):
-        keep = w[idx] <= rel_tol * scale
+        keep = w[idx] <= rel_tol * scale * max(1.0, act[:, idx].sum())
         if np.any(keep):
-            out.append((j, V[idx][:, keep]))
-        # k_j = 0: the active rows pin the block to zero -> the block leaves the support
+            out.append((int(j), V[idx][:, keep]))
     return out
 
 
-def _newton_reduced(F, ys, beta, blocks, A0, max_newton=60):
-    """Minimise ``0.5|sum_j Fj z_j - y|^2 + beta sum_j |z_j|`` by damped Newton (z_j in null spaces).
+def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50):
+    r"""Minimise :math:`\tfrac12|\sum_j F_j z_j - y|^2 + \beta \sum_j |z_j|` by damped Newton, where
+    ``F_j = Dpm_j o (X N_j)`` and ``a_j = N_j z_j`` (null-space parametrisation of the active rows).
 
-    ``blocks`` is a list of (j, N_j); the start is ``z_j = N_j^T a_j``. Returns the d x 2P point."""
-    cols, sizes, z0 = [], [], []
-    for j, N in blocks:
-        cols.append(F.Dpm[:, j:j + 1] * (F.X @ N))
-        sizes.append(N.shape[1])
-        z0.append(N.T @ A0[:, j])
-    Fm = np.hstack(cols)
-    z = np.concatenate(z0)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    K = z.size
-    FtF = Fm.T @ Fm
-    Fty = Fm.T @ ys
-    seg = np.repeat(np.arange(len(sizes)), sizes)
-    nb = len(sizes)
-
-    def norms_of(z):
-        return np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
-
-    def fval(z):
-        r = Fm @ z - ys
-        return 0.5 * float(r @ r) + beta * float(np.sum(norms_of(z)))
-
-    # blocks that start at zero get a tiny push along their least-squares direction
-    nz = norms_of(z)
-    if np.any(nz == 0):
-        g = Fty - FtF @ z
-        for k in np.flatnonzero(nz == 0):
-            sl = slice(bounds[k], bounds[k + 1])
-            z[sl] = 1e-8 * g[sl] / max(np.linalg.norm(g[sl]), 1e-300)
-    f = fval(z)
-    converged = False
-    reg = 1e-14 * max(1.0, float(np.trace(FtF)) / max(K, 1))
-    for _ in range(max_newton):
-        nz = norms_of(z)
-        if np.any(nz <= 1e-14 * max(1.0, nz.max())):
-            break  # a block collapsed: the reduced problem is nonsmooth there
-        u = z / nz[seg]
-        grad = FtF @ z - Fty + beta * u
-        Hm = FtF.copy()
-        for k in range(nb):  # block-diagonal curvature of the group norms (small dense blocks)
-            sl = slice(bounds[k], bounds[k + 1])
-            uk = u[sl]
-            Hm[sl, sl] += (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(uk, uk))
-        Hm[np.diag_indices(K)] += reg
-        try:
-            L = np.linalg.cholesky(Hm)
-            step = -np.linalg.solve(L.T, np.linalg.solve(L, grad))
-        except np.linalg.LinAlgError:
-            step = -np.linalg.lstsq(Hm, grad, rcond=None)[0]
-        decrement = float(-grad @ step)
-        if decrement <= 1e-24 * max(1.0, abs(f)):
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-12:
-            zn = z + t * step
-            fn = fval(zn)
-            if fn <= f - 1e-4 * t * decrement:
-                break
-            t *= 0.5
-        else:
-            break
-        z, f = zn, fn
-        if decrement <= 1e-20 * max(1.0, abs(f)):
-            converged = True
-            break
+    Blocks whose norm collapses (the group norm is not smooth at 0) are removed and Newton restarts.
+    Returns (A (d x 2P), converged)."""
+    blocks = list(blocks)
     A = np.zeros((F.d, 2 * F.P))
-    for k, (j, N) in enumerate(blocks):
-        A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+    converged = False
+    for _restart in range(10):
+        if not blocks:
+            return A, True
+        cols, sizes, z0 = [], [], []
+        for j, N in blocks:
+            cols.append(F.Dpm[:, j:j + 1] * (F.X @ N))
+            sizes.append(N.shape[1])
+            z0.append(N.T @ A0[:, j])
+        Fm = np.hstack(cols)
+        z = np.concatenate(z0)
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        K, nb = z.size, len(sizes)
+        FtF = Fm.T @ Fm
+        Fty = Fm.T @ ys
+        seg = np.repeat(np.arange(nb), sizes)
+
+        def norms_of(v):
+            return np.sqrt(np.bincount(seg, weights=v * v, minlength=nb))
+
+        def fval(v):
+            r = Fm @ v - ys
+            return 0.5 * float(r @ r) + beta * float(np.sum(norms_of(v)))
+
+        nz = norms_of(z)
+        if np.any(nz == 0):  # start zero blocks along their steepest-descent direction
+            g = Fty - FtF @ z
+            for k in np.flatnonzero(nz == 0):
+                sl = slice(bounds[k], bounds[k + 1])
+                z[sl] = 1e-6 * g[sl] / max(np.linalg.norm(g[sl]), 1e-300)
+        f = fval(z)
+        reg = 1e-13 * max(1.0, float(np.trace(FtF)) / max(K, 1))
+        collapsed = None
+        converged = False
+        for _ in range(max_newton):
+            nz = norms_of(z)
+            u = z / nz[seg]
+            grad = FtF @ z - Fty + beta * u
+            Hm = FtF.copy()
+            for k in range(nb):  # curvature of the group norms: small dense diagonal blocks
+                sl = slice(bounds[k], bounds[k + 1])
+                uk = u[sl]
+                Hm[sl, sl] += (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(uk, uk))
+            Hm[np.diag_indices(K)] += reg
+            try:
+                L = np.linalg.cholesky(Hm)
+                step = -sla.cho_solve((L, True), grad)
+            except np.linalg.LinAlgError:
+                step = -np.linalg.lstsq(Hm, grad, rcond=None)[0]
+            decrement = float(-grad @ step)
+            if decrement <= 1e-26 * max(1.0, abs(f)) or decrement <= 0:
+                converged = decrement >= 0
+                break
+            t = 1.0
+            while t > 1e-14:
+                zn = z + t * step
+                fn = fval(zn)
+                if fn <= f - 1e-4 * t * decrement:
+                    break
+                t *= 0.5
+            else:
+                converged = True  # no decrease possible at machine precision
+                break
+            z, f = zn, fn
+            nzn = norms_of(z)
+            small = nzn <= 1e-9 * max(float(nzn.max()), 1e-300)
+            if np.any(small):
+                collapsed = small
+                break
+        A = np.zeros((F.d, 2 * F.P))
+        for k, (j, N) in enumerate(blocks):
+            A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+        if collapsed is None:
+            return A, converged
+        A0 = A
+        blocks = [b for b, c in zip(blocks, collapsed) if not c]
     return A, converged
 
 
-def _dual_certificate(F, ys, beta, A, XA, lam):
-    """Lagrange-dual lower bound of the scaled problem at ``nu = theta (M a - y)``, ``lam >= 0``.
-
-    Dual: max ``-0.5|nu|^2 - nu^T y`` s.t. ``|(M^T nu - Q^T lam)_j| <= beta``; theta in (0, 1] scales
-    (nu, lam) into the feasible set. Returns (dual value, theta)."""
+def _block_gradients(F, ys, XA):
+    """Residual r = M a - y and the loss gradients ``M^T r`` (d x 2P)."""
     r = np.einsum("ij,ij->i", F.Dpm, XA) - ys
-    G = F.MT(r) - F.QT(lam)
-    worst = float(np.max(np.sqrt(np.einsum("ij,ij->j", G, G)), initial=0.0))
-    theta = 1.0 if worst <= beta else beta / worst
-    nu = theta * r
-    return -0.5 * float(nu @ nu) - float(nu @ ys), theta
+    return r, F.MT(r)
 
 
-def _multipliers(F, ys, beta, A, XA, active, lam_admm):
-    """Cone multipliers: least squares on the active rows of each support block (stationarity),
-    the ADMM estimate elsewhere; clipped at 0."""
-    lam = np.maximum(lam_admm, 0.0).copy()
-    r = np.einsum("ij,ij->i", F.Dpm, XA) - ys
-    g_all = F.MT(r)
+def _certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9):
+    r"""Lagrange-dual lower bound and pricing at the point ``A``.
+
+    Dual of the scaled problem: maximise ``-0.5|nu|^2 - nu^T y`` subject to
+    ``|(M^T nu - X^T(S o lam))_j| <= beta`` for every block, ``lam >= 0``. With ``nu = r = M a - y``:
+    support blocks take least-squares multipliers on their active rows (stationarity
+    ``M^T r + beta a_j/|a_j| = X^T(S_j o lam_j)``), zero blocks the guess ``lam_guess`` or, when that is not
+    dual feasible, the NNLS multipliers ``argmin_{lam >= 0} |M^T r - X^T (S_j o lam)|``. (nu, lam) are
+    scaled by theta in (0, 1] into the dual feasible set.
+
+    Returns dict(dual, theta, lam, entering (zero blocks that violate dual feasibility: their steepest
+    descent directions inside the cone), negative (support blocks' active rows with negative
+    multipliers))."""
+    from scipy.optimize import nnls
+    r, G = _block_gradients(F, ys, XA)
     norms = np.linalg.norm(A, axis=0)
-    most_negative = 0.0
+    lam = np.maximum(np.asarray(lam_guess, float), 0.0).copy()
+    negative = np.zeros_like(active)
     for j in np.flatnonzero(norms > 0):
         rows = np.flatnonzero(active[:, j])
-        g = g_all[:, j] + beta * A[:, j] / norms[j]
         lam[:, j] = 0.0
         if rows.size:
+            g = G[:, j] + beta * A[:, j] / norms[j]
             Arows = (F.S2[rows, j:j + 1] * F.X[rows]).T  # d x |A|
             sol = np.linalg.lstsq(Arows, g, rcond=None)[0]
-            most_negative = min(most_negative, float(sol.min()))
+            negative[rows[sol < -price_tol * max(1.0, beta)], j] = True
             lam[rows, j] = np.maximum(sol, 0.0)
-    return lam, most_negative
+    R = G - F.XT @ (F.S2 * lam)
+    rn = np.sqrt(np.einsum("ij,ij->j", R, R))
+    entering = {}
+    for j in np.flatnonzero((norms == 0) & (rn > beta * (1.0 + price_tol))):
+        Aj = (F.S2[:, j:j + 1] * F.X).T  # d x n
+        sol, res = nnls(Aj, G[:, j], maxiter=50 * Aj.shape[1])
+        lam[:, j] = sol
+        rvec = G[:, j] - Aj @ sol
+        rn[j] = np.linalg.norm(rvec)
+        if rn[j] > beta * (1.0 + price_tol):
+            entering[int(j)] = (-rvec, sol > 0)  # descent direction in the cone, its active rows
+    # stationarity residual of support blocks enters through |.| = beta (+ error)
+    worst = float(rn.max(initial=0.0))
+    if np.any(norms > 0):
+        Rs = R[:, norms > 0] + beta * A[:, norms > 0] / norms[norms > 0]
+        worst = max(worst, float(np.max(np.sqrt(np.einsum("ij,ij->j", Rs, Rs))
+                                        - beta + beta, initial=0.0)))
+    theta = 1.0 if worst <= beta else beta / worst
+    nu = theta * r
+    dual = -0.5 * float(nu @ nu) - float(nu @ ys)
+    return dict(dual=dual, theta=theta, lam=lam, entering=entering, negative=negative)
 
 
-def _polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=6):
-    """Active-set polishing. Returns dict(A, XA, objective_s, violation_s, dual_s, rounds, ok)."""
+def _polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8):
+    """Active-set polishing seeded by an ADMM iterate.
+
+    Each round solves the reduced smooth problem (support blocks, active cone rows as equalities) by
+    Newton, then corrects the active set: violated rows are added, rows with negative multipliers are
+    released, zero blocks that violate dual feasibility enter along their steepest descent direction in
+    the cone. Every feasible round point is a candidate; the one with the smallest certified gap wins.
+    Returns dict(A, XA, objective_s, violation_s, dual_s, rounds) or None if no round was feasible."""
     ys, beta = sc.y, sc.beta
-    support = np.asarray(support)
-    active = active.copy()
-    best = None
     yscale = max(1.0, _inf(ys))
+    support = [int(j) for j in support]
+    active = active.copy()
+    A_ref = A_start.copy()
+    best = None
     for rnd in range(1, max_rounds + 1):
-        if support.size == 0:
-            A = np.zeros_like(A_start)
-            converged = True
-        else:
-            blocks = _null_spaces(F, support, active)
-            if not blocks:
-                A = np.zeros_like(A_start)
-                converged = True
-            else:
-                A, converged = _newton_reduced(F, ys, beta, blocks, A_start)
+        blocks = _null_spaces(F, np.asarray(support, dtype=int), active) if support else []
+        A, newton_ok = _newton_reduced(F, ys, beta, blocks, A_ref)
         XA = F.X @ A
         QA = F.S2 * XA
         viol = max(0.0, -float(QA.min(initial=0.0)))
         pred = np.einsum("ij,ij->i", F.Dpm, XA)
         obj = 0.5 * float((pred - ys) @ (pred - ys)) + beta * float(np.sum(np.linalg.norm(A, axis=0)))
-        lam, most_neg = _multipliers(F, ys, beta, A, XA, active & (np.linalg.norm(A, axis=0) > 0)[None, :],
-                                     lam_admm)
-        dual, theta = _dual_certificate(F, ys, beta, A, XA, lam)
-        cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=dual, theta=theta, rounds=rnd,
-                    newton_converged=converged)
-        feasible = viol <= feas_tol * yscale
-        if feasible and (best is None or obj - dual < best["objective_s"] - best["dual_s"]):
+        on = np.linalg.norm(A, axis=0) > 0
+        cert = _certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm)
+        cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=cert["dual"], rounds=rnd,
+                    newton_converged=newton_ok)
+        if viol <= feas_tol * yscale and (best is None or obj - cert["dual"] < best["objective_s"] - best["dual_s"]):
             best = cand
-        # active-set correction: add violated rows, release rows with negative multipliers
-        violated = QA < -feas_tol * yscale
         changed = False
+        violated = QA < -feas_tol * yscale
         if np.any(violated):
-            active |= violated
+            active |= violated & on[None, :]
             changed = True
-        if most_neg < -1e-9 * max(1.0, beta):
-            # release the most negative multipliers' rows (recomputed per block)
-            norms = np.linalg.norm(A, axis=0)
-            r = pred - ys
-            g_all = F.MT(r)
-            for j in np.flatnonzero(norms > 0):
-                rows = np.flatnonzero(active[:, j])
-                if rows.size == 0:
-                    continue
-                g = g_all[:, j] + beta * A[:, j] / norms[j]
-                Arows = (F.S2[rows, j:j + 1] * F.X[rows]).T
-                sol = np.linalg.lstsq(Arows, g, rcond=None)[0]
-                neg = sol < -1e-9 * max(1.0, beta)
-                if np.any(neg):
-                    active[rows[neg], j] = False
-                    changed = True
+        if np.any(cert["negative"]):
+            active &= ~cert["negative"]
+            changed = True
+        support = [int(j) for j in np.flatnonzero(on)]
+        A_ref = A.copy()
+        if cert["entering"] and not np.any(violated):
+            scale = max(float(np.max(np.linalg.norm(A, axis=0), initial=0.0)), 1.0) * 1e-6
+            for j, (direction, rows) in cert["entering"].items():
+                A_ref[:, j] = scale * direction / max(np.linalg.norm(direction), 1e-300)
+                active[:, j] = rows
+                support.append(j)
+            changed = True
         if not changed:
             break
     return best
@@ -338,13 +365,84 @@ def _interior_shift(F, sc, A, H_s):
     return A + t[None, :] * H_s
 
 
+class _Anderson:
+    """Type-II Anderson acceleration of a fixed-point map ``x -> T(x)`` with a restart safeguard.
+
+    ``step(f)`` receives ``f = T(x_k)`` for the point ``x_k`` returned by the previous call (or given to
+    :meth:`reset`) and returns ``x_{k+1} = f - (dX + dG) g`` with ``g = argmin |g_k - dG g|`` over the
+    last ``memory`` differences (``g_k = f - x_k``). When the fixed-point residual ``|g_k|`` exceeds
+    ``safeguard`` times the smallest residual since the last restart, the memory is cleared and the plain
+    step ``f`` is taken."""
+
+    def __init__(self, shapes, memory=5, safeguard=2.0, reg=1e-10):
+        self.shapes = shapes
+        self.sizes = [int(np.prod(s)) for s in shapes]
+        self.memory = memory
+        self.safeguard = safeguard
+        self.reg = reg
+        self.restarts = 0
+        self.accelerated = 0
+        self.x = None
+
+    def _flat(self, parts):
+        return np.concatenate([np.ravel(p) for p in parts])
+
+    def _split(self, v):
+        out, k = [], 0
+        for shape, size in zip(self.shapes, self.sizes):
+            out.append(v[k:k + size].reshape(shape))
+            k += size
+        return out
+
+    def reset(self, *parts):
+        self.x = self._flat(parts)
+        self.dX, self.dG = [], []
+        self.g_prev = None
+        self.x_prev = None
+        self.best = np.inf
+
+    def step(self, *f_parts):
+        f = self._flat(f_parts)
+        g = f - self.x
+        gn = float(np.linalg.norm(g))
+        if gn > self.safeguard * self.best:
+            self.restarts += 1
+            self.reset(*f_parts)
+            return f_parts
+        self.best = min(self.best, gn)
+        if self.g_prev is not None:
+            self.dX.append(self.x - self.x_prev)
+            self.dG.append(g - self.g_prev)
+            if len(self.dX) > self.memory:
+                self.dX.pop(0)
+                self.dG.pop(0)
+        self.x_prev, self.g_prev = self.x, g
+        if self.dG:
+            G = np.array(self.dG)  # m x N
+            gram = G @ G.T
+            gram[np.diag_indices_from(gram)] += self.reg * max(float(np.trace(gram)), 1e-300)
+            try:
+                coef = np.linalg.solve(gram, G @ g)
+            except np.linalg.LinAlgError:
+                coef = None
+            if coef is not None and np.all(np.isfinite(coef)):
+                x_new = f - (np.array(self.dX) + G).T @ coef
+                self.accelerated += 1
+            else:
+                x_new = f
+        else:
+            x_new = f
+        self.x = x_new
+        return tuple(self._split(x_new))
+
+
 # ------------------------------------------------------------------------------------------------------
 # the solver
 # ------------------------------------------------------------------------------------------------------
 def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
          feas_tol=1e-9, max_iter=20000, time_limit=None, warm_start=None, verbose=False,
          adaptive_rho=True, scaling=True, polish=True, check_every=10, polish_patience=2,
-         print_every=None):
+         print_every=None, sigma=1.0, anderson=5):
     r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` by ADMM (Bai et al., Algorithm 1).
 
     Parameters
@@ -385,9 +483,11 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
     tol_gap = _check_positive("tol_gap", tol_gap)
     feas_tol = _check_positive("feas_tol", feas_tol)
     rho = _check_positive("rho", rho, allow_none=True)
+    sigma = _check_positive("sigma", sigma)
     time_limit = _check_positive("time_limit", time_limit, allow_none=True)
     max_iter = _check_int("max_iter", max_iter, minimum=0)
     check_every = _check_int("check_every", check_every)
+    anderson = _check_int("anderson", anderson, minimum=0)
     polish_patience = _check_int("polish_patience", polish_patience)
     print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
         "print_every", print_every)
@@ -402,7 +502,7 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
 
     # ---- setup: scaling and the cached factorisation -------------------------------------------------
     sc = _Scaled(program, scaling)
-    F = ADMMFactorization(sc.X, program.D)
+    F = ADMMFactorization(sc.X, program.D, sigma)
     P = F.P
     ys, beta = sc.y, sc.beta
     MTy = F.MT(ys)
@@ -425,7 +525,7 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
     else:
         A = np.zeros((F.d, 2 * P))
     XA = F.X @ A
-    QA = F.S2 * XA
+    QA = F.S2q * XA
     B = A.copy()
     C = np.maximum(QA, 0.0)
     Kp = np.zeros_like(C)
@@ -435,10 +535,15 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
     else:
         Mu = np.zeros_like(A)
 
+    aa = None
+    if anderson and gamma == 1.0:
+        aa = _Anderson([B.shape, C.shape], memory=anderson)
+        aa.reset(B + Mu, C + Kp)
     hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time")}
     info = {"setup_time_s": setup_time, "scale_x": sc.sx, "scale_y": sc.sy,
             "accelerations": {"scaling": bool(scaling), "adaptive_rho": bool(adaptive_rho),
-                              "over_relaxation": alpha, "polish": bool(polish)},
+                              "over_relaxation": alpha, "polish": bool(polish),
+                              "anderson_memory": anderson if gamma == 1.0 else 0},
             "gamma": gamma, "rho_initial": rho, "polish_attempts": 0, "polish_accepted": 0,
             "rho_updates": 0}
     best_polished = None
@@ -488,7 +593,7 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
         it += 1
         R = MTy / rho + B - Mu + F.QT(C - Kp)
         A, XA = F.solve(R, rho, return_XA=True)
-        QA = F.S2 * XA
+        QA = F.S2q * XA
         if alpha != 1.0:
             Ah = alpha * A + (1.0 - alpha) * B
             QAh = alpha * QA + (1.0 - alpha) * C
@@ -500,69 +605,79 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
         C = np.maximum(QAh + Kp, 0.0)
         Kp += gamma * (QAh - C)
 
-        if it % check_every and it != 1:
-            continue
-        # ---- residuals (OSQP style, on the scaled problem) ---------------------------------------
-        pred = np.einsum("ij,ij->i", F.Dpm, XA)
-        MTMa = F.MT(pred)
-        QTk = F.QT(Kp)
-        dual_vec = MTMa - MTy + rho * (Mu + QTk)
-        r_p = max(_inf(A - B), _inf(QA - C))
-        r_d = _inf(dual_vec)
-        p_scale = max(_inf(A), _inf(QA), _inf(B), _inf(C))
-        d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
-        obj = sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
-                            + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A, A)))))
-        now = time.perf_counter() - t_start
-        hist["iteration"].append(it)
-        hist["objective"].append(obj)
-        hist["primal_residual"].append(r_p)
-        hist["dual_residual"].append(r_d)
-        hist["rho"].append(rho)
-        hist["time"].append(now)
-        if verbose and (it == 1 or it % print_every == 0):
-            print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {rho:10.3e} {now:8.2f}s", file=sys.stderr)
-        if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
-            status = "diverged"
-            break
-        eps_p = tol_abs + tol_rel * p_scale
-        eps_d = tol_abs + tol_rel * d_scale
-        if r_p <= eps_p and r_d <= eps_d:
-            status = "optimal"
-            break
+        do_check = it % check_every == 0 or it == 1
+        if do_check:
+            # ---- residuals (OSQP style, on the scaled problem) ---------------------------------------
+            pred = np.einsum("ij,ij->i", F.Dpm, XA)
+            MTMa = F.MT(pred)
+            QTk = F.QT(Kp)
+            dual_vec = MTMa - MTy + rho * (Mu + QTk)
+            r_p = max(_inf(A - B), _inf(QA - C))
+            r_d = _inf(dual_vec)
+            p_scale = max(_inf(A), _inf(QA), _inf(B), _inf(C))
+            d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
+            obj = sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
+                                + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A, A)))))
+            now = time.perf_counter() - t_start
+            hist["iteration"].append(it)
+            hist["objective"].append(obj)
+            hist["primal_residual"].append(r_p)
+            hist["dual_residual"].append(r_d)
+            hist["rho"].append(rho)
+            hist["time"].append(now)
+            if verbose and (it == 1 or it % print_every == 0):
+                print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {rho:10.3e} {now:8.2f}s", file=sys.stderr)
+            if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
+                status = "diverged"
+                break
+            eps_p = tol_abs + tol_rel * p_scale
+            eps_d = tol_abs + tol_rel * d_scale
+            if r_p <= eps_p and r_d <= eps_d:
+                status = "optimal"
+                break
 
-        # ---- polishing once the support and active set stop changing --------------------------------
-        if polish:
-            support = np.flatnonzero(np.any(B != 0, axis=0))
-            active = (C == 0) & (Kp < 0)
-            sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
-            if sig == last_sig:
-                stable_checks += 1
-            else:
-                stable_checks = 0
-                last_sig = sig
-            if stable_checks >= polish_patience and sig != polished_sig:
-                polished_sig = sig
-                res = try_polish(A, support, active, -rho * Kp)
-                if verbose and res is not None:
-                    print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
-                          f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
-                if res is not None and res["gap_rel"] <= tol_gap:
-                    status = "optimal"
-                    break
+            # ---- polishing once the support and active set stop changing --------------------------------
+            if polish:
+                support = np.flatnonzero(np.any(B != 0, axis=0))
+                active = (C == 0) & (Kp < 0)
+                sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
+                if sig == last_sig:
+                    stable_checks += 1
+                else:
+                    stable_checks = 0
+                    last_sig = sig
+                if stable_checks >= polish_patience and sig != polished_sig:
+                    polished_sig = sig
+                    res = try_polish(A, support, active, -rho * sigma * Kp)
+                    if verbose and res is not None:
+                        print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
+                              f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
+                    if res is not None and res["gap_rel"] <= tol_gap:
+                        status = "optimal"
+                        break
 
-        # ---- adaptive rho by residual balancing ---------------------------------------------------
-        if adaptive_rho:
-            num = r_p / max(p_scale, 1e-300)
-            den = r_d / max(d_scale, 1e-300)
-            if num > 0 and den > 0:
-                factor = np.sqrt(num / den)
-                if factor > 5.0 or factor < 0.2:
-                    new_rho = float(np.clip(rho * factor, 1e-6, 1e6))
-                    Mu *= rho / new_rho
-                    Kp *= rho / new_rho
-                    rho = new_rho
-                    info["rho_updates"] += 1
+            # ---- adaptive rho by residual balancing ---------------------------------------------------
+            if adaptive_rho:
+                num = r_p / max(p_scale, 1e-300)
+                den = r_d / max(d_scale, 1e-300)
+                if num > 0 and den > 0:
+                    factor = np.sqrt(num / den)
+                    if factor > 5.0 or factor < 0.2:
+                        new_rho = float(np.clip(rho * factor, 1e-6, 1e6))
+                        Mu *= rho / new_rho
+                        Kp *= rho / new_rho
+                        rho = new_rho
+                        info["rho_updates"] += 1
+                        if aa is not None:
+                            aa.reset(B + Mu, C + Kp)
+
+        # ---- Anderson acceleration of the fixed-point map zeta -> T(zeta) (gamma = 1) ------------
+        if aa is not None:
+            zeta_b, zeta_c = aa.step(B + Mu, C + Kp)
+            B = _group_soft(zeta_b, beta / rho)
+            Mu = zeta_b - B
+            C = np.maximum(zeta_c, 0.0)
+            Kp = zeta_c - C
 
     # ---- final point: polish, compare with the (projected) ADMM iterate --------------------------------
     solve_loop_end = time.perf_counter()
@@ -570,7 +685,7 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
             and it > 0:
         support = np.flatnonzero(np.any(B != 0, axis=0))
         active = (C == 0) & (Kp < 0)
-        try_polish(A, support, active, -rho * Kp)
+        try_polish(A, support, active, -rho * sigma * Kp)
 
     candidates = []
     if best_polished is not None:
@@ -613,6 +728,9 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
         "certified": bool(best_polished is not None and point == "polished"
                           and best_polished["gap_rel"] <= tol_gap),
     })
+    if aa is not None:
+        info["anderson_accelerated_steps"] = aa.accelerated
+        info["anderson_restarts"] = aa.restarts
     if best_polished is not None:
         info["polish_rounds"] = best_polished["rounds"]
         info["polish_objective"] = sc.sy ** 2 * best_polished["objective_s"]

@@ -9,7 +9,8 @@ is stored as one d x 2P array ``A = [V, W]``. With ``Dpm = [D, -D]`` and ``S2 = 
 * its adjoint     ``Q^T C = X^T (S2 * C)``                          (d x 2P)
 
 The a-update solves ``(I + M^T M / rho + Q^T Q) a = r``. Since ``Q^T Q = I_{2P} (x) X^T X``, the matrix
-``B = I + Q^T Q`` is block diagonal with the single d x d block ``G = I + X^T X``; by the matrix
+``B = I + Q^T Q`` is block diagonal with the single d x d block ``G = I + X^T X``
+(``I + sigma^2 X^T X`` when the cone split is weighted by sigma, i.e. ``Q`` uses ``sigma X``); by the matrix
 inversion lemma
 
     (B + M^T M / rho)^{-1} = B^{-1} - B^{-1} M^T (rho I + M B^{-1} M^T)^{-1} M B^{-1},
@@ -36,8 +37,9 @@ class ADMMFactorization:
     Dpm, S2 : n x 2P arrays ``[D, -D]`` and ``[S, S]``
     """
 
-    def __init__(self, X, D):
+    def __init__(self, X, D, sigma=1.0):
         X = np.asarray(X, float)
+        self.sigma = float(sigma)
         D = np.asarray(D, float)
         self.n, self.d = X.shape
         self.P = D.shape[1]
@@ -47,7 +49,8 @@ class ADMMFactorization:
         self.Dpm = np.hstack([D, -D])
         S = 2.0 * D - 1.0
         self.S2 = np.hstack([S, S])
-        G = np.eye(self.d) + X.T @ X
+        self.S2q = self.sigma * self.S2  # the cone map uses sigma * X (a weight of the split Q a = c)
+        G = np.eye(self.d) + self.sigma ** 2 * (X.T @ X)
         cho = sla.cho_factor(G, lower=True)
         self.Ginv = sla.cho_solve(cho, np.eye(self.d))
         self.Ginv = 0.5 * (self.Ginv + self.Ginv.T)
@@ -70,12 +73,12 @@ class ADMMFactorization:
         return np.hstack([half, -half])
 
     def Q(self, A):
-        """``Q a = S2 * (X A)`` -> n x 2P."""
-        return self.S2 * (self.X @ A)
+        """``Q a = sigma S2 * (X A)`` -> n x 2P."""
+        return self.S2q * (self.X @ A)
 
     def QT(self, C):
-        """``Q^T c = X^T (S2 * C)`` -> d x 2P."""
-        return self.XT @ (self.S2 * C)
+        """``Q^T c = sigma X^T (S2 * C)`` -> d x 2P."""
+        return self.XT @ (self.S2q * C)
 
     def capacitance_solve(self, m, rho):
         """``(rho I + M B^{-1} M^T)^{-1} m`` through the cached eigendecomposition (O(n^2))."""
@@ -112,5 +115,5 @@ class ADMMFactorization:
         Qmat = np.zeros((2 * P * n, 2 * P * d))
         for j in range(2 * P):
             Mmat[:, j * d:(j + 1) * d] = self.Dpm[:, j:j + 1] * self.X
-            Qmat[j * n:(j + 1) * n, j * d:(j + 1) * d] = self.S2[:, j:j + 1] * self.X
+            Qmat[j * n:(j + 1) * n, j * d:(j + 1) * d] = self.S2q[:, j:j + 1] * self.X
         return np.eye(2 * P * d) + Mmat.T @ Mmat / rho + Qmat.T @ Qmat, Mmat, Qmat

@@ -192,7 +192,7 @@ def train_nonconvex(X, y, loss="squared", beta=1.0, width=None, method="adam", s
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)
     if width is None:
         if U0 is not None:
-            width = int(np.shape(U0)[1]) if np.ndim(U0) == 2 else None
+            width = check_matrix(U0, "U0").shape[1]
         elif alpha0 is not None:
             width = int(np.size(alpha0))
         if width is None:

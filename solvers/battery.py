@@ -190,6 +190,8 @@ class BatteryReport:
 def as_result(program, output, name, elapsed):
     """Wrap a solver's output (SolveResult or weights dict) into a SolveResult."""
     if isinstance(output, SolveResult):
+        if not output.solve_time_s:  # the solver did not time itself: use the battery's clock
+            output.solve_time_s = elapsed
         return output
     if isinstance(output, dict):
         return SolveResult(program=program, weights=output, status="optimal", solver=name, solve_time_s=elapsed)

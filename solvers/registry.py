@@ -64,7 +64,7 @@ def get_solver(name):
                 opts.update(tol_abs=tol, tol_rel=tol)
             if max_iter is not None:
                 opts["max_iter"] = max_iter
-            return fn(program, verbose=verbose, **opts)
+            return fn(program, verbose=verbose is True, **opts)
         run_numpy.__name__ = key
         return run_numpy
     if key.upper() in cp.installed_solvers():

@@ -126,10 +126,13 @@ def _num(x):
 
 
 def _jsonable(v):
-    if isinstance(v, (np.floating, np.integer)):
+    """JSON-safe copy: NumPy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(v, (np.integer, np.bool_)):
         return v.item()
+    if isinstance(v, (float, np.floating)):
+        return _num(v)
     if isinstance(v, np.ndarray):
-        return v.tolist()
+        return [_jsonable(x) for x in v.tolist()]
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -137,3 +137,29 @@ def test_training_near_the_recovered_network_returns_to_the_optimum(exact_soluti
         assert run.objective <= opt * 1.01
         if noise == 0.0:
             assert run.history[0] == pytest.approx(opt, rel=SOLVER_RTOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", LOSSES)
+def test_exact_program_n16_with_more_restarts(ref, loss):
+    """n = 16 (242 patterns): recovery and 40 local trainings per loss (slow; pytest -m slow)."""
+    import math
+
+    from conftest import make_data
+    from formulations import make_program
+    from solvers import solve_oracle
+
+    X, y_reg, y_cls = make_data(16, 2, seed=99)
+    y = y_reg if loss == "squared" else y_cls
+    prog = make_program("exact", X, y, loss, 0.05, bias=True)
+    assert prog.n_patterns == 2 * sum(math.comb(15, k) for k in range(3))
+    res = solve_oracle(prog, "clarabel")
+    opt, tol = res.objective, tolerance(res.objective)
+    net = res.network
+    assert ref.nc_objective(net.U, net.alpha, prog.X, prog.y, loss, 0.05) == pytest.approx(opt, rel=SOLVER_RTOL)
+    excess = []
+    for cfg in restart_configs(net.width) + restart_configs(net.width + 5):
+        run = train_nonconvex(prog.X, prog.y, loss, 0.05, **{**cfg, "seed": cfg["seed"] + 100})
+        assert run.history.min() >= opt - tol
+        excess.append((run.objective - opt) / abs(opt))
+    print(f"\n{loss} n=16: min {min(excess):.2e}, median {np.median(excess):.2e}, max {max(excess):.2e}")

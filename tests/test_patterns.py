@@ -45,20 +45,22 @@ def critical_angle_patterns(Z):
 
 
 def vertex_patterns(X):
-    """Exact pattern set of rank-3 data X (n x 3) in general position (no three rows dependent).
+    """Exact pattern set of data X (n x r, n >= r >= 2) in general position (any r rows independent).
 
-    Each vertex v = +-(x_i x x_j) lies on exactly the hyperplanes i and j; the four cells meeting there
-    have the signs of X v on the other rows and every combination on rows i and j.
+    Every cell of the arrangement is a pointed cone, so it has an extreme ray; a ray is the line
+    where r - 1 of the hyperplanes meet, and near it the 2^(r-1) cells take the signs of X v on the
+    other rows and every combination on those r - 1 rows. (For r = 3: the vertices +-(x_i x x_j).)
     """
-    n = X.shape[0]
+    n, r = X.shape
     out = set()
-    for i, j in itertools.combinations(range(n), 2):
-        v = np.cross(X[i], X[j])
+    for rows in itertools.combinations(range(n), r - 1):
+        rows = list(rows)
+        v = np.linalg.svd(X[rows])[2][-1]  # spans the null space of the r - 1 rows
         for s in (1.0, -1.0):
             base = (s * (X @ v) >= 0).astype(int)
-            for a, b in itertools.product((0, 1), repeat=2):
+            for combo in itertools.product((0, 1), repeat=r - 1):
                 p = base.copy()
-                p[i], p[j] = a, b
+                p[rows] = combo
                 out.add(tuple(p))
     return out
 
@@ -117,6 +119,9 @@ def test_exact_count_other_ranks(n, d):
     D, H = enumerate_patterns(X)
     assert D.shape[1] == cover_count(n, min(n, d))
     assert_realised(X, D, H)
+    if d >= 2:
+        assert_general_position(X[:, :n] if d > n else X)
+        assert as_set(D) == vertex_patterns(X)
     if d >= n:  # full row rank: every one of the 2^n sign patterns is a cell
         assert D.shape[1] == 2 ** n
 

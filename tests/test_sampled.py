@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import LOSSES, labels_for
-from formulations import GatedReLUProgram, ReLUProgram, make_program, sample_patterns
+from formulations import ReLUProgram, make_program, sample_patterns
 from solvers import solve_oracle
 
 SOLVER_RTOL = 1e-6

@@ -1,0 +1,143 @@
+"""ADMM-specific checks (the accuracy battery against the oracle lives in solvers/battery.py)."""
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers.admm import admm
+from solvers.admm_linalg import ADMMFactorization
+from solvers.result import ConvergenceWarning
+
+
+def _data(n=14, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    y = rng.standard_normal(n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def exact_program():
+    X, y = _data()
+    return make_program("exact", X, y, "squared", 0.5, bias=True)
+
+
+@pytest.fixture(scope="module")
+def oracle_objective(exact_program):
+    from solvers.oracle import solve_oracle
+    return solve_oracle(exact_program).objective
+
+
+# -- the factorised a-update -------------------------------------------------------------------------
+@pytest.mark.parametrize("sigma", [1.0, 0.3])
+@pytest.mark.parametrize("rho", [1e-3, 0.7, 40.0])
+def test_factorised_a_update_matches_dense_solve(rho, sigma):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((9, 3))
+    D = (X @ rng.standard_normal((3, 5)) >= 0).astype(float)
+    D = np.unique(D, axis=1)
+    F = ADMMFactorization(X, D, sigma)
+    R = rng.standard_normal((3, 2 * D.shape[1]))
+    A, XA = F.solve(R.copy(), rho, return_XA=True)
+    K, Mmat, Qmat = F.dense_system(rho)
+    # the dense system is built from the maps' definitions, block by block
+    a_dense = np.linalg.solve(K, R.T.reshape(-1))
+    assert np.max(np.abs(A.T.reshape(-1) - a_dense)) <= 1e-10 * max(1.0, np.abs(a_dense).max())
+    assert np.allclose(XA, X @ A, atol=1e-12)
+    # the vectorised maps agree with the dense matrices
+    a = rng.standard_normal(A.shape)
+    assert np.allclose(F.M(a), Mmat @ a.T.reshape(-1))
+    assert np.allclose(F.Q(a).T.reshape(-1), Qmat @ a.T.reshape(-1))
+    z = rng.standard_normal(9)
+    assert np.allclose(F.MT(z).T.reshape(-1), Mmat.T @ z)
+
+
+def test_capacitance_is_hadamard_identity():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((8, 3))
+    D = np.unique((X @ rng.standard_normal((3, 6)) >= 0).astype(float), axis=1)
+    F = ADMMFactorization(X, D)
+    K, Mmat, Qmat = F.dense_system(1.0)
+    Bmat = np.eye(Mmat.shape[1]) + Qmat.T @ Qmat
+    dense_cap = Mmat @ np.linalg.solve(Bmat, Mmat.T)
+    assert np.allclose(F.U @ np.diag(F.lam) @ F.U.T, dense_cap, atol=1e-10)
+
+
+# -- solving ----------------------------------------------------------------------------------------
+def test_solves_small_exact_program(exact_program, oracle_objective):
+    res = admm(exact_program)
+    assert res.status == "optimal"
+    gap = (res.objective - oracle_objective) / max(1.0, abs(oracle_objective))
+    assert gap <= 1e-6
+    assert res.max_violation <= 1e-8
+    for key in ("objective", "primal_residual", "dual_residual", "rho", "time"):
+        assert res.history[key].shape == res.history["iteration"].shape
+    assert res.info["cone_violation"] == pytest.approx(res.max_violation)
+
+
+def test_program_arrays_not_modified(exact_program):
+    before = {k: getattr(exact_program, k).copy() for k in ("X", "y", "D", "S")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        admm(exact_program, max_iter=50)
+    for k, v in before.items():
+        assert np.array_equal(getattr(exact_program, k), v)
+
+
+def test_warm_start_reduces_iterations(exact_program):
+    cold = admm(exact_program)
+    warm = admm(exact_program, warm_start=cold.weights)
+    assert warm.iterations < cold.iterations
+    assert warm.objective <= cold.objective + 1e-9 * max(1.0, abs(cold.objective))
+
+
+def test_max_iter_status_and_warning(exact_program):
+    with pytest.warns(ConvergenceWarning):
+        res = admm(exact_program, max_iter=3, polish=False)
+    assert res.status == "max_iter"
+    assert res.iterations == 3
+
+
+def test_time_limit_honoured():
+    X, y = _data(40, seed=5)
+    prog = make_program("sampled", X, y, "squared", 1e-3, n_patterns=60, seed=0, bias=True)
+    start = time.perf_counter()
+    with pytest.warns(ConvergenceWarning):
+        res = admm(prog, time_limit=0.05, max_iter=10 ** 9, tol_abs=1e-14, tol_rel=1e-14, tol_gap=1e-16,
+                   polish=False)
+    assert res.status == "time_limit"
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(rho=0.0), dict(rho=-1.0), dict(gamma=0.0), dict(gamma=1.5),
+                                    dict(alpha=2.0), dict(tol_abs=-1e-3), dict(max_iter=-1),
+                                    dict(max_iter=2.5), dict(time_limit=0), dict(check_every=0),
+                                    dict(verbose="yes")])
+def test_bad_options_raise(exact_program, kwargs):
+    with pytest.raises(ValueError, match="admm option"):
+        admm(exact_program, **kwargs)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_other_losses_rejected(loss):
+    X, _ = _data()
+    y = np.where(np.arange(X.shape[0]) % 2, 1.0, -1.0)
+    prog = make_program("sampled", X, y, loss, 0.1, n_patterns=10, seed=0)
+    with pytest.raises(ValueError, match=f"squared loss; got {loss}"):
+        admm(prog)
+
+
+def test_other_program_types_rejected():
+    X, y = _data()
+    prog = make_program("gated", X, y, "squared", 0.1, n_patterns=10, seed=0)
+    with pytest.raises(ValueError, match="constrained ReLU program"):
+        admm(prog)
+
+
+def test_verbose_table_goes_to_stderr(exact_program, capsys):
+    admm(exact_program, verbose=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "prim res" in captured.err and "dual res" in captured.err and "rho" in captured.err

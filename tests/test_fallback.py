@@ -1,0 +1,37 @@
+"""The oracle runner reports failures and falls back to SCS, saying which solver answered."""
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers import solve_oracle
+
+
+@pytest.fixture
+def logistic_program():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((20, 2))
+    y = np.where(X[:, 0] + 0.3 * rng.standard_normal(20) > 0, 1.0, -1.0)
+    return make_program("sampled", X, y, "logistic", 0.1, bias=True, n_patterns=10, seed=0)
+
+
+def test_failed_clarabel_run_falls_back_to_scs(logistic_program):
+    # one interior-point iteration cannot reach optimality: the runner must notice and retry with SCS
+    result = solve_oracle(logistic_program, "clarabel", max_iter=1)
+    assert result.solver == "scs"
+    assert result.info["fallback_from"] == "clarabel"
+    assert result.info["fallback_reason"].startswith("status")
+    reference = solve_oracle(logistic_program, "clarabel")
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(reference.objective, rel=1e-6)
+
+
+def test_failure_is_reported_without_fallback(logistic_program):
+    result = solve_oracle(logistic_program, "clarabel", fallback=None, max_iter=1)
+    assert result.solver == "clarabel"
+    assert result.status not in ("optimal",)
+    assert result.weights is None or result.status == "optimal_inaccurate"
+
+
+def test_missing_solver_lists_installed(logistic_program):
+    with pytest.raises(ValueError, match="not installed; installed: .*clarabel"):
+        solve_oracle(logistic_program, "no_such_solver")
