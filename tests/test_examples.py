@@ -1,0 +1,48 @@
+"""Every example runs (in a quick configuration) so none can rot."""
+import importlib.util
+import pathlib
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_convex_vs_backprop(tmp_path, capsys):
+    code = load("convex_vs_backprop").main(["--n", "12", "--runs", "3", "--iterations", "300",
+                                            "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "runs below it: 0" in out
+    assert (tmp_path / "convex_vs_backprop.png").stat().st_size > 10_000
+
+
+def test_verify_your_solver(capsys):
+    code = load("verify_your_solver").main(["--max-iter", "3000", "--gap-tol", "1e-4"])
+    out = capsys.readouterr().out
+    assert code == 0 and "0 failed" in out
+
+
+def test_modify_formulation(capsys):
+    code = load("modify_formulation").main(["--patterns", "4"])
+    out = capsys.readouterr().out
+    assert code == 0 and "feature group norm" in out and "W = 0" in out
+
+
+def test_oracle_timing(tmp_path, capsys):
+    load("oracle_timing").main(["--patterns", "5", "--rows", "80", "--out", str(tmp_path)])
+    table = (tmp_path / "oracle_timing.md").read_text()
+    assert "| clarabel |" in table and "| scs |" in table
+
+
+@pytest.mark.skipif(not (EXAMPLES / "benchmark_admm.py").exists(), reason="benchmark not present")
+def test_benchmark_admm_quick(tmp_path):
+    module = load("benchmark_admm")
+    module.main(["--quick", "--out", str(tmp_path)])
+    assert any(p.suffix == ".md" for p in tmp_path.iterdir())
+    assert any(p.suffix == ".png" for p in tmp_path.iterdir())
