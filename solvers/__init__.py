@@ -1,11 +1,30 @@
 """Solvers for cvxnn programs: the CVXPY oracle runner, hand-written NumPy solvers, the verification
-battery and the command line."""
+battery, scikit-learn estimators and the command line."""
+import importlib
+
 from .oracle import installed_solvers, solve_oracle
 from .result import ConvergenceWarning, SolveResult
 
-__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning"]
-from .certificate import CertificateResult, ColumnGenerationResult, column_generation, optimality_certificate  # noqa: E402
-from .estimators import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
+#: public names loaded on first use (keeps ``import solvers`` and the CLI start-up light)
+_LAZY = {
+    "ConvexReLUClassifier": "estimators",
+    "ConvexReLURegressor": "estimators",
+    "optimality_certificate": "certificate",
+    "column_generation": "certificate",
+    "CertificateResult": "certificate",
+    "ColumnGenerationResult": "certificate",
+    "admm": "admm",
+    "fista": "fista",
+}
 
-__all__ += ["ConvexReLUClassifier", "ConvexReLURegressor", "optimality_certificate", "column_generation",
-            "CertificateResult", "ColumnGenerationResult"]
+__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

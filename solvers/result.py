@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 #: statuses a hand-written solver may report; CVXPY statuses are passed through as CVXPY names them.
 CONVERGED = ("optimal",)
@@ -18,8 +19,11 @@ STATUSES = ("optimal", "optimal_inaccurate", "max_iter", "time_limit", "diverged
             "solver_error")
 
 
-class ConvergenceWarning(UserWarning):
-    """A solver stopped before meeting its tolerances (status is not ``optimal``)."""
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """A solver stopped before meeting its tolerances (status is not ``optimal``).
+
+    A subclass of scikit-learn's ``ConvergenceWarning``, so filters and ``pytest.warns`` written for
+    either one catch it."""
 
 
 @dataclass
