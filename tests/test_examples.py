@@ -46,3 +46,11 @@ def test_benchmark_admm_quick(tmp_path):
     module.main(["--quick", "--out", str(tmp_path)])
     assert any(p.suffix == ".md" for p in tmp_path.iterdir())
     assert any(p.suffix == ".png" for p in tmp_path.iterdir())
+
+
+def test_sampling_quality(tmp_path, capsys):
+    code = load("sampling_quality").main(["--n", "10", "--samples", "4", "64", "--fresh", "200",
+                                          "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "column generation" in out and "converged=True" in out
+    assert (tmp_path / "sampling_quality.png").exists()
