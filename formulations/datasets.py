@@ -36,6 +36,7 @@ class Dataset:
     D: Optional[np.ndarray] = None
     H: Optional[np.ndarray] = None
     feature_names: list = field(default_factory=list)
+    raw_X: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def n(self):
@@ -49,12 +50,22 @@ class Dataset:
         return "hinge" if self.task == "classification" else "squared"
 
     def train_test_split(self, test_size=0.25, seed=0):
-        """Random split; returns (X_train, X_test, y_train, y_test) as copies."""
+        """Random split; returns (X_train, X_test, y_train, y_test) as copies.
+
+        For the standardised real sets the features are re-standardised from the raw data with
+        statistics fitted on the training rows only, so no test information leaks into training."""
+        if not 0 < test_size < 1:
+            raise ValueError(f"test_size must be in (0, 1), got {test_size}")
         rng = np.random.default_rng(seed)
         order = rng.permutation(self.n)
         n_test = int(round(test_size * self.n))
         test, train = order[:n_test], order[n_test:]
-        return self.X[train].copy(), self.X[test].copy(), self.y[train].copy(), self.y[test].copy()
+        if self.raw_X is not None:
+            X_train, mean, scale = standardize(self.raw_X[train])
+            X_test = (self.raw_X[test] - mean) / scale
+        else:
+            X_train, X_test = self.X[train].copy(), self.X[test].copy()
+        return X_train, X_test, self.y[train].copy(), self.y[test].copy()
 
 
 def standardize(X, mean=None, scale=None):
@@ -76,7 +87,8 @@ def _standardized_real(name, X, y, task, source, feature_names, standardize_targ
     if standardize_target:
         t_mean, t_scale = float(y.mean()), float(y.std())
         y = (y - t_mean) / t_scale
-    return Dataset(name, Z, y, task, source, mean, scale, t_mean, t_scale, feature_names=list(feature_names))
+    return Dataset(name, Z, y, task, source, mean, scale, t_mean, t_scale, feature_names=list(feature_names),
+                   raw_X=np.array(X, dtype=float))
 
 
 def breast_cancer():

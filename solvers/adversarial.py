@@ -1,0 +1,402 @@
+r"""PGD adversarial training of the NON-CONVEX two-layer ReLU network by back-propagation (NumPy only).
+
+Same network, loss and weight decay as MATH.md section 1, with the loss taken at the worst point of the
+l_inf ball of radius :math:`\epsilon` around every sample (MATH.md section 7; the bias column, when
+``bias=True`` marks the last column of X as the ones column, is never perturbed):
+
+.. math::
+    F_\epsilon(U, \alpha) = \sum_k \max_{|\delta_k|_\infty \le \epsilon}
+        \ell\big(f(x_k + \delta_k), y_k\big) + \frac{\beta}{2}\big(|U|_F^2 + |\alpha|^2\big).
+
+* Inner maximisation: :func:`solvers.attacks.pgd` (signed-gradient ascent with restarts; the best of
+  the clean point and all iterates is kept per sample), run at the CURRENT weights before every step.
+* Outer minimisation: Adam (or plain (sub)gradient descent, ``method="sgd"``) with the gradient of the
+  NC objective at the adversarial points, :func:`solvers.backprop.nc_objective_and_gradient`
+  (Danskin: at an exact, unique maximiser this is the gradient of :math:`F_\epsilon` wherever that is
+  differentiable; with PGD maximisers it is the usual adversarial-training approximation).
+
+The recorded objective is the PGD estimate of :math:`F_\epsilon` - a LOWER bound on the exact
+adversarial objective (PGD may miss the maximiser); it is exact on epsilon-stable points
+(:meth:`formulations.network.ReLUNetwork.stable_mask`), where f is affine in the ball. The robust convex
+program (:class:`formulations.robust.RobustReLUProgram`) gives a network whose exact adversarial
+objective equals its optimum, i.e. an UPPER bound on :math:`\min F_\epsilon`.
+
+With ``epsilon=0`` the attack returns the clean points and :func:`train_adversarial` follows exactly
+the path of :func:`solvers.backprop.train_nonconvex` (same seed, same initialisation, same steps;
+bit-identical in full batch, equal up to rounding with mini-batches).
+
+:func:`evaluate_robustness` measures a network: clean accuracy, PGD robust accuracy
+(:func:`solvers.attacks.robust_accuracy`), a sound stability-based certificate on the given points and,
+for a result of the robust convex program, the share of certified training points
+(:meth:`formulations.robust.RobustReLUProgram.certificates`).
+"""
+from __future__ import annotations
+
+import numbers
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from formulations.losses import get_loss
+from formulations.network import ReLUNetwork
+from formulations.validation import check_beta, check_epsilon, check_matrix, check_positive_int, check_X_y
+from solvers.attacks import pgd, robust_accuracy, worst_case_vertices
+from solvers.backprop import nc_objective_and_gradient
+
+METHODS = ("adam", "sgd")
+#: default constant step size of each method (``lr=None``), as in :mod:`solvers.backprop`
+DEFAULT_LR = {"adam": 1e-2, "sgd": 1e-3}
+ATTACKS = ("pgd", "vertices", "closed_form")
+
+
+@dataclass
+class AdversarialTrainingResult:
+    """Outcome of one adversarial training run.
+
+    Attributes
+    ----------
+    network : :class:`formulations.network.ReLUNetwork` with the final weights (U d x m, alpha m)
+    objective : PGD estimate of the adversarial objective F_eps at ``network`` (``history[-1]``)
+    iterations : epochs performed (one epoch = one pass over the data in mini-batches)
+    status : ``"converged"`` (largest gradient entry <= tol), ``"max_iter"`` or ``"diverged"`` (the
+        objective became non-finite; the last finite iterate is returned)
+    history : PGD estimate of F_eps after each epoch (``history[0]``: at the initial weights)
+    clean_history : NC objective on the clean points at the same weights (always <= ``history``)
+    epsilon, bias, method, lr, batch_size : what ran
+    attack : the PGD settings used during training (steps, restarts, step_size)
+    grad_norm : largest absolute entry of the full-batch (sub)gradient at the adversarial points of the
+        returned weights
+    message, time_s : stopping reason in words, wall time
+    """
+
+    network: ReLUNetwork
+    objective: float
+    iterations: int
+    status: str
+    history: np.ndarray = field(repr=False)
+    clean_history: np.ndarray = field(repr=False)
+    epsilon: float = 0.0
+    bias: bool = False
+    method: str = "adam"
+    lr: float = 0.0
+    batch_size: Optional[int] = None
+    attack: dict = field(default_factory=dict)
+    grad_norm: float = float("nan")
+    message: str = ""
+    time_s: float = 0.0
+
+    @property
+    def converged(self):
+        return self.status == "converged"
+
+
+@dataclass
+class RobustnessReport:
+    """Robustness of a network on data (X, y) at radius ``epsilon``.
+
+    clean_accuracy : share of points with sign(f(x)) == y (f(x) = 0 counts as +1)
+    robust_accuracy : share still correct after the PGD attack of :func:`solvers.attacks.robust_accuracy`
+        (an UPPER bound on the true robust accuracy: PGD may miss an adversarial point)
+    stable_certified : share of points that are epsilon-stable (no activation can flip in the ball, to
+        the tolerance of :meth:`ReLUNetwork.stable_mask`) with worst-case margin
+        y f(x) - eps |a(x)|_1 > 0 - a LOWER bound on the true robust accuracy, valid for any network
+    certified_share : for a result of the robust convex program, the share of its TRAINING points
+        certified by :meth:`RobustReLUProgram.certificates` at the program's epsilon (None otherwise)
+    certified_epsilon : the radius ``certified_share`` refers to (None without a result)
+    epsilon, n : the radius and number of points evaluated
+    attack : the PGD settings used
+    """
+
+    clean_accuracy: float
+    robust_accuracy: float
+    stable_certified: float
+    certified_share: Optional[float]
+    certified_epsilon: Optional[float]
+    epsilon: float
+    n: int
+    attack: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+# -- validation helpers -----------------------------------------------------------------------------
+def _check_nonnegative(value, name, allow_zero=True, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}")
+    return value
+
+
+def _check_bias(X, bias):
+    if not isinstance(bias, (bool, np.bool_)):
+        raise ValueError(f"bias must be True or False, got {bias!r}")
+    if bias and not np.all(X[:, -1] == 1.0):
+        raise ValueError("bias=True needs the last column of X to be the ones column (it is never perturbed)")
+    return bool(bias)
+
+
+def _check_seed(seed, name):
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be None or a nonnegative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_net(net, d):
+    if not isinstance(net, ReLUNetwork):
+        raise ValueError(f"net must be a formulations.network.ReLUNetwork, got {type(net).__name__}")
+    if net.d != d:
+        raise ValueError(f"shape mismatch: the network takes {net.d} features, X has {d}")
+    return net
+
+
+def _attack_options(steps, restarts, step_size):
+    return {"steps": check_positive_int(steps, "steps (PGD steps)"),
+            "restarts": check_positive_int(restarts, "restarts (PGD restarts)"),
+            "step_size": _check_nonnegative(step_size, "step_size", allow_none=True)}
+
+
+def _regularizer(U, alpha):
+    return 0.5 * (float(np.sum(U * U)) + float(np.sum(alpha * alpha)))
+
+
+# -- the adversarial objective ----------------------------------------------------------------------
+def adversarial_objective(net, X, y, loss, beta, epsilon, bias=False, attack="pgd", steps=40, restarts=5,
+                          step_size=None, seed=0):
+    r"""Estimate of :math:`\sum_k \max_{|\delta_k|_\infty\le\epsilon} \ell(f(x_k+\delta_k), y_k)
+    + \frac{\beta}{2}(|U|^2 + |\alpha|^2)` for the network ``net``.
+
+    ``attack``:
+
+    * ``"pgd"``         - :func:`solvers.attacks.pgd` (a lower bound; exact on epsilon-stable points);
+    * ``"vertices"``    - maximum over the 2^d' box vertices, :func:`solvers.attacks.worst_case_vertices`
+      (small d' only; exact on epsilon-stable points, a lower bound elsewhere);
+    * ``"closed_form"`` - :meth:`ReLUNetwork.adversarial_objective` (exact; raises ValueError unless every
+      point is epsilon-stable).
+    """
+    X, y = check_X_y(X, y)
+    loss = get_loss(loss)
+    y = loss.validate_labels(y)
+    beta = check_beta(beta)
+    epsilon = check_epsilon(epsilon)
+    bias = _check_bias(X, bias)
+    net = _check_net(net, X.shape[1])
+    if attack == "pgd":
+        opts = _attack_options(steps, restarts, step_size)
+        X_adv = pgd(net, X, y, loss, epsilon, seed=seed, bias=bias, **opts)
+        losses = loss.per_sample(net.predict(X_adv), y)
+    elif attack == "vertices":
+        losses, _ = worst_case_vertices(net, X, y, loss, epsilon, bias=bias)
+    elif attack == "closed_form":
+        return net.adversarial_objective(X, y, loss, beta, epsilon, bias, check=True)
+    else:
+        raise ValueError(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
+    return float(np.sum(losses)) + beta * net.regularizer()
+
+
+# -- training ---------------------------------------------------------------------------------------
+def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bias=False, method="adam",
+                      seed=None, max_iter=300, lr=None, batch_size=None, tol=1e-6, init_scale=1.0, U0=None,
+                      alpha0=None, steps=10, restarts=1, step_size=None, attack_seed=None):
+    r"""PGD adversarial training of :math:`f(x) = \sum_j \max(0, x^\top u_j)\alpha_j` by back-propagation.
+
+    Minimises the adversarial objective :math:`F_\epsilon(U, \alpha)` (module docstring) from an initial
+    point and returns an :class:`AdversarialTrainingResult`.
+
+    Parameters
+    ----------
+    X, y : data (n x d) and targets (n); copied, never modified. Labels must suit the loss.
+    loss : ``"hinge"``, ``"logistic"``, ``"squared"`` or a :class:`formulations.losses.Loss` (sum form).
+    beta : weight decay > 0 (the objective has (beta/2)(|U|^2 + |alpha|^2)).
+    epsilon : l_inf radius >= 0 in the units of X. ``epsilon=0`` is standard training.
+    width : neurons m (inferred from ``U0``/``alpha0`` when omitted; required otherwise).
+    bias : True when the last column of X is the ones column; it is never perturbed.
+    method : ``"adam"`` (Kingma & Ba, moments 0.9/0.999) or ``"sgd"`` ((sub)gradient descent); both with
+        the constant step ``lr`` (default ``DEFAULT_LR[method]``).
+    seed : None or an int >= 0: seed of the initialisation and of the mini-batch shuffling - the same stream as
+        :func:`solvers.backprop.train_nonconvex`, so the initial weights are the same for the same seed.
+    max_iter : epochs. batch_size : mini-batch size (None: full batch, one step per epoch). Each
+        mini-batch is attacked at the current weights; its gradient is rescaled by n/|B| (sum-form loss).
+    tol : stop when the largest entry of the full-batch gradient at the adversarial points is <= tol.
+    init_scale : random initialisation :math:`U_{ij} \sim N(0, s^2/d)`, :math:`\alpha_j \sim N(0, s^2/m)`.
+    U0, alpha0 : explicit initial weights (copied).
+    steps, restarts, step_size : PGD settings of the inner maximisation (:func:`solvers.attacks.pgd`).
+    attack_seed : None or an int >= 0: seed of the PGD random restarts (default: derived from ``seed``).
+    """
+    start = time.perf_counter()
+    loss = get_loss(loss)
+    X, y = check_X_y(X, y)
+    y = loss.validate_labels(y)
+    beta = check_beta(beta)
+    epsilon = check_epsilon(epsilon)
+    bias = _check_bias(X, bias)
+    n, d = X.shape
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = _check_nonnegative(tol, "tol")
+    init_scale = _check_nonnegative(init_scale, "init_scale", allow_zero=False)
+    lr = DEFAULT_LR[method] if lr is None else _check_nonnegative(lr, "lr", allow_zero=False)
+    if batch_size is not None:
+        batch_size = min(check_positive_int(batch_size, "batch_size"), n)
+    attack = _attack_options(steps, restarts, step_size)
+    if width is None:
+        if U0 is not None:
+            width = check_matrix(U0, "U0").shape[1]
+        elif alpha0 is not None:
+            width = int(np.size(alpha0))
+        else:
+            raise ValueError("width (number of neurons) is required when U0 and alpha0 are not given")
+    width = check_positive_int(width, "width")
+
+    seed = _check_seed(seed, "seed")
+    attack_seed = _check_seed(attack_seed, "attack_seed")
+    # same initialisation stream as solvers.backprop.train_nonconvex
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((d, width)) * (init_scale / np.sqrt(d)) if U0 is None else check_matrix(U0, "U0")
+    if alpha0 is None:
+        alpha = rng.standard_normal(width) * (init_scale / np.sqrt(width))
+    else:
+        try:
+            alpha = np.array(alpha0, dtype=float, copy=True).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"alpha0 must be a numeric array: {exc}") from None
+    if U.shape != (d, width):
+        raise ValueError(f"shape mismatch: U0 has shape {U.shape}, expected ({d}, {width})")
+    if alpha.shape != (width,) or not np.all(np.isfinite(alpha)):
+        raise ValueError(f"alpha0 must hold {width} finite numbers, got shape {alpha.shape}")
+    if attack_seed is None:
+        attack_rng = np.random.default_rng(None if seed is None else [int(seed), 0xAD5])
+    else:
+        attack_rng = np.random.default_rng(attack_seed)
+
+    def adversarial_step(U, alpha, Xb, yb):
+        """(objective at the PGD points, grad_U, grad_alpha) for the samples (Xb, yb)."""
+        X_adv = pgd(ReLUNetwork(U, alpha), Xb, yb, loss, epsilon, bias=bias,
+                    seed=int(attack_rng.integers(2 ** 63)), **attack)
+        return nc_objective_and_gradient(U, alpha, X_adv, yb, loss, beta)
+
+    def clean_objective(U, alpha):
+        return loss.value(np.maximum(X @ U, 0.0) @ alpha, y) + beta * _regularizer(U, alpha)
+
+    value, gU, ga = adversarial_step(U, alpha, X, y)
+    history, clean_history = [value], [clean_objective(U, alpha)]
+    status, message, epochs = "max_iter", f"reached max_iter={max_iter}", max_iter
+    full_batch = batch_size is None or batch_size >= n
+    mU, vU, ma, va = np.zeros_like(U), np.zeros_like(U), np.zeros_like(alpha), np.zeros_like(alpha)
+    b1, b2, eps_adam = 0.9, 0.999, 1e-8
+    t = 0
+    if not np.isfinite(value):
+        status, message, epochs = "diverged", "the initial objective is not finite", 0
+    for epoch in range(1, max_iter + 1):
+        if status == "diverged":
+            break
+        if max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)) <= tol:
+            status, message, epochs = "converged", "gradient below tol", epoch - 1
+            break
+        prev = (U.copy(), alpha.copy(), value, gU, ga)
+        batches = [None] if full_batch else np.array_split(rng.permutation(n), int(np.ceil(n / batch_size)))
+        finite = True
+        with np.errstate(over="ignore", invalid="ignore"):
+            for idx in batches:
+                if idx is None:
+                    bU, ba = gU, ga
+                else:
+                    _, bU, ba = adversarial_step(U, alpha, X[idx], y[idx])
+                    scale = n / len(idx)  # unbiased estimate of the sum-form loss gradient
+                    bU = scale * (bU - beta * U) + beta * U
+                    ba = scale * (ba - beta * alpha) + beta * alpha
+                if method == "sgd":
+                    U = U - lr * bU
+                    alpha = alpha - lr * ba
+                else:
+                    t += 1
+                    mU = b1 * mU + (1 - b1) * bU
+                    vU = b2 * vU + (1 - b2) * bU * bU
+                    ma = b1 * ma + (1 - b1) * ba
+                    va = b2 * va + (1 - b2) * ba * ba
+                    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+                    U = U - lr * (mU / c1) / (np.sqrt(vU / c2) + eps_adam)
+                    alpha = alpha - lr * (ma / c1) / (np.sqrt(va / c2) + eps_adam)
+                finite = bool(np.all(np.isfinite(U)) and np.all(np.isfinite(alpha)))
+                if not finite:
+                    break
+            if finite:
+                value, gU, ga = adversarial_step(U, alpha, X, y)
+                finite = bool(np.isfinite(value) and np.all(np.isfinite(gU)) and np.all(np.isfinite(ga)))
+        if not finite:
+            U, alpha, value, gU, ga = prev
+            status, message, epochs = "diverged", f"objective became non-finite at epoch {epoch}", epoch
+            break
+        history.append(value)
+        clean_history.append(clean_objective(U, alpha))
+    else:
+        if max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)) <= tol:
+            status, message = "converged", "gradient below tol"
+    grad_norm = float(max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)))
+    return AdversarialTrainingResult(
+        network=ReLUNetwork(U, alpha), objective=float(value), iterations=epochs, status=status,
+        history=np.asarray(history, float), clean_history=np.asarray(clean_history, float),
+        epsilon=epsilon, bias=bias, method=method, lr=lr, batch_size=batch_size, attack=dict(attack),
+        grad_norm=grad_norm, message=message, time_s=time.perf_counter() - start)
+
+
+# -- evaluation -------------------------------------------------------------------------------------
+def stable_certificates(net, X, y, epsilon, bias=False):
+    r"""Per point: True when the point is epsilon-stable for ``net`` (:meth:`ReLUNetwork.stable_mask`) and
+    its worst-case margin :math:`y f(x) - \epsilon |a(x)|_1` is > 0 - then f is affine in the ball and no
+    perturbation of l_inf size <= epsilon changes the sign of f. Sound for any network (to the stability
+    tolerance); on the training points of the robust program it reproduces its certificates."""
+    X, y = check_X_y(X, y)
+    y = get_loss("hinge").validate_labels(y)
+    epsilon = check_epsilon(epsilon)
+    bias = _check_bias(X, bias)
+    net = _check_net(net, X.shape[1])
+    stable = net.stable_mask(X, epsilon, bias)
+    slack = epsilon * np.abs(net.input_slopes(X, bias)).sum(axis=1)
+    return stable & (y * net.predict(X) > slack)
+
+
+def evaluate_robustness(net, X, y, epsilon, bias=False, *, result=None, steps=40, restarts=5, step_size=None,
+                        seed=0):
+    """Clean accuracy, PGD robust accuracy and certificates of ``net`` on (X, y) (labels +-1).
+
+    ``result`` - optionally a :class:`solvers.result.SolveResult` of the robust convex program
+    (:class:`formulations.robust.RobustReLUProgram`); then ``certified_share`` is the share of its
+    TRAINING points certified by ``program.certificates`` at the program's own epsilon (``net=None``
+    evaluates ``result.network``). ``steps``,
+    ``restarts``, ``step_size``, ``seed`` configure the PGD attack. Returns a :class:`RobustnessReport`.
+    """
+    if net is None and result is not None and getattr(result, "weights", None) is not None:
+        net = result.network
+    X, y = check_X_y(X, y)
+    y = get_loss("hinge").validate_labels(y)
+    epsilon = check_epsilon(epsilon)
+    bias = _check_bias(X, bias)
+    net = _check_net(net, X.shape[1])
+    attack = _attack_options(steps, restarts, step_size)
+    clean = float(np.mean(np.where(net.predict(X) >= 0, 1.0, -1.0) == y))
+    robust = robust_accuracy(net, X, y, epsilon, bias=bias, seed=seed, **attack)
+    stable = float(np.mean(stable_certificates(net, X, y, epsilon, bias)))
+    certified, cert_eps = None, None
+    if result is not None:
+        program = getattr(result, "program", None)
+        if program is None or not hasattr(program, "certificates") or not hasattr(program, "epsilon_value"):
+            raise ValueError("result must be a SolveResult of the robust convex program (formulation 'robust')")
+        if result.weights is None:
+            raise ValueError(f"result has no solution (status {result.status!r}); nothing to certify")
+        if not program.loss.classification:
+            raise ValueError("certificates need a classification loss (hinge or logistic)")
+        certified = float(np.mean(program.certificates(result.weights)))
+        cert_eps = program.epsilon_value
+    return RobustnessReport(clean_accuracy=clean, robust_accuracy=robust, stable_certified=stable,
+                            certified_share=certified, certified_epsilon=cert_eps, epsilon=epsilon,
+                            n=int(X.shape[0]), attack=dict(attack, seed=seed))
