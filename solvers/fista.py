@@ -1,0 +1,602 @@
+r"""FISTA (accelerated proximal gradient) for the unconstrained programs (MATH.md section 5).
+
+Both programs have the composite form
+
+.. math::
+    \min_w\ F(w) = \ell(A w, y) + \beta R(w)
+
+with a linear prediction map :math:`A` and a penalty whose proximal operator is closed form:
+
+* gated ReLU (:class:`formulations.gated.GatedReLUProgram`), w = U (d x P):
+  :math:`A U = \sum_i D_i \circ X u_i`, :math:`A^T r = X^T (D \circ r)` (column i is
+  :math:`X^T (D_i \circ r)`), :math:`R(U) = \sum_i |u_i|_2`, prox = group soft-thresholding
+  :math:`u_i \mapsto u_i \max(0, 1 - \tau / |u_i|_2)`, dual norm :math:`R^*(G) = \max_i |g_i|_2`;
+* SCP / random features (:class:`formulations.scp.SCPProgram`), w = theta (N):
+  :math:`A\theta = F\theta` with :math:`F = \max(0, XH)`, :math:`R = |\theta|_1`, prox = soft-thresholding,
+  :math:`R^* = |\cdot|_\infty`.
+
+Smooth losses (squared, logistic)
+---------------------------------
+FISTA (Beck & Teboulle 2009) on :math:`f(w) = \ell(Aw, y)`, :math:`\nabla f(w) = A^T \nabla\ell(Aw)`:
+
+.. math::
+    y_k = x_k + \tfrac{t_{k-1} - 1}{t_k}(x_k - x_{k-1}),\quad
+    x_{k+1} = \mathrm{prox}_{\beta R / L}\big(y_k - \nabla f(y_k) / L\big),\quad
+    t_{k+1} = \tfrac12\big(1 + \sqrt{1 + 4 t_k^2}\big),
+
+* backtracking: L is accepted when
+  :math:`f(x_{k+1}) \le f(y_k) + \langle\nabla f(y_k), x_{k+1} - y_k\rangle + \tfrac L2 |x_{k+1} - y_k|^2`,
+  otherwise multiplied by ``backtrack`` (2); every iteration first tries ``L * shrink`` (0.9), so L
+  follows the local curvature (large for logistic far from the data, small near a good fit).
+  The initial L is a power-iteration estimate of :math:`c\,|A|_2^2` (c = 1 squared, 1/4 logistic,
+  rho for the hinge subproblems). L is capped at twice that bound, and the test allows a rounding slack
+  of ~64 eps (|f| + |grad_z| |Ay|): a failure beyond either can only be rounding, so L cannot run away
+  near convergence (where the function-value test loses its significant digits);
+* adaptive restart (O'Donoghue & Candes 2015): momentum is reset (t = 1) when
+  :math:`\langle y_k - x_{k+1}, x_{k+1} - x_k\rangle > 0` (``restart="gradient"``, default) or when
+  :math:`F(x_{k+1}) > F(x_k)` (``"function"``); ``"both"`` uses either test, ``None`` none;
+* predictions are linear in w, so :math:`A y_k` is combined from the cached :math:`A x_k, A x_{k-1}`:
+  one :math:`A` and one :math:`A^T` product per iteration (plus one :math:`A` per backtracking step).
+
+Stopping (residual based, scale free): the proximal-gradient mapping
+:math:`G_L(w) = L\,(w - \mathrm{prox}_{\beta R/L}(w - \nabla f(w)/L))` vanishes exactly at the minimisers.
+FISTA stops when at the candidate :math:`x_{k+1}`
+
+.. math::
+    |G_L(x_{k+1})|_2 \le \mathrm{tol\_abs} + \mathrm{tol\_rel}\,\max(|\nabla f(x_{k+1})|_2, \beta)
+
+(the cheap :math:`|G_L(y_k)| = L|x_{k+1} - y_k|` is watched every iteration and the test at
+:math:`x_{k+1}` runs only when it passes). Both sides scale by c when X is scaled by c and beta by c, so
+the test is invariant under that rescaling; at an optimum every active group has
+:math:`|\nabla_i f| = \beta`. The returned point is the better of :math:`x_{k+1}` and its prox-gradient
+step :math:`p`, whose subdifferential contains an element of norm :math:`\le 2|G_L(x_{k+1})|`.
+Every 25 iterations the certified duality gap (below) is evaluated as well (one extra gradient); a
+relative gap ``<= tol_gap`` (default 1e-6, hinge 1e-5) also stops the solver with status ``optimal``
+(``info["stopped_by"]`` says which test fired).
+
+Hinge loss (non-smooth): augmented Lagrangian with FISTA inner solves
+--------------------------------------------------------------------
+Write the problem as :math:`\min\ \ell(z) + \beta R(w)` s.t. :math:`z = Aw` and apply the method of
+multipliers with penalty rho and multiplier :math:`\lambda \in \mathbb R^n`. Minimising the augmented
+Lagrangian over z in closed form leaves the smooth subproblem
+
+.. math::
+    \min_w\ M_\rho(Aw + \lambda/\rho) + \beta R(w),\qquad
+    M_\rho(v) = \min_z \ell(z) + \tfrac\rho2 |z - v|^2 ,
+
+a Huber-type smoothing of the hinge (Moreau envelope: value at :math:`z^* = \mathrm{prox}_{\ell/\rho}(v)`,
+``Loss.prox``; gradient :math:`\rho (v - z^*)`, Lipschitz rho), solved by the FISTA above, warm started.
+Then :math:`\lambda \leftarrow \rho(v - z^*) \in \partial\ell(z^*)`. Unlike plain Nesterov smoothing
+(lambda = 0 and rho -> infinity) the fixed points are the exact minimisers for any rho, so rho stays
+moderate and the subproblems stay well conditioned. KKT residuals of the original problem:
+
+* dual residual: the inner gradient mapping, since :math:`\nabla f = A^T\lambda_+` - the same relative
+  test as above;
+* primal residual: :math:`|Aw - z^*|_2 / \max(|Aw|_2, |z^*|_2, \sqrt n) \le \mathrm{tol\_rel\_hinge}`
+  (margins are O(1)); the hinge is 1-Lipschitz per sample, so this bounds
+  :math:`\ell(Aw) - \ell(z^*)` by :math:`\sqrt n |Aw - z^*|_2`.
+
+Inner solves stop at a relative tolerance tied to the current primal residual (inexact ALM) and never
+looser than 1e-2; rho doubles when the primal residual falls by less than a factor 4 in one outer step
+(standard ALM). Iterations count FISTA steps over all outer iterations, so ``max_iter`` and
+``time_limit`` bound the total work. The certified gap (below) is checked every 25 FISTA iterations and
+after every outer step; it is what usually stops the hinge solver: default ``tol_gap`` 1e-5 for hinge
+(1e-6 for the smooth losses), because the subproblems of degenerate instances (tiny beta, data nearly
+separable) converge slowly; 1e-5 certified is still 10x inside the battery's 1e-4 acceptance.
+A warm start also re-estimates the multiplier from the warm point (:func:`_hinge_multiplier`), so
+starting at a solution is accepted after a few dozen to a few hundred iterations.
+
+Certificate (all losses): for a multiplier :math:`\lambda` (:math:`\nabla\ell(Aw)` for smooth losses,
+the ALM multiplier for hinge) the scaled :math:`c\lambda`, :math:`c = \min(1, \beta / R^*(A^T\lambda))`,
+is dual feasible for :math:`\max_\lambda -\ell^*(\lambda)` s.t. :math:`R^*(A^T\lambda)\le\beta`, so
+:math:`F(w) - (-\ell^*(c\lambda))` is a certified upper bound on the objective gap (``info["duality_gap"]``).
+Conjugates (sum form): squared :math:`\ell^*(s) = \tfrac12|s|^2 + s^Ty`; logistic with :math:`s = -y\sigma`,
+:math:`\sigma\in[0,1]^n`: :math:`\sum \sigma\log\sigma + (1-\sigma)\log(1-\sigma)`; hinge with
+:math:`s = -y a`, :math:`a \in [0, 1]^n`: :math:`-\sum a`.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from scipy.special import xlogy
+
+from formulations.gated import GatedReLUProgram
+from formulations.scp import SCPProgram
+
+from .result import SolveResult
+
+__all__ = ["fista"]
+
+RESTARTS = ("gradient", "function", "both", None)
+
+
+# ------------------------------------------------------------------------------------------------------
+# option checks
+# ------------------------------------------------------------------------------------------------------
+def _check_positive(name, value, allow_none=False, upper=None):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"fista option {name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"fista option {name} must be a finite number > 0, got {value}")
+    if upper is not None and value >= upper:
+        raise ValueError(f"fista option {name} must be < {upper}, got {value}")
+    return value
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"fista option {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_program(program):
+    if isinstance(program, (GatedReLUProgram, SCPProgram)):
+        return
+    form = getattr(program, "formulation", None)
+    if form in ("exact", "sampled", "robust"):
+        raise ValueError(f"fista solves the unconstrained gated and scp programs only; the {form!r} "
+                         f"program has cone constraints - use the 'admm' solver or a CVXPY oracle "
+                         f"(clarabel, scs)")
+    raise ValueError(f"fista needs a GatedReLUProgram or SCPProgram, got {type(program).__name__}")
+
+
+# ------------------------------------------------------------------------------------------------------
+# the two programs as (A, A^T, prox, penalty, dual norm)
+# ------------------------------------------------------------------------------------------------------
+class _Operator:
+    """Prediction map, its adjoint and the penalty of one program (arrays are read, never written)."""
+
+    def __init__(self, program):
+        if isinstance(program, GatedReLUProgram):
+            self.kind, self.name = "group", "U"
+            self.X, self.D = program.X, program.D
+            self.shape = (program.d, program.n_patterns)
+        else:
+            self.kind, self.name = "l1", "theta"
+            self.F = program.F
+            self.shape = (program.n_patterns,)
+
+    def A(self, W):
+        if self.kind == "group":
+            return np.einsum("ij,ij->i", self.D, self.X @ W)
+        return self.F @ W
+
+    def AT(self, r):
+        if self.kind == "group":
+            return self.X.T @ (self.D * r[:, None])
+        return self.F.T @ r
+
+    def prox(self, W, tau):
+        """argmin_V tau R(V) + |V - W|^2 / 2 (group / elementwise soft-thresholding)."""
+        if self.kind == "group":
+            norms = np.linalg.norm(W, axis=0)
+            return W * (np.maximum(0.0, 1.0 - tau / np.maximum(norms, 1e-300)))[None, :]
+        return np.sign(W) * np.maximum(np.abs(W) - tau, 0.0)
+
+    def penalty(self, W):
+        if self.kind == "group":
+            return float(np.linalg.norm(W, axis=0).sum())
+        return float(np.abs(W).sum())
+
+    def dual_norm(self, G):
+        if self.kind == "group":
+            return float(np.linalg.norm(G, axis=0).max(initial=0.0))
+        return float(np.abs(G).max(initial=0.0))
+
+    def norm_sq_estimate(self, iterations=15):
+        """Power-iteration estimate of |A|_2^2 (a lower bound; backtracking corrects it)."""
+        v = np.random.default_rng(0).standard_normal(self.shape)
+        est = 1.0
+        for _ in range(iterations):
+            nv = np.linalg.norm(v)
+            if nv == 0 or not np.isfinite(nv):
+                break
+            v = self.AT(self.A(v / nv))
+            est = float(np.linalg.norm(v))
+        return max(est, 1e-300)
+
+
+# ------------------------------------------------------------------------------------------------------
+# smooth parts in prediction space: z -> (value, gradient)
+# ------------------------------------------------------------------------------------------------------
+def _smooth_loss(loss, y):
+    def fun(z):
+        return loss.value(z, y), loss.gradient(z, y)
+
+    def val(z):
+        return loss.value(z, y)
+    return fun, val
+
+
+def _hinge_envelope(loss, y, lam, rho):
+    """Moreau envelope z -> M_rho(z + lam/rho) and its gradient rho (v - prox(v))."""
+    def fun(z):
+        v = z + lam / rho
+        p = loss.prox(v, y, 1.0 / rho)
+        return loss.value(p, y) + 0.5 * rho * float(np.dot(v - p, v - p)), rho * (v - p)
+
+    def val(z):
+        return fun(z)[0]
+    return fun, val
+
+
+def _dual_value(loss_name, lam, y):
+    """-loss^*(lam) (sum form); lam must lie in the conjugate's domain."""
+    if loss_name == "squared":
+        return float(-0.5 * lam @ lam - lam @ y)
+    if loss_name == "logistic":
+        s = np.clip(-y * lam, 0.0, 1.0)
+        return float(-np.sum(xlogy(s, s) + xlogy(1.0 - s, 1.0 - s)))
+    return float(np.sum(np.clip(-y * lam, 0.0, 1.0)))
+
+
+def _hinge_multiplier(op, x, Ax, y, beta, margin_tol=1e-3, max_entries=4_000_000):
+    r"""Estimate a hinge multiplier for a warm-start point w (the ALM would otherwise restart from 0).
+
+    :math:`\lambda = -y \circ a` with :math:`a_k = 1` where the margin :math:`y_k (Aw)_k < 1`, 0 where it is
+    > 1, and on the margin set E (:math:`|y_k (Aw)_k - 1| \le` ``margin_tol``) :math:`a_E \in [0, 1]^{|E|}` is
+    fitted by bounded least squares to the stationarity :math:`(A^T\lambda)_S + \beta s_S = 0` on the
+    support S of w (s = unit group directions / signs). At a minimiser this recovers a multiplier with
+    which the first subproblem is already solved.
+    """
+    from scipy.optimize import lsq_linear
+
+    m = y * Ax
+    E = np.abs(m - 1.0) <= margin_tol
+    a = np.where(m < 1.0, 1.0, 0.0)
+    a[E] = 0.0
+    if op.kind == "group":
+        norms = np.linalg.norm(x, axis=0)
+        act = norms > 1e-10 * max(norms.max(initial=0.0), 1e-300)
+        s = x[:, act] / norms[act]
+    else:
+        act = np.abs(x) > 1e-12 * max(np.abs(x).max(initial=0.0), 1e-300)
+        s = np.sign(x[act])
+    if E.any() and act.any():
+        base = op.AT(-y * a)[..., act] if op.kind == "group" else op.AT(-y * a)[act]
+        if op.kind == "group":
+            if op.X.shape[1] * act.sum() * E.sum() > max_entries:
+                return -y * a
+            B = np.einsum("kj,ki->jik", op.X[E], op.D[E][:, act]) * (-y[E])
+            B = B.reshape(-1, int(E.sum()))
+        else:
+            if act.sum() * E.sum() > max_entries:
+                return -y * a
+            B = op.F[E][:, act].T * (-y[E])
+        rhs = -(base + beta * s).reshape(-1)
+        a[E] = lsq_linear(B, rhs, bounds=(0.0, 1.0)).x
+    return -y * a
+
+
+def _certified_dual(op, loss_name, lam, y, beta):
+    """Dual objective at c * lam, c = min(1, beta / R^*(A^T lam)) (dual feasible): a lower bound on F^*."""
+    dn = op.dual_norm(op.AT(lam))
+    c = 1.0 if dn <= beta else beta / dn
+    return _dual_value(loss_name, c * lam, y)
+
+
+# ------------------------------------------------------------------------------------------------------
+# the solver
+# ------------------------------------------------------------------------------------------------------
+class _Run:
+    """State shared by the FISTA loops of one call: counters, limits, history, best point."""
+
+    def __init__(self, program, op, restart, backtrack, shrink, max_iter, deadline, verbose, print_every):
+        self.program, self.op = program, op
+        self.loss, self.y, self.beta = program.loss, program.y, program.beta_value
+        self.restart, self.backtrack, self.shrink = restart, backtrack, shrink
+        self.max_iter, self.deadline, self.verbose, self.print_every = max_iter, deadline, verbose, print_every
+        self.it = 0
+        self.restarts = 0
+        self.backtracks = 0
+        self.grad_evals = 0
+        self.t0 = time.perf_counter()
+        self.hist = {"objective": [], "residual": [], "step": [], "time": []}
+        self.best = (np.inf, None)
+        self.L_cap = np.inf
+        self.certify = None      # callable(x, Ax, fun) -> True when the duality gap certifies x
+        self.check_every = 25
+
+    def true_objective(self, Ax, x):
+        return self.loss.value(Ax, self.y) + self.beta * self.op.penalty(x)
+
+    def record(self, F, res, step):
+        self.hist["objective"].append(F)
+        self.hist["residual"].append(res)
+        self.hist["step"].append(step)
+        self.hist["time"].append(time.perf_counter() - self.t0)
+
+    def keep_best(self, F, x):
+        if np.isfinite(F) and F < self.best[0]:
+            self.best = (F, x.copy())
+
+    def gradient_mapping(self, fun, x, Ax, L):
+        """(|G_L(x)|, |grad f(x)|, p, grad_z) with p = prox step from x."""
+        _, gz = fun(Ax)
+        g = self.op.AT(gz)
+        self.grad_evals += 1
+        p = self.op.prox(x - g / L, self.beta / L)
+        return L * float(np.linalg.norm(x - p)), float(np.linalg.norm(g)), p, gz
+
+    def fista(self, fun, val, x, Ax, L, tol_abs, tol_rel):
+        """FISTA with backtracking and adaptive restart on fun(A w) + beta R(w).
+
+        Returns (x, Ax, L, reason, residual, grad_z at x) with reason in optimal / certified / max_iter /
+        time_limit / diverged; ``residual`` is the relative gradient mapping at the returned x (at y for
+        ``certified``).
+        """
+        op, beta = self.op, self.beta
+        x_prev, Ax_prev = x, Ax
+        t = 1.0
+        F_x = val(Ax) + beta * op.penalty(x)
+        mom = 0.0
+        eps = np.finfo(float).eps
+        while True:
+            if self.it >= self.max_iter:
+                return x, Ax, L, "max_iter", np.nan, None
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                return x, Ax, L, "time_limit", np.nan, None
+            self.it += 1
+            yk = x + mom * (x - x_prev) if mom else x
+            Ay = Ax + mom * (Ax - Ax_prev) if mom else Ax
+            fy, gz = fun(Ay)
+            gz_size = float(np.linalg.norm(gz))
+            g = op.AT(gz)
+            self.grad_evals += 1
+            if not (np.isfinite(fy) and np.all(np.isfinite(g))):
+                return x, Ax, L, "diverged", np.nan, None
+            L *= self.shrink
+            while True:
+                x_new = op.prox(yk - g / L, beta / L)
+                dlt = x_new - yk
+                Ax_new = op.A(x_new)
+                f_new = val(Ax_new)
+                dd = float(np.vdot(dlt, dlt))
+                bound = fy + float(np.vdot(g, dlt)) + 0.5 * L * dd
+                # rounding in f: the predictions carry relative errors ~eps, worth |grad_z| |Ay| in f
+                slack = 64 * eps * (abs(fy) + abs(f_new) + gz_size * float(np.linalg.norm(Ay)))
+                if f_new <= bound + slack or dd == 0.0 or L >= self.L_cap:
+                    break
+                L = min(L * self.backtrack, self.L_cap)
+                self.backtracks += 1
+            F_new = f_new + beta * op.penalty(x_new)
+            gnorm = float(np.linalg.norm(g))
+            scale = max(gnorm, beta)
+            res_y = L * np.sqrt(dd)
+            F_true = F_new if self.loss.name != "hinge" else self.true_objective(Ax_new, x_new)
+            self.record(F_true, res_y / scale, 1.0 / L)
+            self.keep_best(F_true, x_new)
+            if self.verbose and (self.it == 1 or self.it % self.print_every == 0):
+                print(f"{self.it:>7d} {F_true:>16.9e} {res_y / scale:>10.2e} {1.0 / L:>10.2e} "
+                      f"{time.perf_counter() - self.t0:>8.3f}", file=sys.stderr)
+            if not np.isfinite(F_new):
+                return x, Ax, L, "diverged", np.nan, None
+            # adaptive restart
+            restart = False
+            if self.restart in ("gradient", "both") and float(np.vdot(yk - x_new, x_new - x)) > 0:
+                restart = True
+            if self.restart in ("function", "both") and F_new > F_x:
+                restart = True
+            if restart:
+                self.restarts += 1
+                t = 1.0
+            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            mom = (t - 1.0) / t_new
+            t = t_new
+            x_prev, Ax_prev, x, Ax, F_x = x, Ax, x_new, Ax_new, F_new
+            if self.certify is not None and self.it % self.check_every == 0 and self.certify(x, Ax, fun):
+                return x, Ax, L, "certified", res_y / scale, None
+            # convergence: cheap test at y, confirmed at the candidate x
+            if res_y <= tol_abs + tol_rel * scale:
+                G, gx, p, gz_x = self.gradient_mapping(fun, x, Ax, L)
+                if G <= tol_abs + tol_rel * max(gx, beta):
+                    Ap = op.A(p)
+                    if val(Ap) + beta * op.penalty(p) <= F_x:
+                        x, Ax = p, Ap
+                        _, gz_x = fun(Ax)
+                    return x, Ax, L, "optimal", G / max(gx, beta), gz_x
+
+
+def _as_weights(program, warm_start):
+    if isinstance(warm_start, SolveResult):
+        if warm_start.weights is None:
+            raise ValueError("warm_start is a SolveResult without weights")
+        warm_start = warm_start.weights
+    if isinstance(warm_start, np.ndarray):
+        warm_start = {program.variable_names[0]: warm_start}
+    return program.check_weights(warm_start)
+
+
+def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=None, max_iter=100_000, time_limit=None,
+          warm_start=None, verbose=False, restart="gradient", lipschitz=None, backtrack=2.0, shrink=0.9,
+          rho=None, print_every=500):
+    r"""Solve a gated-ReLU or SCP program (squared, logistic or hinge loss) by FISTA.
+
+    Minimises :math:`\ell(Aw, y) + \beta R(w)` (module docstring): plain FISTA with backtracking and
+    adaptive restart for the smooth losses; for the hinge loss an augmented-Lagrangian outer loop whose
+    smooth subproblems (Moreau envelope of the hinge) are solved by the same FISTA.
+
+    Parameters
+    ----------
+    program : :class:`~formulations.gated.GatedReLUProgram` or :class:`~formulations.scp.SCPProgram`;
+        its arrays are read, never modified. Constrained programs (exact / sampled / robust) raise
+        ValueError (use ``admm`` or a CVXPY solver).
+    tol_abs, tol_rel : stop when the prox-gradient mapping satisfies
+        ``|G_L(w)| <= tol_abs + tol_rel * max(|grad f(w)|, beta)`` (for hinge: of the last subproblem).
+    tol_rel_hinge : hinge only, relative primal residual ``|Aw - z| / max(|Aw|, |z|, sqrt(n))``.
+    tol_gap : also stop (status ``optimal``) when the certified relative duality gap
+        ``(F(w) - dual) / max(1, |F(w)|) <= tol_gap``; default 1e-6 (squared, logistic), 1e-5 (hinge).
+    max_iter : limit on FISTA iterations (summed over the outer hinge iterations); 0 returns the start.
+    time_limit : wall-clock limit in seconds (None: none).
+    warm_start : weights dict (``{"U": ...}`` / ``{"theta": ...}``), an array of the variable's shape, or
+        a SolveResult; default: zero.
+    verbose : print progress to ``sys.stderr`` every ``print_every`` iterations.
+    restart : ``"gradient"`` (default), ``"function"``, ``"both"`` or None (plain FISTA).
+    lipschitz : initial Lipschitz estimate (default: power iteration); backtracking adapts it.
+    backtrack : factor > 1 applied to L when the sufficient-decrease test fails.
+    shrink : factor in (0, 1] applied to L at each iteration before the test (1: L never decreases).
+    rho : hinge only, initial augmented-Lagrangian penalty (default 1, margins are O(1)).
+
+    Returns
+    -------
+    SolveResult, ``solver="fista"``, ``weights`` = ``{"U"}`` or ``{"theta"}``; ``status`` ``optimal``
+    (tolerances met), ``max_iter``, ``time_limit`` or ``diverged`` (non-finite values; the best finite
+    point is returned). When not optimal the best point seen is returned and a ConvergenceWarning is
+    issued. ``history``: per iteration ``objective`` (true objective at x_k), ``residual`` (relative
+    gradient mapping at y_k), ``step`` (1/L), ``time``; hinge adds per outer iteration ``outer_iteration``
+    (FISTA iterations so far), ``primal_residual``, ``rho``, ``rel_duality_gap``. ``info``: method,
+    residual, tolerance, restarts, backtracks, gradient_evaluations, lipschitz, duality_gap,
+    rel_duality_gap, dual_objective, stopped_by (``residual`` / ``duality_gap``, None when not optimal),
+    (hinge) outer_iterations, primal_residual, rho, rho_initial.
+    """
+    t_start = time.perf_counter()
+    _check_program(program)
+    tol_abs = _check_positive("tol_abs", tol_abs)
+    tol_rel = _check_positive("tol_rel", tol_rel)
+    tol_rel_hinge = _check_positive("tol_rel_hinge", tol_rel_hinge)
+    tol_gap = _check_positive("tol_gap", tol_gap, allow_none=True)
+    max_iter = _check_int("max_iter", max_iter, minimum=0)
+    time_limit = _check_positive("time_limit", time_limit, allow_none=True)
+    lipschitz = _check_positive("lipschitz", lipschitz, allow_none=True)
+    backtrack = _check_positive("backtrack", backtrack)
+    if backtrack <= 1.0:
+        raise ValueError(f"fista option backtrack must be > 1, got {backtrack}")
+    shrink = _check_positive("shrink", shrink)
+    if shrink > 1.0:
+        raise ValueError(f"fista option shrink must be in (0, 1], got {shrink}")
+    rho = _check_positive("rho", rho, allow_none=True)
+    print_every = _check_int("print_every", print_every)
+    if restart not in RESTARTS:
+        raise ValueError(f"fista option restart must be one of {RESTARTS}, got {restart!r}")
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise ValueError(f"fista option verbose must be True or False, got {verbose!r}")
+
+    op = _Operator(program)
+    loss, y, beta, n = program.loss, program.y, program.beta_value, program.n
+    if tol_gap is None:
+        tol_gap = 1e-5 if loss.name == "hinge" else 1e-6
+    if warm_start is not None:
+        x = _as_weights(program, warm_start)[op.name]
+    else:
+        x = np.zeros(op.shape)
+    Ax = op.A(x)
+    deadline = None if time_limit is None else t_start + time_limit
+    run = _Run(program, op, restart, backtrack, shrink, max_iter, deadline, verbose, print_every)
+    curvature = {"squared": 1.0, "logistic": 0.25}.get(loss.name, 1.0)
+    normA2 = op.norm_sq_estimate()
+    # |A|^2 from power iteration is a slight underestimate: 2x it bounds the curvature, so a failed
+    # sufficient-decrease test above the cap can only be rounding and L never runs away
+    cap_factor = 2.0 * curvature * normA2
+    info = {"method": "fista" if loss.name != "hinge" else "augmented-lagrangian + fista",
+            "restart": restart}
+    if verbose:
+        print(f"fista: {program!r}, method {info['method']}", file=sys.stderr)
+        print(f"{'iter':>7} {'objective':>16} {'residual':>10} {'step':>10} {'time':>8}", file=sys.stderr)
+
+    best_dual = [-np.inf]
+
+    def certify(xc, Axc, fun_c):
+        lam_c = fun_c(Axc)[1]
+        run.grad_evals += 1
+        dual_c = _certified_dual(op, loss.name, lam_c, y, beta)
+        best_dual[0] = max(best_dual[0], dual_c)
+        F_c = run.true_objective(Axc, xc)
+        return (F_c - best_dual[0]) / max(1.0, abs(F_c)) <= tol_gap
+
+    run.certify = certify
+
+    if loss.name != "hinge":
+        fun, val = _smooth_loss(loss, y)
+        L = lipschitz if lipschitz is not None else curvature * normA2
+        run.L_cap = max(cap_factor, L)
+        x, Ax, L, status, res, gz = run.fista(fun, val, x, Ax, L, tol_abs, tol_rel)
+        info["stopped_by"] = {"certified": "duality_gap", "optimal": "residual"}.get(status)
+        status = "optimal" if status == "certified" else status
+        lam = gz if gz is not None else loss.gradient(Ax, y)
+    else:
+        rho = 1.0 if rho is None else rho
+        info["rho_initial"] = rho
+        lam = np.zeros(n) if warm_start is None else _hinge_multiplier(op, x, Ax, y, beta)
+        hist_outer = {"outer_iteration": [], "primal_residual": [], "rho": [], "rel_duality_gap": []}
+        L = None
+        r_p_prev = np.inf
+        outer = 0
+        inner_rel = 1e-2
+        status = None
+        res = np.nan
+        r_p = np.nan
+        while status is None:
+            outer += 1
+            fun, val = _hinge_envelope(loss, y, lam, rho)
+            if L is None:
+                L = rho * (lipschitz if lipschitz is not None else normA2)
+            run.L_cap = max(rho * cap_factor, L)
+            tol_inner = max(tol_rel, inner_rel)
+            x, Ax, L, reason, res, _ = run.fista(fun, val, x, Ax, L, tol_abs, tol_inner)
+            v = Ax + lam / rho
+            z = loss.prox(v, y, 1.0 / rho)
+            lam_new = rho * (v - z)
+            r_p = float(np.linalg.norm(Ax - z)) / max(np.linalg.norm(Ax), np.linalg.norm(z), np.sqrt(n))
+            if reason != "diverged":
+                lam = lam_new
+                certified = certify(x, Ax, fun) or reason == "certified"
+            else:
+                certified = False
+            F_w = run.true_objective(Ax, x)
+            gap_rel = (F_w - best_dual[0]) / max(1.0, abs(F_w))
+            hist_outer["outer_iteration"].append(run.it)
+            hist_outer["primal_residual"].append(r_p)
+            hist_outer["rho"].append(rho)
+            hist_outer["rel_duality_gap"].append(gap_rel)
+            if verbose:
+                print(f"  outer {outer}: rho {rho:.3g}, primal residual {r_p:.2e}, inner residual {res:.2e}, "
+                      f"certified rel. gap {gap_rel:.2e}, iterations {run.it}", file=sys.stderr)
+            if certified or (reason == "optimal" and r_p <= tol_rel_hinge and tol_inner <= tol_rel):
+                status = "optimal"
+                info["stopped_by"] = "duality_gap" if certified else "residual"
+                break
+            if reason not in ("optimal", "certified"):
+                status = reason
+                break
+            if r_p > 0.25 * r_p_prev and rho < 1e8:
+                rho *= 2.0
+                L *= 2.0
+            r_p_prev = r_p
+            inner_rel = max(tol_rel, min(inner_rel, 0.1 * r_p))
+        run.hist.update(hist_outer)
+        info.update({"outer_iterations": outer, "primal_residual": r_p, "rho": rho})
+
+    # best point when not converged
+    weights_x = x
+    F_x = run.true_objective(Ax, x)
+    if status != "optimal" and run.best[1] is not None and run.best[0] < F_x:
+        weights_x = run.best[1]
+        Ax = op.A(weights_x)
+        if loss.name != "hinge":
+            lam = loss.gradient(Ax, y)
+    F_final = run.true_objective(Ax, weights_x)
+
+    # certified duality gap from the multiplier lam
+    dual = max(_certified_dual(op, loss.name, np.asarray(lam, float), y, beta),
+               best_dual[0])  # every certified dual value is a lower bound on the optimum
+    gap = F_final - dual
+    info.update({"residual": res, "tolerance": {"tol_abs": tol_abs, "tol_rel": tol_rel,
+                                                "tol_rel_hinge": tol_rel_hinge, "tol_gap": tol_gap},
+                 "restarts": run.restarts, "backtracks": run.backtracks,
+                 "gradient_evaluations": run.grad_evals, "lipschitz": L,
+                 "dual_objective": dual, "duality_gap": gap, "rel_duality_gap": gap / max(1.0, abs(F_final))})
+    history = {k: np.asarray(v, float) for k, v in run.hist.items()}
+    elapsed = time.perf_counter() - t_start
+    result = SolveResult(program=program, weights={op.name: weights_x}, status=status, solver="fista",
+                         iterations=run.it, solve_time_s=elapsed, history=history, info=info)
+    if verbose:
+        print(f"fista: status {status}, iterations {run.it}, objective {F_final:.10e}, "
+              f"certified rel. gap {info['rel_duality_gap']:.2e}, time {elapsed:.3g}s", file=sys.stderr)
+    if status != "optimal":
+        result.warn_if_not_converged(stacklevel=3)
+    return result
