@@ -2,6 +2,8 @@
 battery, scikit-learn estimators and the command line."""
 import importlib
 
+from .admm import admm
+from .fista import fista
 from .oracle import installed_solvers, solve_oracle
 from .result import ConvergenceWarning, SolveResult
 
@@ -13,11 +15,9 @@ _LAZY = {
     "column_generation": "certificate",
     "CertificateResult": "certificate",
     "ColumnGenerationResult": "certificate",
-    "admm": "admm",
-    "fista": "fista",
 }
 
-__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", *_LAZY]
+__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", *_LAZY]
 
 
 def __getattr__(name):

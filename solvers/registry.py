@@ -14,6 +14,10 @@ NUMPY_SOLVERS = {
 }
 
 
+#: with verbose="auto", runs longer than this many seconds print their iteration table (stderr)
+AUTO_VERBOSE_S = 3.0
+
+
 def _load(name):
     module, attr = NUMPY_SOLVERS[name]
     try:
@@ -64,7 +68,10 @@ def get_solver(name):
                 opts.update(tol_abs=tol, tol_rel=tol)
             if max_iter is not None:
                 opts["max_iter"] = max_iter
-            return fn(program, verbose=verbose is True, **opts)
+            # "auto" (the CLI default): ADMM shows its table once a run has lasted AUTO_VERBOSE_S seconds
+            if verbose == "auto":
+                verbose = AUTO_VERBOSE_S if key == "admm" else False
+            return fn(program, verbose=verbose, **opts)
         run_numpy.__name__ = key
         return run_numpy
     if key.upper() in cp.installed_solvers():

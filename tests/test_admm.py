@@ -72,7 +72,7 @@ def test_solves_small_exact_program(exact_program, oracle_objective):
     gap = (res.objective - oracle_objective) / max(1.0, abs(oracle_objective))
     assert gap <= 1e-6
     assert res.max_violation <= 1e-8
-    for key in ("objective", "primal_residual", "dual_residual", "rho", "time"):
+    for key in ("objective", "primal_residual", "dual_residual", "rho", "time", "gap"):
         assert res.history[key].shape == res.history["iteration"].shape
     assert res.info["cone_violation"] == pytest.approx(res.max_violation)
 
@@ -114,6 +114,8 @@ def test_time_limit_honoured():
 @pytest.mark.parametrize("kwargs", [dict(rho=0.0), dict(rho=-1.0), dict(gamma=0.0), dict(gamma=1.5),
                                     dict(alpha=2.0), dict(tol_abs=-1e-3), dict(max_iter=-1),
                                     dict(max_iter=2.5), dict(time_limit=0), dict(check_every=0),
+                                    dict(adaptive_rho_tolerance=1.0),
+                                    dict(blas_threads=0), dict(anderson=-1), dict(sigma=0.0),
                                     dict(verbose="yes")])
 def test_bad_options_raise(exact_program, kwargs):
     with pytest.raises(ValueError, match="admm option"):

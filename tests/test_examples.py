@@ -54,3 +54,11 @@ def test_sampling_quality(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "column generation" in out and "converged=True" in out
     assert (tmp_path / "sampling_quality.png").exists()
+
+
+def test_admm_vs_cvxpy(tmp_path, capsys):
+    code = load("admm_vs_cvxpy").main(["--n", "60", "--d", "4", "--patterns", "10", "--beta", "0.5",
+                                       "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "admm" in out and "clarabel" in out
+    assert (tmp_path / "admm_vs_cvxpy.png").stat().st_size > 10_000
