@@ -43,7 +43,7 @@ from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
 from formulations.validation import check_beta, check_epsilon, check_matrix, check_positive_int, check_X_y
 from solvers.attacks import pgd, robust_accuracy, worst_case_vertices
-from solvers.backprop import nc_objective_and_gradient
+from solvers.backprop import DescentStep, nc_objective_and_gradient
 
 METHODS = ("adam", "sgd")
 #: default constant step size of each method (``lr=None``), as in :mod:`solvers.backprop`
@@ -291,9 +291,7 @@ def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bia
     history, clean_history = [value], [clean_objective(U, alpha)]
     status, message, epochs = "max_iter", f"reached max_iter={max_iter}", max_iter
     full_batch = batch_size is None or batch_size >= n
-    mU, vU, ma, va = np.zeros_like(U), np.zeros_like(U), np.zeros_like(alpha), np.zeros_like(alpha)
-    b1, b2, eps_adam = 0.9, 0.999, 1e-8
-    t = 0
+    descend = DescentStep(method, lr, U, alpha)
     if not np.isfinite(value):
         status, message, epochs = "diverged", "the initial objective is not finite", 0
     for epoch in range(1, max_iter + 1):
@@ -314,18 +312,7 @@ def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bia
                     scale = n / len(idx)  # unbiased estimate of the sum-form loss gradient
                     bU = scale * (bU - beta * U) + beta * U
                     ba = scale * (ba - beta * alpha) + beta * alpha
-                if method == "sgd":
-                    U = U - lr * bU
-                    alpha = alpha - lr * ba
-                else:
-                    t += 1
-                    mU = b1 * mU + (1 - b1) * bU
-                    vU = b2 * vU + (1 - b2) * bU * bU
-                    ma = b1 * ma + (1 - b1) * ba
-                    va = b2 * va + (1 - b2) * ba * ba
-                    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-                    U = U - lr * (mU / c1) / (np.sqrt(vU / c2) + eps_adam)
-                    alpha = alpha - lr * (ma / c1) / (np.sqrt(va / c2) + eps_adam)
+                U, alpha = descend(U, alpha, bU, ba)
                 finite = bool(np.all(np.isfinite(U)) and np.all(np.isfinite(alpha)))
                 if not finite:
                     break

@@ -219,16 +219,42 @@ def train_nonconvex(X, y, loss="squared", beta=1.0, width=None, method="adam", s
                            method=method, message=message, time_s=time.perf_counter() - start)
 
 
+class DescentStep:
+    """One plain-gradient (``sgd``) or Adam step on (U, alpha); Adam keeps its moments here.
+
+    Adam: m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2, x <- x - lr (m / (1 - b1^t)) /
+    (sqrt(v / (1 - b2^t)) + eps) with b1 = 0.9, b2 = 0.999, eps = 1e-8."""
+
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def __init__(self, method, lr, U, alpha):
+        self.method, self.lr, self.t = method, lr, 0
+        self.mU, self.vU = np.zeros_like(U), np.zeros_like(U)
+        self.ma, self.va = np.zeros_like(alpha), np.zeros_like(alpha)
+
+    def __call__(self, U, alpha, gU, ga):
+        lr = self.lr
+        if self.method == "sgd":
+            return U - lr * gU, alpha - lr * ga
+        b1, b2 = self.b1, self.b2
+        self.t += 1
+        self.mU = b1 * self.mU + (1 - b1) * gU
+        self.vU = b2 * self.vU + (1 - b2) * gU * gU
+        self.ma = b1 * self.ma + (1 - b1) * ga
+        self.va = b2 * self.va + (1 - b2) * ga * ga
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        U = U - lr * (self.mU / c1) / (np.sqrt(self.vU / c2) + self.eps)
+        alpha = alpha - lr * (self.ma / c1) / (np.sqrt(self.va / c2) + self.eps)
+        return U, alpha
+
+
 def _run_first_order(U, alpha, X, y, loss, beta, method, max_iter, lr, batch_size, tol, rng):
     n = X.shape[0]
     value, gU, ga = _objective_and_gradient(U, alpha, X, y, loss, beta)
     history = [value]
     if not np.isfinite(value):
         return U, alpha, value, 0, "diverged", history, "the initial objective is not finite"
-    mU, vU = np.zeros_like(U), np.zeros_like(U)
-    ma, va = np.zeros_like(alpha), np.zeros_like(alpha)
-    b1, b2, eps_adam = 0.9, 0.999, 1e-8
-    step = 0
+    descend = DescentStep(method, lr, U, alpha)
     full_batch = batch_size is None or batch_size >= n
     for epoch in range(1, max_iter + 1):
         if max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)) <= tol:
@@ -241,18 +267,7 @@ def _run_first_order(U, alpha, X, y, loss, beta, method, max_iter, lr, batch_siz
             else:
                 _, bU, ba = _objective_and_gradient(U, alpha, X[idx], y[idx], loss, beta,
                                                     loss_scale=n / len(idx))
-            if method == "sgd":
-                U = U - lr * bU
-                alpha = alpha - lr * ba
-            else:
-                step += 1
-                mU = b1 * mU + (1 - b1) * bU
-                vU = b2 * vU + (1 - b2) * bU * bU
-                ma = b1 * ma + (1 - b1) * ba
-                va = b2 * va + (1 - b2) * ba * ba
-                c1, c2 = 1 - b1 ** step, 1 - b2 ** step
-                U = U - lr * (mU / c1) / (np.sqrt(vU / c2) + eps_adam)
-                alpha = alpha - lr * (ma / c1) / (np.sqrt(va / c2) + eps_adam)
+            U, alpha = descend(U, alpha, bU, ba)
         value, gU, ga = _objective_and_gradient(U, alpha, X, y, loss, beta)
         if not (np.isfinite(value) and np.all(np.isfinite(gU)) and np.all(np.isfinite(ga))):
             U, alpha, value = prev
