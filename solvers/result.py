@@ -57,15 +57,23 @@ class SolveResult:
         if self.weights is not None:
             self.weights = self.program.check_weights(self.weights)
         self._network = None
+        # snapshot what depends on the program's parameters (beta, epsilon), which a later
+        # set_beta / set_epsilon changes in place: the result keeps describing the solve it came from
+        self._description = dict(self.program.describe())
+        ok = self.weights is not None
+        self._objective = self.program.objective(self.weights) if ok else float("nan")
+        self._max_violation = self.program.max_violation(self.weights) if ok else float("nan")
+        self._network_objective = self.program.network_objective(self.weights) if ok else float("nan")
 
     # -- derived quantities (computed from the weights by the program's own NumPy code) -------------
     @property
     def objective(self):
-        return float("nan") if self.weights is None else self.program.objective(self.weights)
+        """Convex objective at ``weights`` for the parameters of this solve."""
+        return self._objective
 
     @property
     def max_violation(self):
-        return float("nan") if self.weights is None else self.program.max_violation(self.weights)
+        return self._max_violation
 
     @property
     def converged(self):
@@ -79,7 +87,7 @@ class SolveResult:
 
     @property
     def network_objective(self):
-        return float("nan") if self.weights is None else self.program.network_objective(self.weights)
+        return self._network_objective
 
     def predictions(self):
         """Training predictions of the convex model."""
@@ -100,7 +108,7 @@ class SolveResult:
 
     def to_dict(self):
         """The JSON run object of CONTRACT.md (plus compile time and solver info)."""
-        out = dict(self.program.describe())
+        out = dict(self._description)
         ok = self.weights is not None
         net = self.network if ok else None
         out.update({

@@ -35,3 +35,14 @@ def test_failure_is_reported_without_fallback(logistic_program):
 def test_missing_solver_lists_installed(logistic_program):
     with pytest.raises(ValueError, match="not installed; installed: .*clarabel"):
         solve_oracle(logistic_program, "no_such_solver")
+
+
+def test_result_keeps_describing_its_own_solve_after_set_beta(logistic_program):
+    first = solve_oracle(logistic_program)
+    objective, beta = first.objective, first.to_dict()["beta"]
+    logistic_program.set_beta(2 * beta)
+    second = solve_oracle(logistic_program)
+    assert first.objective == objective and first.to_dict()["beta"] == beta
+    assert second.to_dict()["beta"] == 2 * beta
+    # the first point, re-evaluated at the new beta, cannot beat the new optimum
+    assert logistic_program.objective(first.weights) >= second.objective - 1e-7
