@@ -8,6 +8,7 @@ at any point, so CVXPY and the hand-written solvers are judged by the same code.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import cvxpy as cp
 import numpy as np
 
@@ -15,7 +16,7 @@ from .losses import get_loss
 from .validation import check_beta, check_X_y
 
 
-class ConvexProgram:
+class ConvexProgram(ABC):
     """Base class; subclasses declare ``formulation``, ``variable_names`` and the NumPy evaluators."""
 
     formulation = ""
@@ -39,8 +40,9 @@ class ConvexProgram:
         return self.X.shape[1]
 
     @property
-    def n_patterns(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def n_patterns(self):
+        """Number of activation patterns (blocks) or random features of the program."""
 
     # -- parameters -------------------------------------------------------------------------------
     def set_beta(self, beta):
@@ -79,13 +81,13 @@ class ConvexProgram:
         return out
 
     # -- NumPy evaluators (subclasses) -------------------------------------------------------------
-    def predictions(self, weights):  # pragma: no cover - abstract
+    @abstractmethod
+    def predictions(self, weights):
         """Training predictions of the convex model at ``weights``."""
-        raise NotImplementedError
 
-    def regularizer(self, weights):  # pragma: no cover - abstract
+    @abstractmethod
+    def regularizer(self, weights):
         """The penalty multiplied by beta (group norms or l1 norm)."""
-        raise NotImplementedError
 
     def loss_value(self, weights):
         return self.loss.value(self.predictions(weights), self.y)
@@ -98,9 +100,9 @@ class ConvexProgram:
         """Largest violation of the program's constraints at ``weights`` (0 if it has none)."""
         return 0.0
 
-    def network(self, weights, rel_tol=1e-8):  # pragma: no cover - abstract
+    @abstractmethod
+    def network(self, weights, rel_tol=1e-8):
         """The non-convex network that realises the convex model at ``weights``."""
-        raise NotImplementedError
 
     def network_objective(self, weights):
         """Non-convex training objective of the recovered network (MATH.md section 1)."""

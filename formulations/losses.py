@@ -12,6 +12,7 @@ predictions and its proximal operator (for the hand-written solvers), the worst 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import cvxpy as cp
 import numpy as np
 from scipy.special import expit
@@ -19,7 +20,7 @@ from scipy.special import expit
 from .validation import check_vector
 
 
-class Loss:
+class Loss(ABC):
     """Base class. ``name`` is the public name used by the CLI and the JSON report."""
 
     name = ""
@@ -30,35 +31,38 @@ class Loss:
         return check_vector(y)
 
     # -- values ---------------------------------------------------------------------------------
-    def per_sample(self, yhat, y):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def per_sample(self, yhat, y):
+        """Loss of each sample at prediction yhat (an n-vector)."""
 
     def value(self, yhat, y):
         """Sum of :meth:`per_sample` over the samples."""
         return float(np.sum(self.per_sample(np.asarray(yhat, float), np.asarray(y, float))))
 
-    def gradient(self, yhat, y):  # pragma: no cover - abstract
+    @abstractmethod
+    def gradient(self, yhat, y):
         """d loss / d yhat, elementwise."""
-        raise NotImplementedError
 
-    def prox(self, v, y, t):  # pragma: no cover - abstract
+    @abstractmethod
+    def prox(self, v, y, t):
         r"""Elementwise :math:`\mathrm{argmin}_z\ \ell(z, y) + \frac{1}{2t}(z - v)^2`, t > 0."""
-        raise NotImplementedError
 
-    def cvx(self, yhat, y):  # pragma: no cover - abstract
+    @abstractmethod
+    def cvx(self, yhat, y):
         """CVXPY expression of the summed loss (convex in ``yhat``)."""
-        raise NotImplementedError
 
     # -- worst case over an l_inf ball (slack = eps * |a_k|_1 >= 0) --------------------------------
-    def robust_per_sample(self, yhat, slack, y):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def robust_per_sample(self, yhat, slack, y):
+        """Worst-case loss of each sample over the l_inf ball, given slack = eps * |a_k|_1 (MATH.md 7)."""
 
     def robust_value(self, yhat, slack, y):
         return float(np.sum(self.robust_per_sample(np.asarray(yhat, float), np.asarray(slack, float),
                                                    np.asarray(y, float))))
 
-    def robust_cvx(self, yhat, slack, y):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def robust_cvx(self, yhat, slack, y):
+        """CVXPY expression of the summed worst-case loss (convex in yhat and slack)."""
 
     def __repr__(self):
         return f"{type(self).__name__}()"

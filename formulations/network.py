@@ -9,6 +9,7 @@ r"""The non-convex networks that convex solutions map to (MATH.md sections 1, 3,
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import numpy as np
 
 from .losses import get_loss
@@ -27,7 +28,7 @@ def _square_root_split(blocks, rel_tol):
     return keep, blocks[:, keep] / root, root
 
 
-class _TwoLayerNetwork:
+class _TwoLayerNetwork(ABC):
     def __init__(self, U, alpha):
         self.U = check_matrix(U, "U") if np.size(U) else np.zeros((np.shape(U)[0], 0))
         self.alpha = np.array(alpha, dtype=float).reshape(-1)
@@ -59,8 +60,9 @@ class _TwoLayerNetwork:
         loss = get_loss(loss)
         return loss.value(self.predict(X), y) + check_beta(beta) * self.regularizer()
 
-    def predict(self, X):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def predict(self, X):
+        """Network output f(x_k) for each row of X."""
 
 
 class ReLUNetwork(_TwoLayerNetwork):

@@ -57,6 +57,7 @@ from scipy import linalg as sla
 from formulations.relu import ReLUProgram
 
 from .admm_linalg import ADMMFactorization
+from .options import check_int, check_positive
 from .result import SolveResult
 
 __all__ = ["admm"]
@@ -66,22 +67,11 @@ __all__ = ["admm"]
 # option checks
 # ------------------------------------------------------------------------------------------------------
 def _check_positive(name, value, allow_none=False, upper=None, upper_closed=True):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"admm option {name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"admm option {name} must be a finite number > 0, got {value}")
-    if upper is not None and (value > upper if upper_closed else value >= upper):
-        raise ValueError(f"admm option {name} must be in (0, {upper}{']' if upper_closed else ')'}, got {value}")
-    return value
+    return check_positive("admm", name, value, allow_none, upper, upper_closed)
 
 
 def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"admm option {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int("admm", name, value, minimum)
 
 
 def _check_program(program):

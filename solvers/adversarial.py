@@ -43,7 +43,7 @@ from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
 from formulations.validation import check_beta, check_epsilon, check_matrix, check_positive_int, check_X_y
 from solvers.attacks import pgd, robust_accuracy, worst_case_vertices
-from solvers.backprop import DescentStep, nc_objective_and_gradient
+from solvers.backprop import DescentStep, _check_positive_float, nc_objective_and_gradient
 
 METHODS = ("adam", "sgd")
 #: default constant step size of each method (``lr=None``), as in :mod:`solvers.backprop`
@@ -126,12 +126,7 @@ class RobustnessReport:
 def _check_nonnegative(value, name, allow_zero=True, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}")
-    return value
+    return _check_positive_float(value, name, allow_zero=allow_zero)
 
 
 def _check_bias(X, bias):

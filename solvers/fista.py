@@ -105,6 +105,7 @@ from scipy.special import xlogy
 from formulations.gated import GatedReLUProgram
 from formulations.scp import SCPProgram
 
+from .options import check_int, check_positive
 from .result import SolveResult
 
 __all__ = ["fista"]
@@ -116,22 +117,11 @@ RESTARTS = ("gradient", "function", "both", None)
 # option checks
 # ------------------------------------------------------------------------------------------------------
 def _check_positive(name, value, allow_none=False, upper=None):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"fista option {name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"fista option {name} must be a finite number > 0, got {value}")
-    if upper is not None and value >= upper:
-        raise ValueError(f"fista option {name} must be < {upper}, got {value}")
-    return value
+    return check_positive("fista", name, value, allow_none, upper, upper_closed=False)
 
 
 def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"fista option {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int("fista", name, value, minimum)
 
 
 def _check_program(program):
