@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import cvxpy as cp
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 from .validation import check_vector
 
@@ -51,6 +51,11 @@ class Loss(ABC):
     def cvx(self, yhat, y):
         """CVXPY expression of the summed loss (convex in ``yhat``)."""
 
+    @abstractmethod
+    def dual_value(self, s, y):
+        r""":math:`-\ell^*(s)` (sum form), the loss term of the Lagrange dual; ``s`` is clipped into the
+        conjugate's domain where it has one (callers scale s into it first)."""
+
     # -- worst case over an l_inf ball (slack = eps * |a_k|_1 >= 0) --------------------------------
     @abstractmethod
     def robust_per_sample(self, yhat, slack, y):
@@ -82,6 +87,10 @@ class SquaredLoss(Loss):
 
     def cvx(self, yhat, y):
         return 0.5 * cp.sum_squares(yhat - y)
+
+    def dual_value(self, s, y):
+        # l^*(s) = 0.5 |s|^2 + s^T y
+        return float(-0.5 * s @ s - s @ y)
 
     def robust_per_sample(self, yhat, slack, y):
         return 0.5 * (np.abs(yhat - y) + slack) ** 2
@@ -121,6 +130,10 @@ class HingeLoss(_PlusMinusOneLoss):
     def cvx(self, yhat, y):
         return cp.sum(cp.pos(1 - cp.multiply(y, yhat)))
 
+    def dual_value(self, s, y):
+        # s = -y a with a in [0, 1]^n: l^*(s) = -sum a
+        return float(np.sum(np.clip(-y * s, 0.0, 1.0)))
+
     def robust_per_sample(self, yhat, slack, y):
         return np.maximum(0.0, 1.0 - y * yhat + slack)
 
@@ -140,14 +153,21 @@ class LogisticLoss(_PlusMinusOneLoss):
     def prox(self, v, y, t, iterations=60):
         r"""Safeguarded Newton on :math:`g(u') = -\sigma(-u') + (u' - u)/t = 0`, with u = y v.
 
-        The root lies in [u, u + t] (g(u) < 0 < g(u + t)); Newton steps leaving the bracket are
-        replaced by bisection, so the iteration converges for every input.
+        g is increasing and the root satisfies ``u' - u = t sigma(-u')``, so it lies in
+        ``[u + t sigma(-hi), hi]`` with ``hi = u + t sigma(-u)`` (sigma is decreasing); Newton starts at the
+        side from which its iterates are monotone (g is concave for u' >= 0, convex for u' <= 0), and steps
+        leaving the bracket are replaced by bisection, so the iteration converges for every input.
         """
         v = np.asarray(v, float)
         t = np.broadcast_to(np.asarray(t, float), v.shape)
         u = y * v
-        lo, hi = u.copy(), u + t
-        z = u + 0.5 * t
+        hi = u + t * expit(-u)
+        lo = u + t * expit(-hi)
+        # g is concave on z >= 0 and convex on z <= 0: Newton from the left end of the bracket (root > 0)
+        # or from the right end (root <= 0) converges monotonically and quadratically
+        root_positive = -0.5 - u / t < 0  # g(0) < 0
+        z = np.where(root_positive, np.maximum(lo, 0.0), np.minimum(hi, 0.0))
+        z = np.clip(z, lo, hi)
         for _ in range(iterations):
             s = expit(-z)
             g = -s + (z - u) / t
@@ -155,9 +175,10 @@ class LogisticLoss(_PlusMinusOneLoss):
             hi = np.where(g > 0, z, hi)
             step = g / (s * (1.0 - s) + 1.0 / t)
             z_new = z - step
-            outside = (z_new <= lo) | (z_new >= hi)
+            outside = (z_new < lo) | (z_new > hi)
             z_new = np.where(outside, 0.5 * (lo + hi), z_new)
-            if np.max(np.abs(z_new - z), initial=0.0) <= 1e-15 * (1.0 + np.max(np.abs(z), initial=0.0)):
+            # Newton converges quadratically; 1e-13 is at the rounding floor of z - u over t
+            if np.max(np.abs(z_new - z), initial=0.0) <= 1e-13 * (1.0 + np.max(np.abs(z), initial=0.0)):
                 z = z_new
                 break
             z = z_new
@@ -165,6 +186,11 @@ class LogisticLoss(_PlusMinusOneLoss):
 
     def cvx(self, yhat, y):
         return cp.sum(cp.logistic(-cp.multiply(y, yhat)))
+
+    def dual_value(self, s, y):
+        # s = -y q with q in [0, 1]^n: l^*(s) = sum q log q + (1 - q) log(1 - q)
+        q = np.clip(-y * s, 0.0, 1.0)
+        return float(-np.sum(xlogy(q, q) + xlogy(1.0 - q, 1.0 - q)))
 
     def robust_per_sample(self, yhat, slack, y):
         return np.logaddexp(0.0, -y * yhat + slack)

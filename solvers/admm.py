@@ -56,11 +56,14 @@ from scipy import linalg as sla
 
 from formulations.relu import ReLUProgram
 
-from .admm_linalg import ADMMFactorization
-from .options import check_int, check_positive
+from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
+from .admm_common import pick_returned_point
+from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
+from .admm_linalg import ADMMFactorization, project_cones as _project_cones
+from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
 
-__all__ = ["admm"]
+__all__ = ["admm", "admm_squared"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -80,24 +83,12 @@ def _check_program(program):
                          f"'sampled'); got {type(program).__name__}"
                          f"{' (' + program.formulation + ')' if hasattr(program, 'formulation') else ''}")
     if program.loss.name != "squared":
-        raise ValueError(f"the admm solver supports the squared loss; got {program.loss.name}")
+        raise ValueError(f"admm_squared solves the squared loss; got {program.loss.name} (use admm)")
 
 
 # ------------------------------------------------------------------------------------------------------
 # small vectorised helpers
 # ------------------------------------------------------------------------------------------------------
-def _group_soft(A, thr):
-    """Group soft-threshold of every column of ``A``: ``a_j * max(0, 1 - thr / |a_j|)``."""
-    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shrink = np.where(norms > thr, 1.0 - thr / norms, 0.0)
-    return A * shrink
-
-
-def _inf(x):
-    return float(np.max(np.abs(x), initial=0.0))
-
-
 class _Scaled:
     """The scaled problem: ``Xs = X / sx``, ``ys = y / sy``, ``beta_s = beta / (sx sy)``.
 
@@ -353,25 +344,6 @@ def _polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, d
     return best
 
 
-def _project_cones(F, A, deadline=None):
-    r"""Euclidean projection of every violating block onto its cone :math:`\{v : S_i \circ X v \ge 0\}`.
-
-    Dual form: ``v = a + G^T lam`` with ``lam = argmin_{lam >= 0} |a + G^T lam|`` (NNLS, d equations),
-    ``G = S_i o X``. Only blocks that violate their cone are touched. Returns the projected point, or None
-    if the deadline passed first."""
-    from scipy.optimize import nnls
-    QA = F.S2 * (F.X @ A)
-    bad = np.flatnonzero(QA.min(axis=0) < 0)
-    out = A.copy()
-    for j in bad:
-        if deadline is not None and time.perf_counter() > deadline:
-            return None
-        GT = (F.S2[:, j:j + 1] * F.X).T  # d x n
-        lam, _ = nnls(GT, -A[:, j], maxiter=50 * GT.shape[1])
-        out[:, j] = A[:, j] + GT @ lam
-    return out
-
-
 class _Anderson:
     """Type-II Anderson acceleration of a fixed-point map ``x -> T(x)`` with a restart safeguard.
 
@@ -461,9 +433,8 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     feas_tol = _check_positive("feas_tol", feas_tol)
     rho = _check_positive("rho", rho, allow_none=True)
     sigma = _check_positive("sigma", sigma)
-    adaptive_rho_tolerance = _check_positive("adaptive_rho_tolerance", adaptive_rho_tolerance)
-    if adaptive_rho_tolerance <= 1.0:
-        raise ValueError(f"admm option adaptive_rho_tolerance must be > 1, got {adaptive_rho_tolerance}")
+    adaptive_rho_tolerance = check_rho_tolerance("admm", _check_positive("adaptive_rho_tolerance",
+                                                                      adaptive_rho_tolerance))
     time_limit = _check_positive("time_limit", time_limit, allow_none=True)
     max_iter = _check_int("max_iter", max_iter, minimum=0)
     check_every = _check_int("check_every", check_every)
@@ -471,16 +442,9 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     polish_patience = _check_int("polish_patience", polish_patience)
     print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
         "print_every", print_every)
-    for name, flag in (("adaptive_rho", adaptive_rho), ("scaling", scaling), ("polish", polish)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"admm option {name} must be True or False, got {flag!r}")
+    check_flags("admm", adaptive_rho=adaptive_rho, scaling=scaling, polish=polish)
     # verbose: True/False, or a number of seconds after which the table starts (long runs only)
-    if isinstance(verbose, (bool, np.bool_)):
-        verbose_after = 0.0 if verbose else None
-    elif isinstance(verbose, (int, float, np.floating)) and np.isfinite(verbose) and verbose >= 0:
-        verbose_after = float(verbose)
-    else:
-        raise ValueError(f"admm option verbose must be True, False or a number of seconds >= 0, got {verbose!r}")
+    verbose_after = _verbose_after("admm", verbose)
     verbose = False  # set once the table starts (see start_log)
     if warm_start is not None:
         if isinstance(warm_start, SolveResult):
@@ -703,21 +667,17 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
                         break
 
             # ---- adaptive rho by residual balancing ---------------------------------------------------
-            if adaptive_rho:
-                num = r_p / max(p_scale, 1e-300)
-                den = r_d / max(d_scale, 1e-300)
-                if num > 0 and den > 0:
-                    factor = np.sqrt(num / den)
-                    if factor > adaptive_rho_tolerance or factor < 1.0 / adaptive_rho_tolerance:
-                        new_rho = float(np.clip(rho * factor, 1e-6, 1e6))
-                        Mu *= rho / new_rho
-                        Kp *= rho / new_rho
-                        rho = new_rho
-                        info["rho_updates"] += 1
-                        if fast:
-                            Z = C + Kp
-                        if aa is not None:
-                            aa.reset(B + Mu, C + Kp)
+            new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance) if adaptive_rho \
+                else None
+            if new_rho is not None:
+                Mu *= rho / new_rho
+                Kp *= rho / new_rho
+                rho = new_rho
+                info["rho_updates"] += 1
+                if fast:
+                    Z = C + Kp
+                if aa is not None:
+                    aa.reset(B + Mu, C + Kp)
 
         # ---- Anderson acceleration of the fixed-point map zeta -> T(zeta) (gamma = 1) ------------
         if aa is not None:
@@ -770,19 +730,9 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     if "polished" in evaluated and not certified and evaluated["polished"][1] > obj_iterate + slack:
         info["polish_rejected"] = "worse than the ADMM iterate and not certified"
         del evaluated["polished"]
-    feasible = {k: v for k, v in evaluated.items() if v[2] <= feas_orig}
-    if feasible:
-        point = min(feasible, key=lambda k: feasible[k][1])
-    elif evaluated:
-        point = min(evaluated, key=lambda k: evaluated[k][2])
-    else:
-        point = None
-    if point is None:
-        weights = program.zero_weights()
+    point, weights, obj, viol = pick_returned_point(program, evaluated, feas_orig)
+    if point == "zero":
         status = "diverged"
-        point, obj, viol = "zero", program.objective(weights), 0.0
-    else:
-        weights, obj, viol = evaluated[point]
     if point == "polished" and certified and status in ("max_iter", "time_limit", "optimal"):
         status = "optimal"  # certified by the duality gap, whatever stopped the iterations
     elif status == "optimal":
@@ -816,7 +766,7 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     return result
 
 
-def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
+def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
          feas_tol=1e-9, max_iter=20000, time_limit=None, warm_start=None, verbose=False,
          adaptive_rho=True, adaptive_rho_tolerance=30.0, scaling=True, polish=True, anderson=0,
          sigma=1.0, check_every=10, polish_patience=2, print_every=None, blas_threads=1):
@@ -877,19 +827,36 @@ def admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6,
     dual_bound, certified, setup_time_s, polish_time_s, final_step_time_s, polish_attempts,
     polish_rounds, polish_objective, accelerations, gamma, scale_x, scale_y.
     """
-    if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(
-            blas_threads, (int, np.integer)) or blas_threads < 1):
-        raise ValueError(f"admm option blas_threads must be a positive integer or None, got {blas_threads!r}")
     options = dict(rho=rho, gamma=gamma, alpha=alpha, tol_abs=tol_abs, tol_rel=tol_rel, tol_gap=tol_gap,
                    feas_tol=feas_tol, max_iter=max_iter, time_limit=time_limit, warm_start=warm_start,
                    verbose=verbose, adaptive_rho=adaptive_rho, adaptive_rho_tolerance=adaptive_rho_tolerance,
                    scaling=scaling, polish=polish, anderson=anderson, sigma=sigma, check_every=check_every,
                    polish_patience=polish_patience, print_every=print_every)
-    if blas_threads is None:
-        return _admm(program, **options)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return _admm(program, **options)
-    with threadpool_limits(limits=int(blas_threads), user_api="blas"):
-        return _admm(program, **options)
+    return run_with_blas_threads("admm", blas_threads, _admm, program, **options)
+
+
+def admm(program, **options):
+    r"""Solve a constrained convex ReLU program by ADMM (MATH.md sections 6 and 7): one name, three variants.
+
+    * squared loss, ``exact`` / ``sampled`` program: :func:`admm_squared` (loss inside the a-update,
+      polishing with a duality-gap certificate);
+    * hinge or logistic loss, ``exact`` / ``sampled`` program: :func:`solvers.admm_split.admm_split`
+      (extra split ``z = M a``, the loss enters through its per-sample prox, same cached factorisation);
+    * ``robust`` program, hinge loss: :func:`solvers.admm_robust.admm_robust` (splits for the slopes and
+      the eps-tightened cones).
+
+    ``options`` go to the variant (see its docstring); every variant returns a
+    :class:`~solvers.result.SolveResult` with ``solver="admm"`` and accepts ``tol_abs``, ``tol_rel``,
+    ``max_iter``, ``time_limit``, ``warm_start``, ``verbose`` and ``blas_threads``.
+    """
+    from formulations.robust import RobustReLUProgram
+
+    if isinstance(program, RobustReLUProgram):
+        from .admm_robust import admm_robust
+        return admm_robust(program, **options)
+    if isinstance(program, ReLUProgram) and program.formulation in ("exact", "sampled") \
+            and program.loss.name != "squared":
+        from .admm_split import admm_split
+        blas_threads = options.pop("blas_threads", 1)
+        return run_with_blas_threads("admm", blas_threads, admm_split, program, **options)
+    return admm_squared(program, **options)

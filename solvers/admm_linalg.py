@@ -22,8 +22,11 @@ ever formed; every product is vectorised over the patterns.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import linalg as sla
+from scipy.optimize import nnls
 
 
 class ADMMFactorization:
@@ -117,3 +120,21 @@ class ADMMFactorization:
             Mmat[:, j * d:(j + 1) * d] = self.Dpm[:, j:j + 1] * self.X
             Qmat[j * n:(j + 1) * n, j * d:(j + 1) * d] = self.S2q[:, j:j + 1] * self.X
         return np.eye(2 * P * d) + Mmat.T @ Mmat / rho + Qmat.T @ Qmat, Mmat, Qmat
+
+
+def project_cones(F, A, deadline=None):
+    r"""Euclidean projection of every violating block onto its cone :math:`\{v : S_i \circ X v \ge 0\}`.
+
+    Dual form: ``v = a + G^T lam`` with ``lam = argmin_{lam >= 0} |a + G^T lam|`` (NNLS, d equations),
+    ``G = S_i o X``. Only blocks that violate their cone are touched. Returns the projected point, or None
+    if the deadline passed first."""
+    QA = F.S2 * (F.X @ A)
+    bad = np.flatnonzero(QA.min(axis=0) < 0)
+    out = A.copy()
+    for j in bad:
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
+        GT = (F.S2[:, j:j + 1] * F.X).T  # d x n
+        lam, _ = nnls(GT, -A[:, j], maxiter=50 * GT.shape[1])
+        out[:, j] = A[:, j] + GT @ lam
+    return out

@@ -100,9 +100,9 @@ import sys
 import time
 
 import numpy as np
-from scipy.special import xlogy
 
 from formulations.gated import GatedReLUProgram
+from formulations.losses import get_loss
 from formulations.scp import SCPProgram
 
 from .options import check_int, check_positive
@@ -215,16 +215,6 @@ def _hinge_envelope(loss, y, lam, rho):
     return fun, val
 
 
-def _dual_value(loss_name, lam, y):
-    """-loss^*(lam) (sum form); lam must lie in the conjugate's domain."""
-    if loss_name == "squared":
-        return float(-0.5 * lam @ lam - lam @ y)
-    if loss_name == "logistic":
-        s = np.clip(-y * lam, 0.0, 1.0)
-        return float(-np.sum(xlogy(s, s) + xlogy(1.0 - s, 1.0 - s)))
-    return float(np.sum(np.clip(-y * lam, 0.0, 1.0)))
-
-
 def _hinge_multiplier(op, x, Ax, y, beta, margin_tol=1e-3, max_entries=4_000_000):
     r"""Estimate a hinge multiplier for a warm-start point w (the ALM would otherwise restart from 0).
 
@@ -263,11 +253,11 @@ def _hinge_multiplier(op, x, Ax, y, beta, margin_tol=1e-3, max_entries=4_000_000
     return -y * a
 
 
-def _certified_dual(op, loss_name, lam, y, beta):
+def _certified_dual(op, loss, lam, y, beta):
     """Dual objective at c * lam, c = min(1, beta / R^*(A^T lam)) (dual feasible): a lower bound on F^*."""
     dn = op.dual_norm(op.AT(lam))
     c = 1.0 if dn <= beta else beta / dn
-    return _dual_value(loss_name, c * lam, y)
+    return get_loss(loss).dual_value(c * lam, y)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -493,7 +483,7 @@ def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=N
     def certify(xc, Axc, fun_c):
         lam_c = fun_c(Axc)[1]
         run.grad_evals += 1
-        dual_c = _certified_dual(op, loss.name, lam_c, y, beta)
+        dual_c = _certified_dual(op, loss, lam_c, y, beta)
         best_dual[0] = max(best_dual[0], dual_c)
         F_c = run.true_objective(Axc, xc)
         return (F_c - best_dual[0]) / max(1.0, abs(F_c)) <= tol_gap
@@ -572,7 +562,7 @@ def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=N
     F_final = run.true_objective(Ax, weights_x)
 
     # certified duality gap from the multiplier lam
-    dual = max(_certified_dual(op, loss.name, np.asarray(lam, float), y, beta),
+    dual = max(_certified_dual(op, loss, np.asarray(lam, float), y, beta),
                best_dual[0])  # every certified dual value is a lower bound on the optimum
     gap = F_final - dual
     info.update({"residual": res, "tolerance": {"tol_abs": tol_abs, "tol_rel": tol_rel,

@@ -123,12 +123,14 @@ def test_bad_options_raise(exact_program, kwargs):
 
 
 @pytest.mark.parametrize("loss", ["hinge", "logistic"])
-def test_other_losses_rejected(loss):
+def test_squared_variant_rejects_other_losses(loss):
+    """admm_squared puts the loss into its a-update; other losses go through admm's loss split."""
+    from solvers.admm import admm_squared
     X, _ = _data()
     y = np.where(np.arange(X.shape[0]) % 2, 1.0, -1.0)
     prog = make_program("sampled", X, y, loss, 0.1, n_patterns=10, seed=0)
     with pytest.raises(ValueError, match=f"squared loss; got {loss}"):
-        admm(prog)
+        admm_squared(prog)
 
 
 def test_other_program_types_rejected():

@@ -62,3 +62,11 @@ def test_admm_vs_cvxpy(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "admm" in out and "clarabel" in out
     assert (tmp_path / "admm_vs_cvxpy.png").stat().st_size > 10_000
+
+
+def test_benchmark_admm_losses_small(tmp_path):
+    module = load("benchmark_admm_losses")
+    module.main(["--datasets", "breast_cancer", "--patterns", "4", "--losses", "logistic", "--no-scs",
+                 "--admm-budget", "20", "--oracle-budget", "20", "--out", str(tmp_path)])
+    table = (tmp_path / "benchmark_admm_losses.md").read_text()
+    assert "| breast_cancer | logistic | 4 " in table

@@ -61,7 +61,7 @@ def test_gradient_matches_finite_differences(loss):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("t", [1e-3, 0.1, 1.0, 7.5, 100.0])
+@pytest.mark.parametrize("t", [1e-3, 0.1, 1.0, 7.5, 100.0, 1e4])
 def test_prox_matches_direct_minimisation(loss, t):
     L = get_loss(loss)
     v, y = sample(loss, 25, 3)
@@ -78,6 +78,39 @@ def test_prox_matches_direct_minimisation(loss, t):
         assert z[k] == pytest.approx(best.x, abs=1e-5 * (1 + t))
     if loss != "hinge":  # smooth: optimality condition loss'(z) + (z - v)/t = 0
         np.testing.assert_allclose(L.gradient(z, y) + (z - v) / t, 0.0, atol=1e-9 * (1 + 1 / t))
+
+
+def test_logistic_prox_converges_in_few_newton_steps_for_large_steps():
+    """ADMM calls the prox with t = 1 / (rho w) up to 1e4 and more: Newton from the monotone side of the
+    bracket must converge (to the root of the optimality condition) in a handful of steps."""
+    from scipy.optimize import brentq
+    from scipy.special import expit
+    L = get_loss("logistic")
+    v, y = sample("logistic", 40, 5)
+    v = 5.0 * v
+    for t in (1e-6, 1.0, 1e2, 1e4, 1e8):
+        z = L.prox(v, y, t, iterations=30)
+        u = y * v
+        roots = np.array([brentq(lambda q: -expit(-q) + (q - u[k]) / t, u[k], u[k] + t, xtol=1e-14, rtol=1e-15)
+                          for k in range(len(v))])
+        np.testing.assert_allclose(y * z, roots, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_dual_value_is_minus_the_conjugate(loss):
+    """dual_value(s) = -l^*(s) = min_z l(z) - s z, per sample, checked by direct 1-D minimisation."""
+    L = get_loss(loss)
+    _, y = sample(loss, 6, 11)
+    rng = np.random.default_rng(12)
+    if loss == "squared":
+        s = rng.standard_normal(6)
+    else:  # inside the conjugate's domain: -y s in (0, 1)
+        s = -y * rng.uniform(0.05, 0.95, 6)
+    total = 0.0
+    for k in range(6):
+        f = lambda z: L.value(np.array([z]), y[k:k + 1]) - s[k] * z  # noqa: E731
+        total += minimize_scalar(f, bounds=(-60, 60), method="bounded", options={"xatol": 1e-10}).fun
+    assert L.dual_value(s, y) == pytest.approx(total, abs=1e-7)
 
 
 def test_prox_closed_forms():

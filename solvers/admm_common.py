@@ -1,0 +1,73 @@
+"""Pieces shared by the three ADMM variants (:mod:`solvers.admm`, :mod:`solvers.admm_split`,
+:mod:`solvers.admm_robust`): proximal maps, norms, option parsing and residual balancing."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def group_soft(A, thr):
+    """Group soft-threshold of every column of ``A``: ``a_j * max(0, 1 - thr / |a_j|_2)`` (the prox of
+    ``thr * sum_j |a_j|_2``)."""
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(norms > thr, 1.0 - thr / norms, 0.0)
+    return A * shrink
+
+
+def inf_norm(x):
+    return float(np.max(np.abs(x), initial=0.0))
+
+
+def check_flags(solver, **flags):
+    """Every flag must be a bool (ValueError naming the option otherwise)."""
+    for name, flag in flags.items():
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{solver} option {name} must be True or False, got {flag!r}")
+
+
+def verbose_after(solver, verbose):
+    """``verbose``: True / False, or a number of seconds after which the iteration table starts.
+    Returns the number of seconds, or None for no table."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return 0.0 if verbose else None
+    if isinstance(verbose, (int, float, np.integer, np.floating)) and np.isfinite(verbose) and verbose >= 0:
+        return float(verbose)
+    raise ValueError(f"{solver} option verbose must be True, False or a number of seconds >= 0, got {verbose!r}")
+
+
+def check_rho_tolerance(solver, value):
+    if not value > 1.0:
+        raise ValueError(f"{solver} option adaptive_rho_tolerance must be > 1, got {value}")
+    return value
+
+
+def balanced_rho(rho, r_prim, prim_scale, r_dual, dual_scale, tolerance, lower=1e-6, upper=1e6):
+    """OSQP residual balancing: the new penalty ``rho * sqrt((r_p / p_scale) / (r_d / d_scale))`` when the
+    normalised residuals are more than ``tolerance**2`` apart (clipped to [lower, upper]), else None.
+    Scaled duals must be multiplied by ``rho / new_rho`` by the caller."""
+    num = r_prim / max(prim_scale, 1e-300)
+    den = r_dual / max(dual_scale, 1e-300)
+    if not (num > 0 and den > 0):
+        return None
+    factor = np.sqrt(num / den)
+    if 1.0 / tolerance <= factor <= tolerance:
+        return None
+    new_rho = float(np.clip(rho * factor, lower, upper))
+    return None if new_rho == rho else new_rho
+
+
+def pick_returned_point(program, evaluated, feas_tol):
+    """The point an ADMM returns, from ``evaluated = {label: (weights, objective, violation)}``: the
+    feasible candidate (violation <= ``feas_tol``) with the lowest objective, else the least violating.
+    With no candidate the zero model (always feasible) comes back with ``label = "zero"``.
+    Returns ``(label, weights, objective, violation)``."""
+    feasible = {k: v for k, v in evaluated.items() if v[2] <= feas_tol}
+    if feasible:
+        label = min(feasible, key=lambda k: feasible[k][1])
+    elif evaluated:
+        label = min(evaluated, key=lambda k: evaluated[k][2])
+    else:
+        weights = program.zero_weights()
+        return "zero", weights, program.objective(weights), 0.0
+    weights, objective, violation = evaluated[label]
+    return label, weights, objective, violation

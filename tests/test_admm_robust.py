@@ -1,0 +1,203 @@
+"""ADMM for the robust hinge program (solvers/admm_robust.py): its building blocks against direct
+solves, option checks, and accuracy against the Clarabel oracle."""
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers.admm_robust import (RobustOperators, _repair, admm_robust, cone_margins, hinge_slack_prox,
+                                 project_cones)
+from solvers.battery import reference_problems, relative_gap, run_battery
+from solvers.oracle import solve_oracle
+from solvers.result import ConvergenceWarning
+
+TIGHT = dict(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+
+
+def _tiny_program(eps=0.1, n=10, d=2, P=4, seed=0, bias=False, beta=0.1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(rng.standard_normal(n) > 0, 1.0, -1.0)
+    return make_program("robust", X, y, "hinge", beta, n_patterns=P, seed=seed, epsilon=eps, bias=bias)
+
+
+# -- step 1: the diagonalised a-update ---------------------------------------------------------------
+@pytest.mark.parametrize("sigma,tau,omega", [(1.0, 1.0, 1.0), (0.3, 5.0, 1.0), (2.0, 0.01, 7.0)])
+def test_a_update_matches_dense_solve(sigma, tau, omega):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((7, 3))
+    D = np.unique((X @ rng.standard_normal((3, 5)) >= 0).astype(float), axis=1)
+    F = RobustOperators(X, D, sigma, tau, omega)
+    R = rng.standard_normal((3, 2 * D.shape[1]))
+    A = F.solve(R)
+    a_dense = np.linalg.solve(F.dense_matrix(), R.T.reshape(-1))
+    assert np.max(np.abs(A.T.reshape(-1) - a_dense)) <= 1e-10 * max(1.0, np.abs(a_dense).max())
+    # the operator maps agree with their adjoints
+    Z = rng.standard_normal((7, 3))
+    C = rng.standard_normal((7, 2 * D.shape[1]))
+    assert np.isclose(np.sum(F.L(A) * Z), np.sum(A * F.LT(Z)))
+    assert np.isclose(np.sum(F.Q(A) * C), np.sum(A * F.QT(C)))
+
+
+# -- step 2: the per-sample prox of the worst-case hinge ----------------------------------------------
+def test_hinge_slack_prox_matches_direct_minimisation():
+    rng = np.random.default_rng(1)
+    n, d = 12, 3
+    for trial in range(12):
+        pmask = np.array([True, True, trial % 2 == 0])
+        eps = [0.0, 0.1, 0.5, 2.0][trial % 4]
+        t = [0.05, 0.5, 3.0][trial % 3]
+        S0 = rng.standard_normal((n, d)) * [0.1, 1.0, 3.0][trial % 3]
+        Wy = rng.standard_normal((n, d))
+        S = hinge_slack_prox(S0, Wy, eps, pmask, t)
+        Z = cp.Variable((n, d))
+        g = 1 - cp.sum(cp.multiply(Wy, Z), axis=1) + eps * cp.norm(Z[:, pmask], 1, axis=1)
+        prob = cp.Problem(cp.Minimize(cp.sum(cp.pos(g)) + cp.sum_squares(Z - S0) / (2 * t)))
+        prob.solve(**TIGHT)
+
+        def f(Sv):
+            gv = 1 - np.sum(Wy * Sv, axis=1) + eps * np.abs(Sv[:, pmask]).sum(axis=1)
+            return np.maximum(gv, 0) + np.sum((Sv - S0) ** 2, axis=1) / (2 * t)
+        assert np.all(f(S) <= f(Z.value) + 1e-12)  # per sample, never worse than the interior point
+        assert np.abs(S - Z.value).max() <= 1e-6
+
+
+# -- step 4: the projection onto the robust cone set --------------------------------------------------
+def test_cone_projection_matches_cvxpy():
+    rng = np.random.default_rng(2)
+    n, d, J = 6, 3, 4
+    for trial in range(8):
+        w = [0.1, 0.5, 2.0, 0.03][trial % 4] * np.array([1.0, 1.0, float(trial % 2)])
+        C0 = rng.standard_normal((n, J)) + [0.0, 1.0, -1.0, 0.0][trial % 4]
+        E0 = rng.standard_normal((d, J)) * [0.1, 1.0, 3.0][trial % 3]
+        C, E, _ = project_cones(C0, E0, w)
+        assert np.all(C >= (w @ np.abs(E))[None, :] - 1e-12)
+        Cv, Ev = cp.Variable((n, J)), cp.Variable((d, J))
+        rhs = np.ones((n, 1)) @ cp.reshape(w @ cp.abs(Ev), (1, J), order="C")
+        prob = cp.Problem(cp.Minimize(cp.sum_squares(Cv - C0) + cp.sum_squares(Ev - E0)), [Cv >= rhs])
+        prob.solve(**TIGHT)
+        mine = np.sum((C - C0) ** 2) + np.sum((E - E0) ** 2)
+        assert mine <= prob.value + 1e-9
+        assert max(np.abs(C - Cv.value).max(), np.abs(E - Ev.value).max()) <= 1e-5
+
+
+def test_cone_projection_eps_zero_and_feasible_points():
+    rng = np.random.default_rng(5)
+    C0, E0 = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    C, E, _ = project_cones(C0, E0, np.zeros(4))
+    assert np.array_equal(C, np.maximum(C0, 0)) and np.array_equal(E, E0)
+    w = 0.1 * np.ones(4)
+    Cf = np.abs(C0) + (w @ np.abs(E0))[None, :]
+    C, E, _ = project_cones(Cf, E0, w)  # already in K: unchanged
+    assert np.array_equal(C, Cf) and np.array_equal(E, E0)
+
+
+# -- the cone LPs and the final repair ---------------------------------------------------------------
+def test_cone_margins_and_repair_give_feasible_points():
+    prog = _tiny_program(eps=0.05, n=30, d=3, P=8, seed=4)
+    pmask = np.ones(prog.d, dtype=bool)
+    margins, H = cone_margins(prog.X, prog.S, 0.05, pmask)
+    inner = prog.S * (prog.X @ H) - 0.05 * np.abs(H).sum(axis=0)[None, :]
+    assert np.all(inner.min(axis=0)[margins > 0] >= margins[margins > 0] - 1e-12)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((prog.d, 2 * prog.n_patterns))
+    S2 = np.hstack([prog.S, prog.S])
+    A_fixed = _repair(prog.X, S2, 0.05, pmask, A, np.concatenate([margins, margins]), np.hstack([H, H]), 1e-10)
+    w = {"V": A_fixed[:, :prog.n_patterns], "W": A_fixed[:, prog.n_patterns:]}
+    assert prog.max_violation(w) <= 1e-10
+
+
+# -- scaling identity ---------------------------------------------------------------------------------
+def test_scaling_identity():
+    """Scaling X by 1/sx with eps/sx, beta/sx and A*sx leaves the objective and the cones unchanged; with a
+    bias column the scaled column is an unperturbed constant feature (the solver's scaled objective)."""
+    from solvers.admm_robust import _objective_s
+    rng = np.random.default_rng(8)
+    sx = 3.7
+    for bias in (False, True):
+        prog = _tiny_program(eps=0.1, bias=bias)
+        w = {"V": rng.standard_normal((prog.d, prog.n_patterns)),
+             "W": rng.standard_normal((prog.d, prog.n_patterns))}
+        A_s = sx * np.hstack([w["V"], w["W"]])
+        pmask = np.zeros(prog.d, dtype=bool)
+        pmask[prog.perturbed] = True
+        Xs = prog.X / sx
+        F = RobustOperators(Xs, prog.D)
+        obj_s = _objective_s(F, prog.y, prog.y[:, None] * Xs, prog.epsilon_value / sx, prog.beta_value / sx,
+                             pmask, A_s)
+        assert np.isclose(prog.objective(w), obj_s, rtol=1e-12)
+        S2 = np.hstack([prog.S, prog.S])
+        viol_s = np.maximum(0, prog.epsilon_value / sx * np.abs(A_s[pmask]).sum(axis=0)[None, :]
+                            - S2 * (Xs @ A_s)).max()
+        assert np.isclose(prog.max_violation(w), viol_s, rtol=1e-12)
+        if not bias:
+            scaled = make_program("robust", Xs, prog.y, "hinge", prog.beta_value / sx, D=prog.D,
+                                  epsilon=prog.epsilon_value / sx)
+            ws = {"V": A_s[:, :prog.n_patterns], "W": A_s[:, prog.n_patterns:]}
+            assert np.isclose(prog.objective(w), scaled.objective(ws), rtol=1e-12)
+
+
+# -- options and programs -----------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [dict(rho=-1.0), dict(alpha=2.0), dict(tol_abs=0.0), dict(tol_rel="x"),
+                                 dict(max_iter=-1), dict(max_iter=1.5), dict(sigma=0.0), dict(tau=-2.0),
+                                 dict(check_every=0), dict(time_limit=-1.0), dict(verbose="yes"),
+                                 dict(adaptive_rho=1), dict(blas_threads=0), dict(feas_tol=np.inf),
+                                 dict(omega=0.0)])
+def test_bad_options_raise(bad):
+    prog = _tiny_program()
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        admm_robust(prog, **bad)
+
+
+def test_wrong_program_or_loss_raises():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2))
+    y = np.where(rng.standard_normal(10) > 0, 1.0, -1.0)
+    with pytest.raises(ValueError, match="robust"):
+        admm_robust(make_program("sampled", X, y, "hinge", 0.1, n_patterns=4, seed=0))
+    with pytest.raises(ValueError, match="hinge"):
+        admm_robust(make_program("robust", X, y, "logistic", 0.1, n_patterns=4, seed=0, epsilon=0.1))
+
+
+def test_max_iter_status_and_warning_inputs_untouched():
+    prog = _tiny_program()
+    X0, y0, D0 = prog.X.copy(), prog.y.copy(), prog.D.copy()
+    ws = {"V": np.zeros((prog.d, prog.n_patterns)), "W": np.zeros((prog.d, prog.n_patterns))}
+    ws_copy = {k: v.copy() for k, v in ws.items()}
+    with pytest.warns(ConvergenceWarning):
+        res = admm_robust(prog, max_iter=5, warm_start=ws)
+    assert res.status == "max_iter" and res.iterations == 5 and res.solver == "admm"
+    assert res.max_violation <= 1e-9  # the returned point is always repaired onto the cones
+    assert np.array_equal(prog.X, X0) and np.array_equal(prog.y, y0) and np.array_equal(prog.D, D0)
+    assert all(np.array_equal(ws[k], ws_copy[k]) for k in ws)
+    for key in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time"):
+        assert key in res.history
+
+
+def test_eps_zero_tiny_problem_reaches_oracle():
+    prog = _tiny_program(eps=0.0)
+    ref = solve_oracle(prog).objective
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = admm_robust(prog, max_iter=20000)
+    assert res.max_violation <= 1e-9
+    assert abs(relative_gap(res.objective, ref)) <= 1e-4, (res.status, res.objective, ref)
+
+
+# -- the battery ----------------------------------------------------------------------------------------
+# Measured on reference_problems("robust", "hinge"): the problems whose optimum is zero or very sparse
+# certify; on the others (gaussian_60x5, bias_50x3, dense_beta, X_scaled_*) the cone split stalls at a
+# primal residual of 1e-3 - 1e-2 (see the module docstring). The test covers the converging part, through
+# the public dispatcher `admm`, so a regression there is caught.
+ROBUST_CONVERGING = ("breast_cancer_150x10", "sparse_beta_2")
+
+
+def test_battery_robust_hinge_converging_subset():
+    from solvers.admm import admm
+    problems = [p for p in reference_problems("robust", "hinge") if p.name in ROBUST_CONVERGING]
+    assert len(problems) == len(ROBUST_CONVERGING)
+    report = run_battery(admm, problems, name="admm", gap_tol=1e-4)
+    assert report.passed, report.table()
