@@ -43,6 +43,10 @@ class Loss(ABC):
     def gradient(self, yhat, y):
         """d loss / d yhat, elementwise."""
 
+    def hessian(self, yhat, y):
+        """d^2 loss / d yhat^2, elementwise (smooth losses only)."""
+        raise ValueError(f"the {self.name} loss is not twice differentiable")
+
     @abstractmethod
     def prox(self, v, y, t):
         r"""Elementwise :math:`\mathrm{argmin}_z\ \ell(z, y) + \frac{1}{2t}(z - v)^2`, t > 0."""
@@ -81,6 +85,9 @@ class SquaredLoss(Loss):
 
     def gradient(self, yhat, y):
         return np.asarray(yhat, float) - y
+
+    def hessian(self, yhat, y):
+        return np.ones_like(np.asarray(yhat, float))
 
     def prox(self, v, y, t):
         return (v + t * y) / (1.0 + t)
@@ -149,6 +156,10 @@ class LogisticLoss(_PlusMinusOneLoss):
 
     def gradient(self, yhat, y):
         return -y * expit(-y * np.asarray(yhat, float))
+
+    def hessian(self, yhat, y):
+        s = expit(-y * np.asarray(yhat, float))
+        return s * (1.0 - s)
 
     def prox(self, v, y, t, iterations=60):
         r"""Safeguarded Newton on :math:`g(u') = -\sigma(-u') + (u' - u)/t = 0`, with u = y v.

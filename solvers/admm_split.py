@@ -37,15 +37,26 @@ the cones and re-evaluated).
 
 Stopping: OSQP-style primal residual ``max(|M a - z|, |a - b|, |Q a - c|)`` and dual residual
 ``rho |w M^T (z - z_old) + (b - b_old) + Q^T (c - c_old)|`` (infinity norms, scaled problem) against
-``tol_abs + tol_rel * scale``, together with the relative certified gap ``<= tol_gap``; or the gap alone
-``<= tol_gap / 10`` with a primal residual ``<= 10 tol_abs``. Iteration and time limits.
-Adaptive rho: residual balancing (OSQP), applied when the normalised residuals are more than
+``tol_abs + tol_rel * scale``, together with the relative gap estimate ``<= tol_gap``; or a certified
+point: (i) once the estimate is below ``tol_gap``, the group-sparse iterate b is projected onto the cones
+(NNLS per violating block) and a sharper dual bound is computed at it (least-squares multipliers on its
+active cone rows, NNLS ones for zero blocks that violate dual feasibility); (ii) for smooth losses,
+polishing (:mod:`solvers.admm_polish`, Newton on the reduced problem once the support and the active
+cone rows are stable). A point whose objective is within ``tol_gap`` (relative) of the best dual bound
+stops the solver with status ``optimal``. Attempts back off geometrically in iterations. Iteration and
+time limits. Adaptive rho: residual balancing (OSQP), applied when the normalised residuals are more than
 ``adaptive_rho_tolerance`` apart.
+
+Measured (battery, ``solvers.battery.reference_problems("relu", loss)``): logistic, all 8 problems
+certified (rel gap to Clarabel <= 2e-6); hinge, 7 of 8 within 2e-5, the degenerate beta = 1e-4 instance
+3.6e-4 after 50,000 iterations - the hinge program is piecewise linear and ADMM's tail is slow there.
 """
 from __future__ import annotations
 
 import sys
 import time
+
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -53,6 +64,7 @@ from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_s
 from .admm_common import pick_returned_point
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
+from .admm_polish import certificate as _certificate, polish as _polish
 from .options import check_int, check_positive
 from .result import SolveResult
 
@@ -61,8 +73,8 @@ __all__ = ["admm_split"]
 
 def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1e-7, tol_rel=1e-6,
                tol_gap=1e-5, feas_tol=1e-9, max_iter=50000, time_limit=None, warm_start=None,
-               verbose=False, adaptive_rho=True, adaptive_rho_tolerance=10.0, scaling=True, check_every=10,
-               print_every=None):
+               verbose=False, adaptive_rho=True, adaptive_rho_tolerance=10.0, scaling=True, polish=True,
+               polish_patience=2, check_every=10, print_every=None):
     r"""Solve a constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled, any loss) by ADMM
     with the loss split ``z = M a`` (module docstring).
 
@@ -84,6 +96,11 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     warm_start : weights dict ``{"V", "W"}`` or a SolveResult; seeds ``a``, ``b``, ``c`` and ``z``.
     verbose : True / False, or seconds after which the iteration table starts (stderr).
     adaptive_rho, adaptive_rho_tolerance, scaling : switches for measurements.
+    polish, polish_patience : polishing for the smooth losses (squared, logistic): once the support and
+        the active cone rows have been unchanged for ``polish_patience`` checks, the reduced problem on
+        that support is solved by Newton (the squared ADMM's active-set polish, with the loss's Hessian)
+        and accepted when its certified relative gap is at most ``tol_gap``; attempts back off
+        geometrically in iterations.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
 
     Returns
@@ -110,7 +127,8 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     check_every = check_int(name, "check_every", check_every)
     print_every = check_every * max(1, 50 // check_every) if print_every is None else check_int(
         name, "print_every", print_every)
-    check_flags(name, adaptive_rho=adaptive_rho, scaling=scaling)
+    check_flags(name, adaptive_rho=adaptive_rho, scaling=scaling, polish=polish)
+    polish_patience = check_int(name, "polish_patience", polish_patience)
     verbose_after = _verbose_after(name, verbose)
     if warm_start is not None:
         if isinstance(warm_start, SolveResult):
@@ -156,7 +174,10 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     dual_best = -np.inf
     deadline = None if time_limit is None else t_start + time_limit
     next_certify, certify_wait, certified_point = 0, 5 * check_every, None
-    info["certify_attempts"] = 0
+    info.update(certify_attempts=0, certify_time_s=0.0, polish_attempts=0, polish_time_s=0.0, polished=False)
+    polish_on = polish and loss.name != "hinge"  # Newton needs a twice-differentiable loss
+    scaled = SimpleNamespace(y=y, beta=beta)
+    stable, last_sig, polished_sig, next_polish, polish_wait = 0, None, None, 0, 10 * check_every
     logging = False
 
     def start_log(now):
@@ -228,15 +249,49 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
             if r_p <= eps_p and r_d <= eps_d and gap <= tol_gap:
                 status = "optimal"
                 break
+            # polishing (smooth losses): once the support of b and the active cone rows have not changed
+            # for polish_patience checks, Newton on the reduced problem with a duality-gap certificate
+            if polish_on:
+                support = np.flatnonzero(np.any(B != 0, axis=0))
+                active = (C == 0) & (Kp < 0)
+                sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
+                stable = stable + 1 if sig == last_sig else 0
+                last_sig = sig
+                if stable >= polish_patience and sig != polished_sig and it >= next_polish:
+                    polished_sig = sig
+                    next_polish = it + polish_wait
+                    polish_wait *= 2
+                    info["polish_attempts"] += 1
+                    t0 = time.perf_counter()
+                    res = _polish(F, scaled, A, support, active, -rho * sigma * Kp, feas_tol,
+                                  deadline=t0 + max(2.0, t0 - t_start), max_reduced=800, loss=loss)
+                    info["polish_time_s"] += time.perf_counter() - t0
+                    if res is not None:
+                        dual_best = max(dual_best, res["dual_s"])
+                        if (res["objective_s"] - dual_best) / max(1.0, abs(res["objective_s"])) <= tol_gap:
+                            certified_point = res["A"]
+                            info["polished"] = True
+                            status = "optimal"
+                            break
             # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
             # the cones and compare its objective with the dual bound; attempts back off geometrically
             if gap <= tol_gap and it >= next_certify:
                 next_certify = it + certify_wait
                 certify_wait *= 2
                 info["certify_attempts"] += 1
-                Bp = _project_cones(F, B, time.perf_counter() + max(1.0, 0.1 * (time.perf_counter() - t_start)))
+                t0 = time.perf_counter()
+                Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))
                 if Bp is not None:
-                    obj_p = objective_s(np.einsum("ij,ij->i", F.Dpm, F.X @ Bp), Bp)
+                    XBp = F.X @ Bp
+                    obj_p = objective_s(np.einsum("ij,ij->i", F.Dpm, XBp), Bp)
+                    if (obj_p - dual_best) / max(1.0, abs(obj_p)) > tol_gap:
+                        # a sharper dual bound at the projected point: least-squares multipliers on the
+                        # (numerically) active cone rows of its support, NNLS ones for violating zero blocks
+                        act = np.abs(F.S2 * XBp) <= 1e-9 * max(1.0, _inf(XBp))
+                        cert = _certificate(F, y, beta, Bp, XBp, act, np.maximum(-rho * sigma * Kp, 0.0),
+                                            deadline=t0 + max(1.0, 0.1 * (t0 - t_start)), loss=loss)
+                        dual_best = max(dual_best, cert["dual"])
+                    info["certify_time_s"] += time.perf_counter() - t0
                     if (obj_p - dual_best) / max(1.0, abs(obj_p)) <= tol_gap:
                         certified_point = Bp
                         status = "optimal"
@@ -263,7 +318,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
         proj_deadline = time.perf_counter() + budget
         if certified_point is not None:
             w = {"V": certified_point[:, :P] / sx, "W": certified_point[:, P:] / sx}
-            evaluated["admm_b_projected_certified"] = (w, program.objective(w), program.max_violation(w))
+            evaluated["certified"] = (w, program.objective(w), program.max_violation(w))
         for label, Zs in (("admm_b", B), ("admm_a", A)):
             for lab, pt in ((label, Zs), (label + "_projected", _project_cones(F, Zs, proj_deadline))):
                 if pt is None:
