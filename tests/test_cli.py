@@ -150,3 +150,26 @@ def test_console_entry_point_never_prints_a_traceback():
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_verify_admm_on_classification_losses(capsys, loss):
+    """`cvxnn verify --loss hinge|logistic --solvers admm` reaches the oracle within the per-loss tolerance."""
+    code, out, _ = run_cli(capsys, "verify", "--data", "moons", "--bias", "--loss", loss, "--beta", "0.5",
+                           "--patterns", "8", "--solvers", "admm", "--json", "-")
+    assert code == 0
+    oracle_run, admm_run = json.loads(out)["runs"]
+    assert admm_run["solver"] == "admm" and admm_run["status"] == "optimal"
+    assert abs(admm_run["rel_gap"]) <= 1e-4
+    assert admm_run["max_violation"] <= 1e-9
+
+
+@pytest.mark.filterwarnings("ignore::solvers.result.ConvergenceWarning")  # status is in the JSON
+def test_solve_robust_with_admm(capsys):
+    code, out, _ = run_cli(capsys, "solve", "--data", "moons", "--bias", "--formulation", "robust",
+                           "--epsilon", "0.02", "--loss", "hinge", "--beta", "0.5", "--patterns", "6",
+                           "--solver", "admm", "--max-iter", "3000", "--json", "-")
+    assert code == 0
+    run = json.loads(out)
+    assert run["solver"] == "admm" and run["formulation"] == "robust" and run["epsilon"] == 0.02
+    assert run["max_violation"] <= 1e-9  # the returned point is feasible whatever the status
