@@ -50,11 +50,16 @@ cone's interior direction, ``a_j + (v_j / m_j) h_j``, feasible by the triangle i
 the feasible one with the lowest objective; if none is feasible to ``feas_tol`` the least violating one,
 with status ``optimal_inaccurate``.
 
-Measured (battery ``reference_problems("robust", "hinge")``): problems whose optimum is zero or very sparse
-converge in 200-4500 iterations; on the others the primal residual stalls around 1e-3 - 1e-2 after
-20000 iterations (every tuning of rho, tau, sigma, omega, adaptive rho tried) - the coupling of the cone
-split (``c`` and ``e`` share the l1 radius) is the slow part: with eps = 0 the same code converges in a few
-hundred iterations.
+Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, 50,000 iterations): with the
+cone-row weight sigma = 1 only breast_cancer_150x10 and sparse_beta_2 certify and the others stall at a
+primal residual of 1e-3 - 1e-1 (gaussian_60x5 0.16 above Clarabel); with sigma = 3 (the default) the gaps
+after 50,000 iterations are 1.4e-3 (gaussian_60x5), 5.9e-4 (bias_50x3), 1.9e-4 (X_scaled), 7e-7
+(sparse_beta_2, not certified), 8e-8 (breast_cancer_150x10, 100 iterations), 0.85 (dense_beta_1e-4).
+The slow part is not the joint cone projection alone: the same code at eps = 0 needs 5,000+ iterations on
+gaussian_60x5 (the loss-split ADMM of solvers.admm_split, 15,000), and a lifted variant (one l1 bound t_j
+per block: a linear cone row split plus an l1-epigraph projection, t eliminated exactly in the a-update by
+a rank-2P Woodbury correction) converged on the same two problems only and was not kept. ADMM on this
+hinge program with thin cones converges slowly; this solver is not yet a match for the robust oracle.
 """
 from __future__ import annotations
 
@@ -400,7 +405,7 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
 
 def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                  time_limit=None, warm_start=None, verbose=False, adaptive_rho=True,
-                 adaptive_rho_tolerance=5.0, scaling=True, sigma=1.0, tau=1.0, check_every=10,
+                 adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=1.0, check_every=10,
                  print_every=None, pin_empty_cones=True, omega=1.0):
     t_start = time.perf_counter()
     _check_program(program)
@@ -601,7 +606,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 
 def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                 time_limit=None, warm_start=None, verbose=False, adaptive_rho=True, adaptive_rho_tolerance=5.0,
-                scaling=True, sigma=1.0, tau=1.0, check_every=10, print_every=None, pin_empty_cones=True,
+                scaling=True, sigma=3.0, tau=1.0, check_every=10, print_every=None, pin_empty_cones=True,
                 omega=1.0, blas_threads=1):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by ADMM (module docstring).
 

@@ -188,16 +188,14 @@ def test_eps_zero_tiny_problem_reaches_oracle():
 
 
 # -- the battery ----------------------------------------------------------------------------------------
-# Measured on reference_problems("robust", "hinge"): the problems whose optimum is zero or very sparse
-# certify; on the others (gaussian_60x5, bias_50x3, dense_beta, X_scaled_*) the cone split stalls at a
-# primal residual of 1e-3 - 1e-2 (see the module docstring). The test covers the converging part, through
-# the public dispatcher `admm`, so a regression there is caught.
-ROBUST_CONVERGING = ("breast_cancer_150x10", "sparse_beta_2")
-
-
+# Measured on reference_problems("robust", "hinge") (see the module docstring): breast_cancer_150x10
+# certifies at the default sigma = 3 in ~100 iterations, sparse_beta_2 at sigma = 1 in ~4,400; on the other
+# problems the ADMM stalls above the 1e-4 bar. The test covers the converging part through the public
+# dispatcher `admm`, so a regression there is caught.
 def test_battery_robust_hinge_converging_subset():
     from solvers.admm import admm
-    problems = [p for p in reference_problems("robust", "hinge") if p.name in ROBUST_CONVERGING]
-    assert len(problems) == len(ROBUST_CONVERGING)
-    report = run_battery(admm, problems, name="admm", gap_tol=1e-4)
-    assert report.passed, report.table()
+    problems = {p.name: p for p in reference_problems("robust", "hinge")}
+    report = run_battery(admm, [problems["breast_cancer_150x10"]], name="admm", gap_tol=1e-4)
+    assert report.passed and report.rows[0].status == "optimal", report.table()
+    report = run_battery(admm, [problems["sparse_beta_2"]], name="admm", gap_tol=1e-4, sigma=1.0)
+    assert report.passed and report.rows[0].status == "optimal", report.table()

@@ -70,3 +70,9 @@ def test_benchmark_admm_losses_small(tmp_path):
                  "--admm-budget", "20", "--oracle-budget", "20", "--out", str(tmp_path)])
     table = (tmp_path / "benchmark_admm_losses.md").read_text()
     assert "| breast_cancer | logistic | 4 " in table
+
+
+def test_benchmark_robust_quick(capsys):
+    code = load("benchmark_robust").main(["--quick"])
+    out = capsys.readouterr().out
+    assert code in (0, None) and "| clarabel |" in out and "| admm_robust |" in out
