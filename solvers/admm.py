@@ -1,4 +1,9 @@
-r"""ADMM for the constrained convex ReLU program with squared loss (Bai, Gautam & Sojoudi, Algorithm 1).
+r"""ADMM for the constrained convex ReLU program (Bai, Gautam & Sojoudi, Algorithm 1).
+
+:func:`admm` is the one entry point for every constrained program: it runs :func:`admm_squared` (below)
+for the squared loss, :func:`solvers.admm_split.admm_split` (loss split ``z = M a``) for hinge and
+logistic, and :func:`solvers.admm_robust.admm_robust` for the robust hinge program. The rest of this
+docstring describes the squared-loss variant.
 
 Problem (MATH.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
 
@@ -31,7 +36,8 @@ What is kept, and why (each switch measured; see ``adaptive_rho``, ``alpha``, ``
   residuals are ``adaptive_rho_tolerance**2`` apart (30 by default - the OSQP value 5 was measured to
   slow several problems down by an order of magnitude); the eigendecomposition makes a change free;
 * over-relaxation (``alpha = 1.6``);
-* polishing (OSQP style): once the support of b and the set of active cone constraints stop changing,
+* polishing (OSQP style, :mod:`solvers.admm_polish`): once the support of b and the set of active cone
+  constraints stop changing,
   the smooth reduced problem on that support is solved by Newton's method in a null-space
   parametrisation of the active cone rows, with an active-set correction loop; the result comes with a
   Lagrange-dual certificate (relative duality gap) and is accepted if certified, or if it is feasible and
