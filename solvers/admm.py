@@ -62,7 +62,7 @@ import numpy as np
 from formulations.relu import ReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import pick_returned_point
+from .admm_common import PolishSchedule, pick_returned_point, record
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
 from .admm_polish import polish as _polish
@@ -291,11 +291,7 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     status = None
     it = 0
     r_p = r_d = np.inf
-    last_sig = None
-    stable_checks = 0
-    polish_wait = 5 * check_every
-    next_polish_it = 0
-    polished_sig = None
+    schedule = PolishSchedule(polish_patience, 10 * check_every)
 
     def log_header():
         print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'gap est':>10} {'rho':>10} "
@@ -408,13 +404,8 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
             dual_s = -0.5 * theta ** 2 * float(res_vec @ res_vec) - theta * float(res_vec @ ys)
             gap_est = (obj - sc.sy ** 2 * dual_s) / max(1.0, abs(obj))
             now = time.perf_counter() - t_start
-            hist["iteration"].append(it)
-            hist["objective"].append(obj)
-            hist["primal_residual"].append(r_p)
-            hist["dual_residual"].append(r_d)
-            hist["rho"].append(rho)
-            hist["time"].append(now)
-            hist["gap"].append(gap_est)
+            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now,
+                   gap=gap_est)
             if start_log(now) and (it == 1 or it % print_every == 0):
                 print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {gap_est:10.3e} {rho:10.3e} {now:8.2f}s",
                       file=sys.stderr)
@@ -428,28 +419,15 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
                 break
 
             # ---- polishing once the support and active set stop changing --------------------------------
-            if polish:
-                support = np.flatnonzero(np.any(B != 0, axis=0))
-                active = (C == 0) & (Kp < 0)
-                sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
-                if sig == last_sig:
-                    stable_checks += 1
-                else:
-                    stable_checks = 0
-                    last_sig = sig
-                # deterministic back-off: after each uncertified attempt the next one waits twice as
-                # long (in iterations), so polishing costs O(log iterations) attempts
-                if stable_checks >= polish_patience and sig != polished_sig and it >= next_polish_it:
-                    polish_wait *= 2
-                    next_polish_it = it + polish_wait
-                    polished_sig = sig
-                    res = try_polish(A, support, active, -rho * sigma * Kp)
-                    if verbose and res is not None:
-                        print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
-                              f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
-                    if res is not None and res["gap_rel"] <= tol_gap:
-                        status = "optimal"
-                        break
+            due = schedule.due(it, B, C, Kp) if polish else None
+            if due is not None:
+                res = try_polish(A, *due, -rho * sigma * Kp)
+                if verbose and res is not None:
+                    print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
+                          f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
+                if res is not None and res["gap_rel"] <= tol_gap:
+                    status = "optimal"
+                    break
 
             # ---- adaptive rho by residual balancing ---------------------------------------------------
             new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance) if adaptive_rho \

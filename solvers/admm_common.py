@@ -71,3 +71,34 @@ def pick_returned_point(program, evaluated, feas_tol):
         return "zero", weights, program.objective(weights), 0.0
     weights, objective, violation = evaluated[label]
     return label, weights, objective, violation
+
+
+def record(history, **values):
+    """Append one check's values to the history lists (``history[name].append(value)``)."""
+    for name, value in values.items():
+        history[name].append(value)
+
+
+class PolishSchedule:
+    """When an ADMM should try polishing: once the support of ``b`` and the active cone rows
+    (``c = 0`` with a negative multiplier) have been unchanged for ``patience`` checks, were not polished
+    before, and the back-off has elapsed. Each attempt doubles the wait (in iterations), so polishing costs
+    O(log iterations) attempts."""
+
+    def __init__(self, patience, first_wait):
+        self.patience, self.wait = patience, first_wait
+        self.stable, self.last, self.polished, self.next_it = 0, None, None, 0
+
+    def due(self, it, B, C, Kp):
+        """``(support, active)`` if polishing is due at iteration ``it``, else None."""
+        support = np.flatnonzero(np.any(B != 0, axis=0))
+        active = (C == 0) & (Kp < 0)
+        signature = (support.tobytes(), np.packbits(active[:, support]).tobytes())
+        self.stable = self.stable + 1 if signature == self.last else 0
+        self.last = signature
+        if self.stable < self.patience or signature == self.polished or it < self.next_it:
+            return None
+        self.polished = signature
+        self.next_it = it + self.wait
+        self.wait *= 2
+        return support, active

@@ -71,7 +71,7 @@ import numpy as np
 from formulations.robust import RobustReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import pick_returned_point
+from .admm_common import pick_returned_point, record
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
@@ -539,12 +539,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
             d_scale = rho * max(_inf(LTU), _inf(Mu), omega * _inf(Eta), _inf(QTK))
             obj = _objective_s(F, y, Wy, eps_s, beta_s, pmask, A)
             now = time.perf_counter() - t_start
-            hist["iteration"].append(it)
-            hist["objective"].append(obj)
-            hist["primal_residual"].append(r_p)
-            hist["dual_residual"].append(r_d)
-            hist["rho"].append(rho)
-            hist["time"].append(now)
+            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now)
             if start_log(now) and (it == 1 or it % print_every == 0):
                 print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {rho:10.3e} {now:8.2f}s", file=sys.stderr)
             if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):

@@ -61,7 +61,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import pick_returned_point
+from .admm_common import PolishSchedule, pick_returned_point, record
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
 from .admm_polish import certificate as _certificate, polish as _polish
@@ -107,8 +107,8 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     -------
     SolveResult (``solver="admm"``) with status ``optimal`` / ``optimal_inaccurate`` / ``max_iter`` /
     ``time_limit`` / ``diverged``, history (iteration, objective, primal_residual, dual_residual, rho,
-    time, gap) and info (residuals, rho, duality_gap_rel, dual_bound, returned_point, cone_violation,
-    setup_time_s, weight, scale_x).
+    time, gap, and each split's primal residual r_z, r_b, r_c) and info (residuals, rho, duality_gap_rel,
+    dual_bound, returned_point, cone_violation, setup_time_s, weight, scale_x, certify/polish attempts).
     """
     t_start = time.perf_counter()
     name = "admm"
@@ -177,7 +177,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     info.update(certify_attempts=0, certify_time_s=0.0, polish_attempts=0, polish_time_s=0.0, polished=False)
     polish_on = polish and loss.name != "hinge"  # Newton needs a twice-differentiable loss
     scaled = SimpleNamespace(y=y, beta=beta)
-    stable, last_sig, polished_sig, next_polish, polish_wait = 0, None, None, 0, 10 * check_every
+    schedule = PolishSchedule(polish_patience, 10 * check_every)
     logging = False
 
     def start_log(now):
@@ -235,9 +235,8 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
             dual_best = max(dual_best, dual)
             gap = (obj - dual_best) / max(1.0, abs(obj))
             now = time.perf_counter() - t_start
-            for key, val in (("iteration", it), ("objective", obj), ("primal_residual", r_p),
-                             ("dual_residual", r_d), ("rho", rho), ("time", now), ("gap", gap), ("r_z", r_parts[0]), ("r_b", r_parts[1]), ("r_c", r_parts[2])):
-                hist[key].append(val)
+            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now,
+                   gap=gap, r_z=r_parts[0], r_b=r_parts[1], r_c=r_parts[2])
             if start_log(now) and (it == check_every or it % print_every == 0):
                 print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {gap:10.3e} {rho:10.3e} {now:8.2f}s",
                       file=sys.stderr)
@@ -251,28 +250,20 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
                 break
             # polishing (smooth losses): once the support of b and the active cone rows have not changed
             # for polish_patience checks, Newton on the reduced problem with a duality-gap certificate
-            if polish_on:
-                support = np.flatnonzero(np.any(B != 0, axis=0))
-                active = (C == 0) & (Kp < 0)
-                sig = (support.tobytes(), np.packbits(active[:, support]).tobytes())
-                stable = stable + 1 if sig == last_sig else 0
-                last_sig = sig
-                if stable >= polish_patience and sig != polished_sig and it >= next_polish:
-                    polished_sig = sig
-                    next_polish = it + polish_wait
-                    polish_wait *= 2
-                    info["polish_attempts"] += 1
-                    t0 = time.perf_counter()
-                    res = _polish(F, scaled, A, support, active, -rho * sigma * Kp, feas_tol,
-                                  deadline=t0 + max(2.0, t0 - t_start), max_reduced=800, loss=loss)
-                    info["polish_time_s"] += time.perf_counter() - t0
-                    if res is not None:
-                        dual_best = max(dual_best, res["dual_s"])
-                        if (res["objective_s"] - dual_best) / max(1.0, abs(res["objective_s"])) <= tol_gap:
-                            certified_point = res["A"]
-                            info["polished"] = True
-                            status = "optimal"
-                            break
+            due = schedule.due(it, B, C, Kp) if polish_on else None
+            if due is not None:
+                info["polish_attempts"] += 1
+                t0 = time.perf_counter()
+                res = _polish(F, scaled, A, *due, -rho * sigma * Kp, feas_tol,
+                              deadline=t0 + max(2.0, t0 - t_start), max_reduced=800, loss=loss)
+                info["polish_time_s"] += time.perf_counter() - t0
+                if res is not None:
+                    dual_best = max(dual_best, res["dual_s"])
+                    if (res["objective_s"] - dual_best) / max(1.0, abs(res["objective_s"])) <= tol_gap:
+                        certified_point = res["A"]
+                        info["polished"] = True
+                        status = "optimal"
+                        break
             # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
             # the cones and compare its objective with the dual bound; attempts back off geometrically
             if gap <= tol_gap and it >= next_certify:
