@@ -89,11 +89,13 @@ class PolishSchedule:
         self.patience, self.wait = patience, first_wait
         self.stable, self.last, self.polished, self.next_it = 0, None, None, 0
 
-    def due(self, it, B, C, Kp):
-        """``(support, active)`` if polishing is due at iteration ``it``, else None."""
+    def due(self, it, B, C, Kp, pieces=None):
+        """``(support, active)`` if polishing is due at iteration ``it``, else None. ``pieces`` (boolean
+        arrays, e.g. the hinge's margin pieces) must be unchanged as well."""
         support = np.flatnonzero(np.any(B != 0, axis=0))
         active = (C == 0) & (Kp < 0)
-        signature = (support.tobytes(), np.packbits(active[:, support]).tobytes())
+        signature = (support.tobytes(), np.packbits(active[:, support]).tobytes(),
+                     b"" if pieces is None else np.packbits(np.concatenate(pieces)).tobytes())
         self.stable = self.stable + 1 if signature == self.last else 0
         self.last = signature
         if self.stable < self.patience or signature == self.polished or it < self.next_it:

@@ -7,10 +7,17 @@ rows with negative multipliers and lets zero blocks that violate dual feasibilit
 round point gets a certified relative duality gap (dual of MATH.md section 6 evaluated at the loss
 gradient and least-squares / NNLS cone multipliers). Works for any twice-differentiable loss (squared,
 logistic); the squared loss has a fast path (its Hessian is formed once).
+
+The hinge loss is piecewise linear, so its reduced problem also fixes the *pieces*: samples with margin
+below 1 (loss linear), above 1 (loss zero) and on the kink (margin = 1, an equality whose multiplier is
+the subgradient weight in [0, 1]). That problem (a linear term, group norms and linear equalities) is
+solved by equality-constrained Newton on its KKT system, and the correction loop also moves samples
+between pieces.
 """
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 from scipy import linalg as sla
@@ -40,6 +47,14 @@ def _null_spaces(F, support, active, rel_tol=1e-10):
     return out
 
 
+def _blocks_matrix(F, blocks, A0):
+    """``Fm = [Dpm_j o (X N_j)]`` (n x K), the start ``z0 = [N_j^T a_j]`` and the block boundaries."""
+    Fm = np.hstack([F.Dpm[:, j:j + 1] * (F.X @ N) for j, N in blocks])
+    z0 = np.concatenate([N.T @ A0[:, j] for j, N in blocks])
+    bounds = np.concatenate([[0], np.cumsum([N.shape[1] for _, N in blocks])])
+    return Fm, z0, bounds
+
+
 def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=None):
     r"""Minimise :math:`\ell(\sum_j F_j z_j, y) + \beta \sum_j |z_j|` by damped Newton, where
     ``F_j = Dpm_j o (X N_j)`` and ``a_j = N_j z_j`` (null-space parametrisation of the active rows);
@@ -54,15 +69,9 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
     for _restart in range(10):
         if not blocks:
             return A, True
-        cols, sizes, z0 = [], [], []
-        for j, N in blocks:
-            cols.append(F.Dpm[:, j:j + 1] * (F.X @ N))
-            sizes.append(N.shape[1])
-            z0.append(N.T @ A0[:, j])
-        Fm = np.hstack(cols)
-        z = np.concatenate(z0)
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        K, nb = z.size, len(sizes)
+        Fm, z, bounds = _blocks_matrix(F, blocks, A0)
+        sizes = np.diff(bounds)
+        K, nb = z.size, len(blocks)
         seg = np.repeat(np.arange(nb), sizes)
 
         def norms_of(v):
@@ -143,18 +152,113 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
     return A, converged
 
 
-def _block_gradients(F, ys, XA, loss=None):
-    """Loss gradient r = grad l(M a) (squared: ``M a - y``) and the block gradients ``M^T r`` (d x 2P)."""
-    pred = np.einsum("ij,ij->i", F.Dpm, XA)
-    r = pred - ys if loss is None else loss.gradient(pred, ys)
+def _newton_reduced_hinge(F, ys, beta, blocks, A0, below, kink, max_newton=50, deadline=None):
+    r"""The hinge loss with fixed pieces: minimise
+    :math:`-\sum_{i \in L} y_i f_i + \beta \sum_j |z_j|` subject to :math:`y_i f_i = 1` for the kink
+    samples ``i in K``, where ``f = sum_j F_j z_j``, ``F_j = Dpm_j o (X N_j)``, ``L = below`` (margin < 1).
+
+    Infeasible-start Newton on the KKT system ``[H E^T; E 0] [dz; mu] = [-g; 1 - E z]`` with
+    ``E = y_K o F_K``, ``g = c + beta z_j/|z_j|`` and ``H`` the group norms' curvature, backtracking on the
+    KKT residual. Stationarity gives the kink subgradient weights ``alpha_K = -mu`` (in [0, 1] at the optimum
+    of the full problem). Blocks whose norm collapses are removed and Newton restarts.
+
+    Returns (A (d x 2P), converged, alpha_K)."""
+    blocks = list(blocks)
+    kink_idx = np.flatnonzero(kink)
+    alpha = np.zeros(kink_idx.size)
+    A = np.zeros((F.d, 2 * F.P))
+    for _restart in range(10):
+        if not blocks:
+            return A, kink_idx.size == 0, alpha
+        Fm, z, bounds = _blocks_matrix(F, blocks, A0)
+        K, nb = z.size, len(blocks)
+        sizes = np.diff(bounds)
+        seg = np.repeat(np.arange(nb), sizes)
+        c = -Fm[below].T @ ys[below]
+        E = ys[kink_idx, None] * Fm[kink_idx]
+        m = kink_idx.size
+        nz = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
+        if np.any(nz == 0):  # zero blocks start along their steepest-descent direction
+            for k in np.flatnonzero(nz == 0):
+                sl = slice(bounds[k], bounds[k + 1])
+                z[sl] = -1e-6 * c[sl] / max(np.linalg.norm(c[sl]), 1e-300)
+        reg = 1e-13 * max(1.0, float(np.einsum("ij,ij->", Fm, Fm)) / max(K, 1))
+        mu = np.zeros(m)
+
+        def kkt_residual(v, w):
+            nv = np.sqrt(np.bincount(seg, weights=v * v, minlength=nb))
+            g = c + beta * v / np.maximum(nv[seg], 1e-300)
+            return np.concatenate([g + E.T @ w, E @ v - 1.0])
+
+        res = kkt_residual(z, mu)
+        tol = 1e-12 * max(1.0, float(np.abs(c).max(initial=0.0)), beta)
+        converged, collapsed = False, None
+        for _ in range(max_newton):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            if _inf(res) <= tol:
+                converged = True
+                break
+            nz = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
+            u = z / nz[seg]
+            H = np.zeros((K + m, K + m))
+            for k in range(nb):  # curvature of the group norms: small dense diagonal blocks
+                sl = slice(bounds[k], bounds[k + 1])
+                H[sl, sl] = (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(u[sl], u[sl]))
+            H[np.diag_indices(K)] += reg
+            H[:K, K:] = E.T
+            H[K:, :K] = E
+            rhs = -np.concatenate([c + beta * u, E @ z - 1.0])
+            try:  # an ill-conditioned KKT matrix (degenerate pieces) falls back to least squares
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", sla.LinAlgWarning)
+                    sol = sla.solve(H, rhs, assume_a="sym")
+            except (np.linalg.LinAlgError, sla.LinAlgWarning):
+                sol = np.linalg.lstsq(H, rhs, rcond=None)[0]
+            dz, dmu = sol[:K], sol[K:] - mu
+            norm0, t = np.linalg.norm(res), 1.0
+            while t > 1e-10:
+                zn, mun = z + t * dz, mu + t * dmu
+                resn = kkt_residual(zn, mun)
+                if np.linalg.norm(resn) <= (1.0 - 0.01 * t) * norm0:
+                    break
+                t *= 0.5
+            else:
+                break  # no progress: return the current point, not converged
+            z, mu, res = zn, mun, resn
+            nzn = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
+            small = nzn <= 1e-9 * max(float(nzn.max()), 1e-300)
+            if np.any(small):
+                collapsed = small
+                break
+        A = np.zeros((F.d, 2 * F.P))
+        for k, (j, N) in enumerate(blocks):
+            A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+        alpha = -mu
+        if collapsed is None:
+            return A, converged, alpha
+        A0 = A
+        blocks = [b for b, col in zip(blocks, collapsed) if not col]
+    return A, False, alpha
+
+
+def _block_gradients(F, ys, XA, loss=None, nu=None):
+    """Loss gradient r = grad l(M a) (squared: ``M a - y``; ``nu`` when given, e.g. a hinge subgradient)
+    and the block gradients ``M^T r`` (d x 2P)."""
+    if nu is not None:
+        r = np.asarray(nu, float)
+    else:
+        pred = np.einsum("ij,ij->i", F.Dpm, XA)
+        r = pred - ys if loss is None else loss.gradient(pred, ys)
     return r, F.MT(r)
 
 
-def certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=None, loss=None):
+def certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=None, loss=None, nu=None):
     r"""Lagrange-dual lower bound and pricing at the point ``A``.
 
     Dual of the scaled problem: maximise ``-l^*(nu)`` (squared: ``-0.5|nu|^2 - nu^T y``) subject to
-    ``|(M^T nu - X^T(S o lam))_j| <= beta`` for every block, ``lam >= 0``. With ``nu = r = grad l(M a)``:
+    ``|(M^T nu - X^T(S o lam))_j| <= beta`` for every block, ``lam >= 0``. With ``nu = r = grad l(M a)``
+    (or the given subgradient ``nu``, which must lie in the conjugate's domain):
     support blocks take least-squares multipliers on their active rows (stationarity
     ``M^T r + beta a_j/|a_j| = X^T(S_j o lam_j)``), zero blocks the guess ``lam_guess`` or, when that is not
     dual feasible, the NNLS multipliers ``argmin_{lam >= 0} |M^T r - X^T (S_j o lam)|``. (nu, lam) are
@@ -163,7 +267,7 @@ def certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=
     Returns dict(dual, theta, lam, entering (zero blocks that violate dual feasibility: their steepest
     descent directions inside the cone), negative (support blocks' active rows with negative
     multipliers))."""
-    r, G = _block_gradients(F, ys, XA, loss)
+    r, G = _block_gradients(F, ys, XA, loss, nu)
     norms = np.linalg.norm(A, axis=0)
     lam = np.maximum(np.asarray(lam_guess, float), 0.0).copy()
     negative = np.zeros_like(active)
@@ -197,7 +301,7 @@ def certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=
 
 
 def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, deadline=None,
-            max_reduced=2000, loss=None):
+            max_reduced=2000, loss=None, pieces=None):
     """Active-set polishing seeded by an ADMM iterate.
 
     Each round solves the reduced smooth problem (support blocks, active cone rows as equalities) by
@@ -206,12 +310,17 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
     the cone. Every feasible round point is a candidate; the one with the smallest certified gap wins.
     (A variant that cuts infeasible Newton steps at the first blocking row, as a textbook primal
     active-set method does, was measured: it adds one row per round and was far too slow.)
-    ``loss``: a twice-differentiable loss (None: squared, the fast path).
+    ``loss``: a twice-differentiable loss (None: squared, the fast path), or the hinge loss together with
+    ``pieces = (below, kink)``, boolean n-vectors of the samples with margin < 1 and on the kink (margin = 1),
+    e.g. read off the ADMM's prox output; the loop then also moves samples whose margin left their piece,
+    and kink samples whose weight alpha left [0, 1], to the piece they belong to.
     Returns dict(A, XA, objective_s, violation_s, dual_s, rounds) or None if no round was feasible."""
     ys, beta = sc.y, sc.beta
     yscale = max(1.0, _inf(ys))
     support = [int(j) for j in support]
     active = active.copy()
+    if pieces is not None:
+        below, kink = (np.asarray(p, bool).copy() for p in pieces)
     A_ref = A_start.copy()
     best = None
     for rnd in range(1, max_rounds + 1):
@@ -220,7 +329,13 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
         blocks = _null_spaces(F, np.asarray(support, dtype=int), active) if support else []
         if sum(N.shape[1] for _, N in blocks) > max_reduced:
             break  # the reduced Newton system would be too large to be cheap
-        A, newton_ok = _newton_reduced(F, ys, beta, blocks, A_ref, deadline=deadline, loss=loss)
+        nu = None
+        if pieces is None:
+            A, newton_ok = _newton_reduced(F, ys, beta, blocks, A_ref, deadline=deadline, loss=loss)
+        else:
+            A, newton_ok, alpha = _newton_reduced_hinge(F, ys, beta, blocks, A_ref, below, kink, deadline=deadline)
+            nu = -ys * below
+            nu[kink] = -ys[kink] * np.clip(alpha, 0.0, 1.0)
         XA = F.X @ A
         QA = F.S2 * XA
         viol = max(0.0, -float(QA.min(initial=0.0)))
@@ -228,7 +343,8 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
         fit = 0.5 * float((pred - ys) @ (pred - ys)) if loss is None else loss.value(pred, ys)
         obj = fit + beta * float(np.sum(np.linalg.norm(A, axis=0)))
         on = np.linalg.norm(A, axis=0) > 0
-        cert = certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss)
+        cert = certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss,
+                           nu=nu)
         cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=cert["dual"], rounds=rnd,
                     newton_converged=newton_ok)
         if viol <= feas_tol * yscale and (best is None or obj - cert["dual"] < best["objective_s"] - best["dual_s"]):
@@ -241,6 +357,26 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
         if np.any(cert["negative"]):
             active &= ~cert["negative"]
             changed = True
+        if pieces is not None:  # samples whose margin or kink weight left their piece
+            margin, tol = ys * pred, 1e-9
+            to_kink = (below & (margin > 1.0 + tol)) | (~below & ~kink & (margin < 1.0 - tol))
+            kink_idx = np.flatnonzero(kink)
+            # at most one kink sample leaves per round (the worst weight), as in a primal active-set method:
+            # releasing every sign-wrong weight at once was measured to leave too few kinks to pin the
+            # radial degrees of freedom (the degenerate beta = 1e-4 battery problem never recovered)
+            to_below = to_zero = kink_idx[:0]
+            if alpha.size and not np.any(to_kink):
+                k = int(np.argmax(np.maximum(alpha - 1.0, -alpha)))
+                if alpha[k] > 1.0 + tol:
+                    to_below = kink_idx[k:k + 1]
+                elif alpha[k] < -tol:
+                    to_zero = kink_idx[k:k + 1]
+            if np.any(to_kink) or to_below.size or to_zero.size:
+                below &= ~to_kink
+                kink |= to_kink
+                kink[to_below] = kink[to_zero] = False
+                below[to_below] = True
+                changed = True
         support = [int(j) for j in np.flatnonzero(on)]
         A_ref = A.copy()
         if cert["entering"] and not np.any(violated):
