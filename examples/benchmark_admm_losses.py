@@ -16,7 +16,11 @@ squared through the squared-loss ADMM) it measures, in one run:
     python examples/benchmark_admm_losses.py --quick          # < 2 minutes: breast cancer, P = 50
     python examples/benchmark_admm_losses.py --datasets digits --patterns 200 --losses logistic
 
-Writes ``benchmark_admm_losses.md`` and ``.json`` to ``--out``.
+Writes ``benchmark_admm_losses.md`` and ``.json`` to ``--out``, rewritten after every row.
+
+Memory: the oracle, not ADMM, is the limit. On digits, logistic, P = 400 the CVXPY oracle solve was
+killed by the out-of-memory killer at 24 GiB resident (the whole machine); the whole ADMM process on
+that instance peaked at 330 MiB. ``--oracle-from`` reuses stored oracle runs.
 """
 from __future__ import annotations
 
@@ -159,19 +163,27 @@ def main(argv=None):
                 row["admm"]["test_accuracy"] = accuracy(net.predict(X_te), y_te)
                 row["admm"]["width"] = int(net.width)
                 rows.append(row)
+                write_outputs(rows, args, admm_budget, oracle_budget, time.perf_counter() - t_total)
                 a3, a4 = row["admm"]["0.001"], row["admm"]["0.0001"]
                 print(f"{ds_name:<13} {loss:<8} P={P:<4} admm 1e-3 {a3['time_s']:7.2f}s (gap {a3['rel_gap']:.1e}) "
                       f"1e-4 {a4['time_s']:7.2f}s (gap {a4['rel_gap']:.1e}, {a4['status']})  clarabel "
                       f"{fmt(row['clarabel'].get('solve_s'))}  scs {fmt(row['scs'].get('solve_s'))}  acc "
                       f"{row['admm']['train_accuracy']:.3f}/{row['admm']['test_accuracy']:.3f}",
                       file=sys.stderr, flush=True)
-    md = markdown(rows, args, admm_budget, oracle_budget, time.perf_counter() - t_total)
+    print(write_outputs(rows, args, admm_budget, oracle_budget, time.perf_counter() - t_total))
+    return 0
+
+
+def write_outputs(rows, args, admm_budget, oracle_budget, total):
+    """Write the markdown table and the JSON of the rows so far (after every row: a run killed by its
+    host - e.g. the out-of-memory killer during an oracle solve - keeps the rows it finished).
+    Returns the markdown."""
+    md = markdown(rows, args, admm_budget, oracle_budget, total)
     with open(os.path.join(args.out, "benchmark_admm_losses.md"), "w") as fh:
         fh.write(md)
     with open(os.path.join(args.out, "benchmark_admm_losses.json"), "w") as fh:
         json.dump(rows, fh, indent=1, default=lambda v: None if v is None else float(v))
-    print(md)
-    return 0
+    return md
 
 
 def markdown(rows, args, admm_budget, oracle_budget, total):
