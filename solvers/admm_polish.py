@@ -47,12 +47,56 @@ def _null_spaces(F, support, active, rel_tol=1e-10):
     return out
 
 
-def _blocks_matrix(F, blocks, A0):
-    """``Fm = [Dpm_j o (X N_j)]`` (n x K), the start ``z0 = [N_j^T a_j]`` and the block boundaries."""
-    Fm = np.hstack([F.Dpm[:, j:j + 1] * (F.X @ N) for j, N in blocks])
-    z0 = np.concatenate([N.T @ A0[:, j] for j, N in blocks])
-    bounds = np.concatenate([[0], np.cumsum([N.shape[1] for _, N in blocks])])
-    return Fm, z0, bounds
+class _ReducedBlocks:
+    """The reduced variables of the support blocks: ``a_j = N_j z_j``, ``z = [z_1, ..., z_J]`` (K entries),
+    the reduced prediction matrix ``Fm = [Dpm_j o (X N_j)]`` (n x K), the start ``z0 = [N_j^T a_j]``, and the
+    per-block pieces both reduced Newtons need (group norms, their curvature, collapse, back to A)."""
+
+    def __init__(self, F, blocks, A0):
+        self.F, self.blocks = F, blocks
+        self.Fm = np.hstack([F.Dpm[:, j:j + 1] * (F.X @ N) for j, N in blocks])
+        self.z0 = np.concatenate([N.T @ A0[:, j] for j, N in blocks])
+        self.sizes = np.array([N.shape[1] for _, N in blocks])
+        self.bounds = np.concatenate([[0], np.cumsum(self.sizes)])
+        self.nb, self.K = len(blocks), int(self.bounds[-1])
+        self.seg = np.repeat(np.arange(self.nb), self.sizes)
+        self.reg = 1e-13 * max(1.0, float(np.einsum("ij,ij->", self.Fm, self.Fm)) / max(self.K, 1))
+
+    def slice(self, k):
+        return slice(self.bounds[k], self.bounds[k + 1])
+
+    def norms(self, z):
+        return np.sqrt(np.bincount(self.seg, weights=z * z, minlength=self.nb))
+
+    def start_zero_blocks(self, z, direction):
+        """Zero blocks of z start at a tiny step along ``direction`` (the group norm is not smooth at 0)."""
+        for k in np.flatnonzero(self.norms(z) == 0):
+            sl = self.slice(k)
+            z[sl] = 1e-6 * direction[sl] / max(np.linalg.norm(direction[sl]), 1e-300)
+
+    def add_norm_curvature(self, H, z, beta):
+        """Add the Hessian of ``beta sum_j |z_j|`` (plus the regularisation) to the leading K x K block of H;
+        returns the unit vectors ``u = z_j / |z_j|`` (the norms' gradient over beta)."""
+        nz = self.norms(z)
+        u = z / nz[self.seg]
+        for k in range(self.nb):  # small dense diagonal blocks
+            sl = self.slice(k)
+            H[sl, sl] += (beta / nz[k]) * (np.eye(self.sizes[k]) - np.outer(u[sl], u[sl]))
+        H[np.diag_indices(self.K)] += self.reg
+        return u
+
+    def collapsed(self, z):
+        """Mask of the blocks whose norm collapsed (<= 1e-9 of the largest), or None."""
+        nz = self.norms(z)
+        small = nz <= 1e-9 * max(float(nz.max()), 1e-300)
+        return small if np.any(small) else None
+
+    def weights(self, z):
+        """``A`` (d x 2P) with ``a_j = N_j z_j`` on the support blocks, zero elsewhere."""
+        A = np.zeros((self.F.d, 2 * self.F.P))
+        for k, (j, N) in enumerate(self.blocks):
+            A[:, j] = N @ z[self.slice(k)]
+        return A
 
 
 def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=None):
@@ -69,13 +113,8 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
     for _restart in range(10):
         if not blocks:
             return A, True
-        Fm, z, bounds = _blocks_matrix(F, blocks, A0)
-        sizes = np.diff(bounds)
-        K, nb = z.size, len(blocks)
-        seg = np.repeat(np.arange(nb), sizes)
-
-        def norms_of(v):
-            return np.sqrt(np.bincount(seg, weights=v * v, minlength=nb))
+        rb = _ReducedBlocks(F, blocks, A0)
+        Fm, z, K = rb.Fm, rb.z0, rb.K
 
         if loss is None:
             FtF = Fm.T @ Fm
@@ -83,40 +122,28 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
 
             def fval(v):
                 r = Fm @ v - ys
-                return 0.5 * float(r @ r) + beta * float(np.sum(norms_of(v)))
+                return 0.5 * float(r @ r) + beta * float(np.sum(rb.norms(v)))
 
             def smooth_grad_hess(v):
                 return FtF @ v - Fty, FtF.copy()
         else:
             def fval(v):
-                return loss.value(Fm @ v, ys) + beta * float(np.sum(norms_of(v)))
+                return loss.value(Fm @ v, ys) + beta * float(np.sum(rb.norms(v)))
 
             def smooth_grad_hess(v):
                 pred = Fm @ v
                 return Fm.T @ loss.gradient(pred, ys), Fm.T @ (loss.hessian(pred, ys)[:, None] * Fm)
 
-        nz = norms_of(z)
-        if np.any(nz == 0):  # start zero blocks along their steepest-descent direction
-            g = -smooth_grad_hess(z)[0]
-            for k in np.flatnonzero(nz == 0):
-                sl = slice(bounds[k], bounds[k + 1])
-                z[sl] = 1e-6 * g[sl] / max(np.linalg.norm(g[sl]), 1e-300)
+        if np.any(rb.norms(z) == 0):  # zero blocks start along the steepest-descent direction
+            rb.start_zero_blocks(z, -smooth_grad_hess(z)[0])
         f = fval(z)
-        reg = 1e-13 * max(1.0, float(np.einsum("ij,ij->", Fm, Fm)) / max(K, 1))
         collapsed = None
         converged = False
         for _ in range(max_newton):
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            nz = norms_of(z)
-            u = z / nz[seg]
             grad, Hm = smooth_grad_hess(z)
-            grad = grad + beta * u
-            for k in range(nb):  # curvature of the group norms: small dense diagonal blocks
-                sl = slice(bounds[k], bounds[k + 1])
-                uk = u[sl]
-                Hm[sl, sl] += (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(uk, uk))
-            Hm[np.diag_indices(K)] += reg
+            grad = grad + beta * rb.add_norm_curvature(Hm, z, beta)
             try:
                 L = np.linalg.cholesky(Hm)
                 step = -sla.cho_solve((L, True), grad)
@@ -137,14 +164,10 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
                 converged = True  # no decrease possible at machine precision
                 break
             z, f = zn, fn
-            nzn = norms_of(z)
-            small = nzn <= 1e-9 * max(float(nzn.max()), 1e-300)
-            if np.any(small):
-                collapsed = small
+            collapsed = rb.collapsed(z)
+            if collapsed is not None:
                 break
-        A = np.zeros((F.d, 2 * F.P))
-        for k, (j, N) in enumerate(blocks):
-            A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+        A = rb.weights(z)
         if collapsed is None:
             return A, converged
         A0 = A
@@ -170,24 +193,16 @@ def _newton_reduced_hinge(F, ys, beta, blocks, A0, below, kink, max_newton=50, d
     for _restart in range(10):
         if not blocks:
             return A, kink_idx.size == 0, alpha
-        Fm, z, bounds = _blocks_matrix(F, blocks, A0)
-        K, nb = z.size, len(blocks)
-        sizes = np.diff(bounds)
-        seg = np.repeat(np.arange(nb), sizes)
+        rb = _ReducedBlocks(F, blocks, A0)
+        Fm, z, K = rb.Fm, rb.z0, rb.K
         c = -Fm[below].T @ ys[below]
         E = ys[kink_idx, None] * Fm[kink_idx]
         m = kink_idx.size
-        nz = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
-        if np.any(nz == 0):  # zero blocks start along their steepest-descent direction
-            for k in np.flatnonzero(nz == 0):
-                sl = slice(bounds[k], bounds[k + 1])
-                z[sl] = -1e-6 * c[sl] / max(np.linalg.norm(c[sl]), 1e-300)
-        reg = 1e-13 * max(1.0, float(np.einsum("ij,ij->", Fm, Fm)) / max(K, 1))
+        rb.start_zero_blocks(z, -c)
         mu = np.zeros(m)
 
         def kkt_residual(v, w):
-            nv = np.sqrt(np.bincount(seg, weights=v * v, minlength=nb))
-            g = c + beta * v / np.maximum(nv[seg], 1e-300)
+            g = c + beta * v / np.maximum(rb.norms(v)[rb.seg], 1e-300)
             return np.concatenate([g + E.T @ w, E @ v - 1.0])
 
         res = kkt_residual(z, mu)
@@ -199,13 +214,8 @@ def _newton_reduced_hinge(F, ys, beta, blocks, A0, below, kink, max_newton=50, d
             if _inf(res) <= tol:
                 converged = True
                 break
-            nz = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
-            u = z / nz[seg]
             H = np.zeros((K + m, K + m))
-            for k in range(nb):  # curvature of the group norms: small dense diagonal blocks
-                sl = slice(bounds[k], bounds[k + 1])
-                H[sl, sl] = (beta / nz[k]) * (np.eye(sizes[k]) - np.outer(u[sl], u[sl]))
-            H[np.diag_indices(K)] += reg
+            u = rb.add_norm_curvature(H, z, beta)
             H[:K, K:] = E.T
             H[K:, :K] = E
             rhs = -np.concatenate([c + beta * u, E @ z - 1.0])
@@ -226,14 +236,10 @@ def _newton_reduced_hinge(F, ys, beta, blocks, A0, below, kink, max_newton=50, d
             else:
                 break  # no progress: return the current point, not converged
             z, mu, res = zn, mun, resn
-            nzn = np.sqrt(np.bincount(seg, weights=z * z, minlength=nb))
-            small = nzn <= 1e-9 * max(float(nzn.max()), 1e-300)
-            if np.any(small):
-                collapsed = small
+            collapsed = rb.collapsed(z)
+            if collapsed is not None:
                 break
-        A = np.zeros((F.d, 2 * F.P))
-        for k, (j, N) in enumerate(blocks):
-            A[:, j] = N @ z[bounds[k]:bounds[k + 1]]
+        A = rb.weights(z)
         alpha = -mu
         if collapsed is None:
             return A, converged, alpha

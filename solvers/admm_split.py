@@ -183,7 +183,6 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     deadline = None if time_limit is None else t_start + time_limit
     next_certify, certify_wait, certified_point, sharper_misses = 0, 5 * check_every, None, 0
     info.update(certify_attempts=0, certify_time_s=0.0, polish_attempts=0, polish_time_s=0.0, polished=False)
-    polish_on = polish
     scaled = SimpleNamespace(y=y, beta=beta)
     schedule = PolishSchedule(polish_patience, 10 * check_every)
     logging = False
@@ -267,7 +266,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
             if loss.name == "hinge":  # the prox puts kink samples exactly on margin 1
                 margin = y * Z
                 pieces = (margin < 1.0 - 1e-12, np.abs(margin - 1.0) <= 1e-12)
-            due = schedule.due(it, B, C, Kp, pieces) if polish_on else None
+            due = schedule.due(it, B, C, Kp, pieces) if polish else None
             if due is not None:
                 info["polish_attempts"] += 1
                 t0 = time.perf_counter()
@@ -285,11 +284,9 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
             # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
             # the cones and compare its objective with the dual bound; attempts back off geometrically
             if gap <= tol_gap and it >= next_certify:
-                # geometric back-off, capped at the iterations of 15% of the elapsed time (late attempts
-                # would otherwise lag the first certifiable iterate by up to the whole run so far)
-                per_iteration = (time.perf_counter() - t_start) / it
-                next_certify = it + min(certify_wait, max(5 * check_every,
-                                                          int(0.15 * (time.perf_counter() - t_start) / per_iteration)))
+                # geometric back-off, capped at 15% of the iterations so far (late attempts would otherwise
+                # lag the first certifiable iterate by up to the whole run so far)
+                next_certify = it + min(certify_wait, max(5 * check_every, int(0.15 * it)))
                 certify_wait *= 2
                 info["certify_attempts"] += 1
                 t0 = time.perf_counter()
