@@ -45,21 +45,26 @@ Setup LPs (:func:`cone_margins`, one small HiGHS LP per pattern): the most inter
 robust cone and its margin. A cone with margin 0 is ``{0}``: its blocks are pinned to zero (the b- and
 e-proxes become the indicator of 0 for them), which the ADMM otherwise approaches very slowly.
 
-Returned point: among the iterates b, a and e, each also *repaired* (a violating block moves along its
-cone's interior direction, ``a_j + (v_j / m_j) h_j``, feasible by the triangle inequality, or is zeroed),
-the feasible one with the lowest objective; if none is feasible to ``feas_tol`` the least violating one,
-with status ``optimal_inaccurate``.
+Polish (:mod:`solvers.admm_robust_polish`): at check iterations the structure of the z-iterates (support
+of b, zero coordinates and signs of e, cone rows the projection lifted, hinge pieces and slope signs of the
+prox) is read off; once it has been unchanged for 3 checks (and polishing has used at most 20% of the
+time) the reduced problem it fixes is solved by equality-constrained Newton, re-read off the polished
+point and solved again (``polish_rounds``), and the polished point gets a Lagrange-dual bound. A feasible
+polished point whose certified relative gap is ``<= tol_gap`` ends the run with status optimal.
 
-Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, 50,000 iterations): with the
-cone-row weight sigma = 1 only breast_cancer_150x10 and sparse_beta_2 certify and the others stall at a
-primal residual of 1e-3 - 1e-1 (gaussian_60x5 0.16 above Clarabel); with sigma = 3 (the default) the gaps
-after 50,000 iterations are 1.4e-3 (gaussian_60x5), 5.9e-4 (bias_50x3), 1.9e-4 (X_scaled), 7e-7
-(sparse_beta_2, not certified), 8e-8 (breast_cancer_150x10, 100 iterations), 0.85 (dense_beta_1e-4).
-The slow part is not the joint cone projection alone: the same code at eps = 0 needs 5,000+ iterations on
-gaussian_60x5 (the loss-split ADMM of solvers.admm_split, 15,000), and a lifted variant (one l1 bound t_j
-per block: a linear cone row split plus an l1-epigraph projection, t eliminated exactly in the a-update by
-a rank-2P Woodbury correction) converged on the same two problems only and was not kept. ADMM on this
-hinge program with thin cones converges slowly; this solver is not yet a match for the robust oracle.
+Returned point: the polished point or, among the iterates b, a and e, each also *repaired* (a violating
+block moves along its cone's interior direction, ``a_j + (v_j / m_j) h_j``, feasible by the triangle
+inequality, or is zeroed), the feasible one with the lowest objective; if none is feasible to
+``feas_tol`` the least violating one, with status ``optimal_inaccurate``.
+
+Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
+stops on its residuals after 100 iterations; the polish certifies sparse_beta_2 after 290 iterations
+(0.3 s), X_scaled_0.01 / X_scaled_100 after ~15,700, gaussian_60x5 after ~16,600 and bias_50x3 after
+~34,900 (15-28 s), all within 1e-8 of Clarabel. dense_beta_1e-4 (beta = 1e-4, an LP-like degenerate
+optimum) is 1e-3 above Clarabel after 50,000 iterations: the structure read off the iterates is still
+wrong there (4 support blocks, 2 kinks). Before the polish only the first two certified and the others
+stalled 2e-4 - 1.4e-3 above. The slow part is the ADMM's identification of the structure: polished from
+the oracle's structure, every battery problem certifies to 1e-12 in one Newton round (tests).
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ from formulations.robust import RobustReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
 from .admm_common import pick_returned_point, record
+from .admm_robust_polish import PolishSchedule, RobustStructure, polish_robust
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
@@ -118,7 +124,7 @@ def _slack_phi(S0, Wy, eps, pmask, theta):
     return phi, S
 
 
-def hinge_slack_prox(S0, Wy, eps, pmask, t):
+def hinge_slack_prox(S0, Wy, eps, pmask, t, return_pieces=False):
     r"""Row-wise prox of the worst-case hinge: ``argmin_s h_k(s) + |s - s0_k|^2 / (2 t)`` with
     ``h_k(s) = max(0, g_k(s))``, ``g_k(s) = 1 - wy_k^T s + eps |Pi o s|_1`` (``wy_k = y_k x_k``).
 
@@ -130,22 +136,29 @@ def hinge_slack_prox(S0, Wy, eps, pmask, t):
     bracketing pair is found by a vectorised binary search, and the root by linear interpolation on that
     kink-free piece (exact up to rounding). No loop over samples.
 
-    ``S0``, ``Wy``: n x d; ``pmask``: boolean d-vector; ``t > 0`` scalar. Returns the n x d prox.
+    ``S0``, ``Wy``: n x d; ``pmask``: boolean d-vector; ``t > 0`` scalar. Returns the n x d prox, and with
+    ``return_pieces`` also the boolean n-vectors ``below`` (``g > 0`` at the prox: loss linear) and ``kink``
+    (``g = 0``: the root case); the other rows have ``g <= 0`` (loss zero).
     """
     S0 = np.asarray(S0, float)
     out = S0.copy()
+    n_rows = S0.shape[0]
+    below, kink = np.zeros(n_rows, bool), np.zeros(n_rows, bool)
     g0 = 1.0 - np.einsum("ij,ij->i", Wy, S0) + eps * np.abs(S0[:, pmask]).sum(axis=1)
     rows = np.flatnonzero(g0 > 0)
     if rows.size == 0:
-        return out
+        return (out, below, kink) if return_pieces else out
     s0, wy = S0[rows], Wy[rows]
     m = rows.size
     phi_t, St = _slack_phi(s0, wy, eps, pmask, np.full(m, float(t)))
     done = phi_t >= 0
     out[rows[done]] = St[done]
+    below[rows[phi_t > 0]] = True
+    kink[rows[phi_t == 0]] = True
     todo = np.flatnonzero(~done)
+    kink[rows[todo]] = True
     if todo.size == 0:
-        return out
+        return (out, below, kink) if return_pieces else out
     s0, wy = s0[todo], wy[todo]
     m = todo.size
     # kinks of phi in (0, t), padded with the end points 0 and t
@@ -183,7 +196,7 @@ def hinge_slack_prox(S0, Wy, eps, pmask, t):
     theta = np.clip(theta, a, b)
     _, S = _slack_phi(s0, wy, eps, pmask, theta)
     out[rows[todo]] = S
-    return out
+    return (out, below, kink) if return_pieces else out
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -406,7 +419,7 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
 def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                  time_limit=None, warm_start=None, verbose=False, adaptive_rho=True,
                  adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=1.0, check_every=10,
-                 print_every=None, pin_empty_cones=True, omega=1.0):
+                 print_every=None, pin_empty_cones=True, omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3):
     t_start = time.perf_counter()
     _check_program(program)
     alpha = _check_positive("alpha", alpha, upper=2.0, upper_closed=False)
@@ -424,7 +437,10 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     check_every = _check_int("check_every", check_every)
     print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
         "print_every", print_every)
-    check_flags(_NAME, adaptive_rho=adaptive_rho, scaling=scaling, pin_empty_cones=pin_empty_cones)
+    tol_gap = _check_positive("tol_gap", tol_gap)
+    polish_rounds = _check_int("polish_rounds", polish_rounds)
+    check_flags(_NAME, adaptive_rho=adaptive_rho, scaling=scaling, pin_empty_cones=pin_empty_cones,
+                polish=polish)
     verbose_after = _verbose_after(_NAME, verbose)
     verbose = False
     if warm_start is not None:
@@ -484,6 +500,10 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     status = None
     it = 0
     r_p = r_d = np.inf
+    feas_abs = feas_tol * max(1.0, _inf(y))
+    schedule = PolishSchedule()
+    best_polished = None
+    info.update(polish_attempts=0, polish_time_s=0.0)
 
     def start_log(now):
         nonlocal verbose
@@ -516,7 +536,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
         QAh = alpha * QA + a1 * C
         Ae = alpha * A + a1 * E
         # 2.-4. z-updates
-        Sig = hinge_slack_prox(LAh + U, Wy, eps_s, pmask, 1.0 / (rho * tau))
+        Sig, below, kink = hinge_slack_prox(LAh + U, Wy, eps_s, pmask, 1.0 / (rho * tau), return_pieces=True)
         B = _group_soft(Ab + Mu, beta_s / rho)
         C0 = QAh + Kp
         C, E, _ = project_cones(C0, Ae + Eta, cone_w)
@@ -548,6 +568,22 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
             if r_p <= tol_abs + tol_rel * p_scale and r_d <= tol_abs + tol_rel * d_scale:
                 status = "optimal"
                 break
+            if polish:
+                structure = RobustStructure.from_admm(Sig, below, kink, B, E, C0, cone_w, pmask, pinned)
+                if schedule.due(structure.signature(), now):
+                    t_pol = time.perf_counter()
+                    out = polish_robust(program, B / sx, structure, free_blocks=pinned,
+                                        deadline=None if time_limit is None else t_start + time_limit,
+                                        rounds=polish_rounds, feas_abs=feas_abs)
+                    info["polish_attempts"] += 1
+                    info["polish_time_s"] += time.perf_counter() - t_pol
+                    schedule.spent = info["polish_time_s"]
+                    if out is not None and out["violation"] <= feas_abs and np.isfinite(out["objective"]):
+                        if best_polished is None or out["objective"] < best_polished["objective"]:
+                            best_polished = out
+                        if out["gap_rel"] <= tol_gap:
+                            status = "optimal"
+                            break
             new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance, 1e-8, 1e8) \
                 if adaptive_rho else None
             if new_rho is not None:
@@ -558,9 +594,12 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 
     loop_end = time.perf_counter()
     # ---- final point -------------------------------------------------------------------------------
-    feas_abs = feas_tol * max(1.0, _inf(y))
     S2 = np.hstack([program.S, program.S])
     candidates = {}
+    if best_polished is not None:
+        Ap = best_polished["A"]
+        candidates["polished"] = {"V": Ap[:, :P], "W": Ap[:, P:]}
+        info["polish_certified_gap"] = best_polished["gap_rel"]
     if status != "diverged":
         for label, Z in (("b", B), ("a", A), ("e", E)):
             Wt = {"V": Z[:, :P] / sx, "W": Z[:, P:] / sx}
@@ -579,7 +618,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     point, weights, obj, viol = pick_returned_point(program, evaluated, feas_abs)
     if point == "zero":
         status = "diverged"
-    if status == "optimal":
+    if status == "optimal" and point != "polished":
         best_iter = min(v[1] for v in evaluated.values())
         obj_a = evaluated["a"][1] if "a" in evaluated else best_iter
         if viol > feas_abs or obj > obj_a + 10.0 * tol_rel * max(1.0, abs(obj_a)) + 1e-6 * max(1.0, abs(obj_a)):
@@ -602,7 +641,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                 time_limit=None, warm_start=None, verbose=False, adaptive_rho=True, adaptive_rho_tolerance=5.0,
                 scaling=True, sigma=3.0, tau=1.0, check_every=10, print_every=None, pin_empty_cones=True,
-                omega=1.0, blas_threads=1):
+                omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3, blas_threads=1):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by ADMM (module docstring).
 
     Parameters
@@ -621,16 +660,19 @@ def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fea
         split (c, e).
     check_every, print_every : residual / history / rho cadence and table cadence.
     pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).
+    polish : try the active-set polish (module docstring); tol_gap : certified relative gap that ends the
+        run; polish_rounds : Newton solves per attempt (the structure re-read off the previous one).
     blas_threads : BLAS threads during the solve (threadpoolctl), None leaves them alone.
 
     Returns a SolveResult (``solver="admm"``) with status optimal / optimal_inaccurate / max_iter /
     time_limit / diverged; any status but optimal raises a ConvergenceWarning. ``history``: iteration,
     objective (at a), primal_residual, dual_residual, rho, time. ``info``: residuals, rho, rho_initial,
     rho_updates, cone_violation, returned_point, candidates, pinned_blocks, cone_lp_time_s, setup_time_s,
-    final_step_time_s, scale_x.
+    final_step_time_s, scale_x, polish_attempts, polish_time_s, polish_certified_gap (best polished point).
     """
     options = dict(rho=rho, alpha=alpha, tol_abs=tol_abs, tol_rel=tol_rel, feas_tol=feas_tol, max_iter=max_iter,
                    time_limit=time_limit, warm_start=warm_start, verbose=verbose, adaptive_rho=adaptive_rho,
                    adaptive_rho_tolerance=adaptive_rho_tolerance, scaling=scaling, sigma=sigma, tau=tau,
-                   check_every=check_every, print_every=print_every, pin_empty_cones=pin_empty_cones, omega=omega)
+                   check_every=check_every, print_every=print_every, pin_empty_cones=pin_empty_cones, omega=omega,
+                   polish=polish, tol_gap=tol_gap, polish_rounds=polish_rounds)
     return run_with_blas_threads(_NAME, blas_threads, _admm_robust, program, **options)

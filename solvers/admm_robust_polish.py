@@ -1,0 +1,433 @@
+r"""Polish and dual certificate for the robust hinge program (MATH.md section 7), used by
+:mod:`solvers.admm_robust`.
+
+Program (original units, ``A = [V, W]``, ``Sigma_k = sum_j Dpm_kj a_j``, ``w_k = y_k x_k``, ``Pi`` the
+perturbed coordinates):
+
+.. math::
+    p^* = \min_A \sum_k \max(0,\ 1 - w_k^T \Sigma_k + \epsilon |\Pi \Sigma_k|_1) + \beta \sum_j |a_j|_2
+    \quad\text{s.t.}\quad S2_{kj}\, x_k^T a_j \ge \epsilon |\Pi a_j|_1 .
+
+**Dual bound.** With multipliers ``alpha_k in [0, 1]`` (hinge weights), ``u_k`` (``|u_k|_inf <= 1``,
+supported on ``Pi``) and ``lambda_kj >= 0`` (cone rows), set ``Y_k = alpha_k (eps u_k - w_k)``,
+``g_j = sum_k Dpm_kj Y_k - X^T (S2_j o lambda_j)`` and ``Lambda_j = sum_k lambda_kj``. The Lagrangian's
+infimum over ``Sigma`` is ``sum_k alpha_k`` (conjugate of the worst-case hinge) and its infimum over ``a_j``
+is 0 when ``|soft_Pi(g_j, eps Lambda_j)|_2 <= beta`` (the dual norm of ``beta |.|_2 + eps Lambda_j |Pi .|_1``),
+``-inf`` otherwise. Scaling ``(alpha, lambda)`` by ``t = min(1, beta / max_j |soft_Pi(g_j, eps Lambda_j)|_2)``
+makes any choice feasible, so
+
+.. math::  p^* \ge t \sum_k \alpha_k \qquad (:func:`robust_dual_bound`).
+
+Blocks whose robust cone is ``{0}`` (``a_j = 0`` is implied) carry a free multiplier and are left out of
+the max.
+
+**Polish.** At a solution the worst case is piecewise linear: fix the pieces (samples with margin loss
+positive, on the kink, or zero), the signs ``r_k = sign(Pi Sigma_k)`` of the slopes of the loss-carrying
+samples with their zero coordinates, the support blocks, the zero coordinates of each block and the
+signs ``s_j`` of the others, and the active cone rows. Then ``|Pi Sigma_k|_1 = r_k^T Pi Sigma_k`` and
+``|Pi a_j|_1 = s_j^T Pi a_j``, and the program reduces to a linear term, group norms and linear equalities
+
+* kink samples: ``(w_k - eps Pi r_k)^T Sigma_k = 1`` (multiplier ``-alpha_k``);
+* active cone rows: ``(S2_kj x_k - eps Pi s_j)^T a_j = 0`` (multiplier ``-lambda_kj``);
+* zero slope coordinates of loss-carrying samples: ``Sigma_k[i] = 0`` (multiplier ``eps alpha_k u_k[i]``),
+
+solved by equality-constrained Newton on its KKT system (:func:`polish_robust`). The multipliers give
+the dual point of the bound above, so a polished point comes with its certified gap.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+from scipy import linalg as sla
+
+__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule"]
+
+
+def _soft(x, thr):
+    return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
+
+
+def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
+    r"""Lower bound ``t sum_k alpha_k`` on the robust hinge optimum (module docstring).
+
+    ``alpha``: n-vector (clipped to [0, 1]); ``U``: n x d (clipped to [-1, 1], zeroed off ``Pi``);
+    ``lam``: n x 2P (clipped at 0); ``free_blocks``: boolean 2P-mask of blocks known to be zero (cone
+    ``{0}``), left out. Returns (bound, t)."""
+    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
+    d = X.shape[1]
+    P = program.n_patterns
+    pmask = np.zeros(d, dtype=bool)
+    pmask[program.perturbed] = True
+    alpha = np.clip(np.asarray(alpha, float), 0.0, 1.0)
+    U = np.clip(np.asarray(U, float), -1.0, 1.0) * pmask[None, :]
+    lam = np.maximum(np.asarray(lam, float), 0.0)
+    Dpm = np.hstack([program.D, -program.D])
+    S2 = np.hstack([program.S, program.S])
+    Y = alpha[:, None] * (eps * U - y[:, None] * X)
+    G = Y.T @ Dpm - X.T @ (S2 * lam)                       # d x 2P, column j = g_j
+    thr = eps * lam.sum(axis=0)[None, :] * pmask[:, None]
+    norms = np.linalg.norm(_soft(G, thr), axis=0)
+    if free_blocks is not None:
+        norms = np.where(free_blocks, 0.0, norms)
+    worst = float(norms.max(initial=0.0))
+    t = 1.0 if worst <= beta else beta / worst
+    return t * float(alpha.sum()), t
+
+
+class RobustStructure:
+    """The combinatorial data the polish fixes (module docstring), all boolean / sign arrays in the
+    program's shapes: ``support`` (2P), ``zero_coord`` (d x 2P, perturbed coordinates of support blocks
+    fixed at 0), ``active`` (n x 2P cone rows), ``below`` / ``kink`` (n), ``slope_zero`` (n x d),
+    ``slope_sign`` (n x d), ``block_sign`` (d x 2P)."""
+
+    def __init__(self, support, zero_coord, active, below, kink, slope_zero, slope_sign, block_sign):
+        self.support = support
+        self.zero_coord = zero_coord
+        self.active = active
+        self.below = below
+        self.kink = kink
+        self.slope_zero = slope_zero
+        self.slope_sign = slope_sign
+        self.block_sign = block_sign
+
+    @classmethod
+    def from_admm(cls, Sig, below, kink, B, E, C0, cone_w, pmask, pinned):
+        """Read the structure off the ADMM's z-iterates (scaled units; exact zeros and ties come from the
+        proxes): support from the group soft-threshold ``B``, zero coordinates and signs of the blocks from
+        the cone projection's ``E``, active rows where the projection lifted ``c`` to the radius (``C0 <=
+        t_j``), pieces from the hinge prox, slope signs and zeros from its output ``Sig``."""
+        support = np.any(B != 0, axis=0) & ~pinned
+        zero_coord = (E == 0) & pmask[:, None] & support[None, :]
+        radius = cone_w @ np.abs(E)
+        active = (C0 <= radius[None, :]) & support[None, :]
+        loss_rows = below | kink
+        slope_zero = (Sig == 0) & pmask[None, :] & loss_rows[:, None]
+        return cls(support, zero_coord, active, below, kink, slope_zero,
+                   np.sign(Sig) * pmask[None, :] * loss_rows[:, None], np.sign(E) * (pmask[:, None] & support[None, :]))
+
+    def signature(self):
+        """Bytes that change whenever any part of the structure does."""
+        parts = [self.support, self.zero_coord, self.active, self.below, self.kink, self.slope_zero,
+                 self.slope_sign > 0, self.block_sign[:, self.support] > 0]
+        return b"".join(np.packbits(p.ravel()).tobytes() for p in parts)
+
+    @classmethod
+    def from_point(cls, program, A, rel_tol=1e-7):
+        """Read the structure off a point ``A`` (d x 2P, original units) with a relative tolerance
+        (blocks, coordinates, slacks and margins below ``rel_tol`` times their scale count as zero)."""
+        X, y, eps = program.X, program.y, program.epsilon_value
+        d = X.shape[1]
+        pmask = np.zeros(d, dtype=bool)
+        pmask[program.perturbed] = True
+        Dpm = np.hstack([program.D, -program.D])
+        S2 = np.hstack([program.S, program.S])
+        norms = np.linalg.norm(A, axis=0)
+        support = norms > rel_tol * max(norms.max(initial=0.0), 1e-300)
+        zero_coord = (np.abs(A) <= rel_tol * norms[None, :]) & pmask[:, None] & support[None, :]
+        XA = X @ A
+        slack = S2 * XA - eps * np.abs(A[pmask]).sum(axis=0)[None, :]
+        row_scale = np.linalg.norm(X, axis=1)[:, None] * norms[None, :]
+        active = (slack <= rel_tol * row_scale) & support[None, :]
+        Sig = Dpm @ A.T
+        margin = 1.0 - y * np.einsum("ij,ij->i", X, Sig) + eps * np.abs(Sig[:, pmask]).sum(axis=1)
+        kink = np.abs(margin) <= rel_tol
+        below = (margin > rel_tol)
+        sig_scale = np.abs(Sig).max(initial=0.0)
+        slope_zero = (np.abs(Sig) <= rel_tol * sig_scale) & pmask[None, :] & (below | kink)[:, None]
+        loss_rows = below | kink
+        return cls(support, zero_coord, active, below, kink, slope_zero,
+                   np.sign(Sig) * (pmask[None, :] & ~slope_zero & loss_rows[:, None]),
+                   np.sign(A) * (pmask[:, None] & ~zero_coord & support[None, :]))
+
+
+def _price_block(g0, M, eps, pmask, beta, max_rounds=100):
+    r"""Cone multipliers of one block: ``min_{lam >= 0} dist(g0 - M lam, eps 1^T lam B_inf)`` (``M``: d x n,
+    columns ``S2_kj x_k``), exactly, as a nonnegative least-squares fit of ``g0`` by the cone spanned by the
+    columns ``m_k + eps sigma`` (``sigma`` a sign vector on ``Pi``: a box is the hull of its vertices), by
+    column generation: the best column of sample k against the residual r has ``sigma = sign(Pi r)`` and
+    reduced cost ``m_k^T r + eps |Pi r|_1``. Stops as soon as the residual norm is ``<= beta`` (the block is
+    then dual feasible) or no column improves. Returns lam (n,)."""
+    from scipy.optimize import nnls
+    d, n = M.shape
+    cols_k, cols = [], []
+    lam = np.zeros(n)
+    r = g0.copy()
+    for _ in range(max_rounds):
+        if np.linalg.norm(r) <= beta:
+            break
+        score = M.T @ r + eps * np.abs(r[pmask]).sum()
+        order = np.argsort(-score)[:d]
+        order = order[score[order] > 1e-12 * max(1.0, np.linalg.norm(r) * np.linalg.norm(M, axis=0).max())]
+        if order.size == 0:
+            break
+        sig = np.sign(r) * pmask
+        for k in order:
+            cols_k.append(k)
+            cols.append(M[:, k] + eps * sig)
+        Cm = np.array(cols).T
+        mu, _ = nnls(Cm, g0, maxiter=50 * Cm.shape[1])
+        keep = mu > 0
+        cols_k = [k for k, kp in zip(cols_k, keep) if kp]
+        cols = [c for c, kp in zip(cols, keep) if kp]
+        mu = mu[keep]
+        r = g0 - (np.array(cols).T @ mu if mu.size else 0.0)
+        lam = np.bincount(np.array(cols_k, dtype=int), weights=mu, minlength=n) if mu.size else np.zeros(n)
+    return lam
+
+
+def restore_dual_feasibility(program, alpha, U, lam, free_blocks=None, deadline=None):
+    r"""With the hinge and slope multipliers fixed (``Y_k = alpha_k (eps u_k - w_k)``), re-price the cone
+    multipliers of every block that is not dual feasible, ``|soft_Pi(g_j, eps Lambda_j)|_2 > beta``, by
+    :func:`_price_block` (exact: the least distance of ``g0_j = sum_k Dpm_kj Y_k`` to the cone of the
+    robust rows). Blocks in ``free_blocks`` (cone ``{0}``) are left out. Returns lam."""
+    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
+    d = X.shape[1]
+    pmask = np.zeros(d, dtype=bool)
+    pmask[program.perturbed] = True
+    Dpm = np.hstack([program.D, -program.D])
+    S2 = np.hstack([program.S, program.S])
+    G0 = (alpha[:, None] * (eps * U - y[:, None] * X)).T @ Dpm
+    g = G0 - X.T @ (S2 * lam)
+    nrm = np.linalg.norm(_soft(g, eps * lam.sum(axis=0)[None, :] * pmask[:, None]), axis=0)
+    bad = nrm > beta
+    if free_blocks is not None:
+        bad &= ~free_blocks
+    lam = lam.copy()
+    for j in np.flatnonzero(bad):  # one small NNLS per infeasible block
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        lam_j = _price_block(G0[:, j], X.T * S2[:, j][None, :], eps, pmask, beta)
+        g_j = G0[:, j] - X.T @ (S2[:, j] * lam_j)
+        if np.linalg.norm(_soft(g_j, eps * lam_j.sum() * pmask)) < nrm[j]:
+            lam[:, j] = lam_j
+    return lam
+
+
+class PolishSchedule:
+    """When to polish: once the structure's signature has been unchanged for ``patience`` checks and was
+    not polished before, as long as polishing has used at most ``share`` of the elapsed time."""
+
+    def __init__(self, patience=3, share=0.2):
+        self.patience, self.share = patience, share
+        self.stable, self.last, self.tried, self.spent = 0, None, set(), 0.0
+
+    def due(self, signature, elapsed):
+        self.stable = self.stable + 1 if signature == self.last else 0
+        self.last = signature
+        if self.stable < self.patience or signature in self.tried or self.spent > self.share * elapsed:
+            return False
+        self.tried.add(signature)
+        return True
+
+
+def _kkt_step(H, E, r1, r2):
+    """Solve ``[H E^T; E 0] [da; dnu] = -[r1; r2]``; least squares when the matrix is singular."""
+    m, q = H.shape[0], E.shape[0]
+    K = np.zeros((m + q, m + q))
+    K[:m, :m] = H
+    K[:m, m:] = E.T
+    K[m:, :m] = E
+    rhs = -np.concatenate([r1, r2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sla.LinAlgWarning)
+        try:
+            sol = sla.solve(K, rhs, assume_a="sym")
+            if np.all(np.isfinite(sol)):
+                return sol[:m], sol[m:]
+        except (sla.LinAlgError, sla.LinAlgWarning, ValueError):
+            pass
+    sol = sla.lstsq(K, rhs, lapack_driver="gelsy", check_finite=False)[0]
+    return sol[:m], sol[m:]
+
+
+def _multipliers_lp(E, r, n_kink, n_act, kink_of_slope, n_slope, zc_block, act_block, eps, nu0):
+    r"""Multipliers ``nu`` of the reduced equalities with ``E^T nu = r`` (stationarity) inside their ranges:
+    kinks ``-1 <= nu <= 0``, cone rows ``nu <= 0``, zero slope coordinates ``|nu_ki| <= eps alpha_k`` (``alpha_k
+    = 1`` below, ``-nu_k`` on a kink), zero block coordinates ``|nu_ji| <= eps Lambda_j`` (``Lambda_j = -sum``
+    of the block's cone multipliers). An elastic LP (HiGHS): ``E^T nu + s+ - s- = r``, minimise ``sum s``.
+    Returns (nu, stationarity residual); ``nu0`` when the LP fails."""
+    from scipy.optimize import linprog
+    from scipy import sparse
+    q, m = E.shape
+    n_zc = zc_block.size
+    o_slope, o_zc = n_kink + n_act, n_kink + n_act + n_slope
+    lb = np.full(q, -np.inf)
+    ub = np.full(q, np.inf)
+    lb[:n_kink], ub[:n_kink] = -1.0, 0.0
+    ub[n_kink:o_slope] = 0.0
+    rows, cols, vals = [], [], []
+    nrow = 0
+    below = kink_of_slope < 0
+    for sgn in (1.0, -1.0):
+        # sgn nu_ki - eps alpha_k <= 0: below -> bound eps, kink -> sgn nu_ki + eps nu_k <= 0
+        idx = np.flatnonzero(~below)
+        rows += list(nrow + np.arange(idx.size)) * 2
+        cols += list(o_slope + idx) + list(kink_of_slope[idx])
+        vals += [sgn] * idx.size + [eps] * idx.size
+        nrow += idx.size
+        # sgn nu_ji + eps sum_{cone rows of j} nu <= 0
+        for z in range(n_zc):  # rows of one block coordinate each
+            members = np.flatnonzero(act_block == zc_block[z])
+            rows += [nrow] * (1 + members.size)
+            cols += [o_zc + z] + list(n_kink + members)
+            vals += [sgn] + [eps] * members.size
+            nrow += 1
+    bs = np.flatnonzero(below)
+    lb[o_slope + bs], ub[o_slope + bs] = -eps, eps
+    A_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(nrow, q)) if nrow else None
+    b_ub = np.zeros(nrow) if nrow else None
+    Aeq = sparse.hstack([sparse.csr_matrix(E.T), sparse.eye(m), -sparse.eye(m)]).tocsr()
+    c = np.concatenate([np.zeros(q), np.ones(2 * m)])
+    if A_ub is not None:
+        A_ub = sparse.hstack([A_ub, sparse.csr_matrix((nrow, 2 * m))]).tocsr()
+    bounds = list(zip(lb, ub)) + [(0, None)] * (2 * m)
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=Aeq, b_eq=r, bounds=bounds, method="highs")
+    if res.status != 0:
+        return nu0, float(np.abs(E.T @ nu0 - r).max(initial=0.0))
+    nu = res.x[:q]
+    return nu, float(np.abs(E.T @ nu - r).max(initial=0.0))
+
+
+def polish_robust(program, A0, structure, free_blocks=None, max_newton=50, deadline=None, tol=1e-11, rounds=1,
+                  reread_tol=1e-7, feas_abs=1e-9):
+    r"""Polish (:func:`_polish_once`) and, while the result is feasible but not certified, re-read the
+    structure off the polished point (:meth:`RobustStructure.from_point`, ``reread_tol``) and polish again,
+    up to ``rounds`` times in all: a structure read off an ADMM iterate can mark nearly active rows or
+    nearly zero slopes wrongly, the polished point shows them as they are. Returns the best round's dict
+    (feasible to ``feas_abs`` first, then the lowest certified gap), or None."""
+    best = None
+    A_start, st = A0, structure
+    for _ in range(rounds):
+        out = _polish_once(program, A_start, st, free_blocks, max_newton, deadline, tol)
+        if out is None:
+            break
+        key = (out["violation"] > feas_abs, out["gap_rel"])
+        if best is None or key < (best["violation"] > feas_abs, best["gap_rel"]):
+            best = out
+        if out["gap_rel"] <= 1e-12 or (deadline is not None and time.perf_counter() > deadline):
+            break
+        st_new = RobustStructure.from_point(program, out["A"], reread_tol)
+        if st_new.signature() == st.signature():
+            break
+        A_start, st = out["A"], st_new
+    return best
+
+
+def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadline=None, tol=1e-11):
+    r"""Equality-constrained Newton on the reduced robust problem fixed by ``structure`` (module
+    docstring), started at ``A0`` (d x 2P, original units); then multipliers in their ranges
+    (:func:`_multipliers_lp`), zero blocks priced (:func:`price_zero_blocks`) and the dual bound.
+
+    Returns a dict: ``A`` (the polished point, d x 2P), ``objective`` (exact robust objective),
+    ``violation`` (max cone violation), ``bound`` (certified lower bound), ``gap_rel`` (``(objective -
+    bound) / max(1, |objective|)``), ``converged`` (KKT residual reached ``tol``), ``newton_steps``; or None
+    when the support is empty."""
+    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
+    n, d = X.shape
+    pmask = np.zeros(d, dtype=bool)
+    pmask[program.perturbed] = True
+    Dpm = np.hstack([program.D, -program.D])
+    S2 = np.hstack([program.S, program.S])
+    st = structure
+    supp = np.flatnonzero(st.support)
+    J = supp.size
+    if J == 0:
+        return None
+    m = J * d
+    block_of = np.repeat(np.arange(J), d)                    # block of every variable (a_j stacked)
+
+    loss_rows = st.below | st.kink
+    C = y[:, None] * X - eps * st.slope_sign * pmask[None, :]          # n x d, the margin functionals
+    Gfull = (Dpm[:, supp, None] * C[:, None, :]).reshape(n, m)          # g_k(A) = Gfull[k] @ a
+    c_lin = -Gfull[st.below].sum(axis=0)
+    kink_idx = np.flatnonzero(st.kink)
+    ak, aj = np.nonzero(st.active[:, supp])                             # active cone rows
+    cone_rows = np.zeros((ak.size, J, d))
+    cone_rows[np.arange(ak.size), aj, :] = (S2[ak, supp[aj]][:, None] * X[ak]
+                                            - eps * st.block_sign[:, supp[aj]].T * pmask[None, :])
+    zk, zi = np.nonzero(st.slope_zero & loss_rows[:, None])             # zero slope coordinates
+    slope_rows = np.zeros((zk.size, J, d))
+    slope_rows[np.arange(zk.size), :, zi] = Dpm[zk][:, supp]
+    ci, cj = np.nonzero(st.zero_coord[:, supp])                         # zero block coordinates
+    coord_rows = np.zeros((ci.size, J, d))
+    coord_rows[np.arange(ci.size), cj, ci] = 1.0
+    E = np.vstack([Gfull[kink_idx], cone_rows.reshape(-1, m), slope_rows.reshape(-1, m),
+                   coord_rows.reshape(-1, m)])
+    b = np.concatenate([np.ones(kink_idx.size), np.zeros(ak.size + zk.size + ci.size)])
+    n_kink, n_act = kink_idx.size, ak.size
+
+    a = A0[:, supp].T.reshape(-1).copy()
+    if E.shape[0]:                                                      # start on the equalities
+        a = a - np.linalg.lstsq(E, E @ a - b, rcond=None)[0]
+
+    def residual(a, nu):
+        nrm = np.sqrt(np.bincount(block_of, weights=a * a, minlength=J))
+        safe = np.where(nrm > 0, nrm, 1.0)
+        r1 = c_lin + beta * a / safe[block_of] + E.T @ nu
+        return r1, E @ a - b, nrm
+
+    nu = np.zeros(E.shape[0])
+    r1, r2, nrm = residual(a, nu)
+    if E.shape[0]:
+        nu = -np.linalg.lstsq(E.T, r1, rcond=None)[0]
+    r1, r2, nrm = residual(a, nu)
+    scale = max(1.0, float(np.abs(c_lin).max(initial=0.0)), beta)
+    steps, converged = 0, False
+    same = block_of[:, None] == block_of[None, :]
+    for steps in range(1, max_newton + 1):
+        res = np.sqrt(r1 @ r1 + r2 @ r2)
+        if res <= tol * scale:
+            converged = True
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if np.any(nrm <= 1e-12 * max(nrm.max(), 1e-300)):
+            break                                           # a block collapsed: the structure is wrong
+        u = a / nrm[block_of]                               # Hessian of beta |a_j|: beta (I - u u^T) / |a_j|
+        H = np.where(same, -(u[:, None] * u[None, :]), 0.0)
+        H[np.diag_indices(m)] += 1.0
+        H *= beta / nrm[block_of][:, None]
+        da, dnu = _kkt_step(H, E, r1, r2)
+        t = 1.0
+        while True:
+            a_new, nu_new = a + t * da, nu + t * dnu
+            q1, q2, qn = residual(a_new, nu_new)
+            if np.sqrt(q1 @ q1 + q2 @ q2) <= (1.0 - 1e-4 * t) * res or t < 1e-8:
+                break
+            t *= 0.5
+        if t < 1e-8:
+            break                                           # no descent on the KKT residual: give up
+        a, nu, r1, r2, nrm = a_new, nu_new, q1, q2, qn
+    # multipliers in their ranges (the reduced problem's are not unique when E^T has a null space)
+    safe = np.where(nrm > 0, nrm, 1.0)
+    kink_of_slope = np.full(zk.size, -1)
+    pos_of_kink = np.full(n, -1)
+    pos_of_kink[kink_idx] = np.arange(n_kink)
+    kink_of_slope[st.kink[zk]] = pos_of_kink[zk[st.kink[zk]]]
+    nu, stat_res = _multipliers_lp(E, -(c_lin + beta * a / safe[block_of]), n_kink, n_act, kink_of_slope,
+                                   zk.size, cj, aj, eps, nu)
+    # back to A and the dual point
+    A = np.zeros((d, Dpm.shape[1]))
+    A[:, supp] = a.reshape(J, d).T
+    alpha = st.below.astype(float)
+    alpha[kink_idx] = -nu[:n_kink]
+    lam = np.zeros((n, Dpm.shape[1]))
+    lam[ak, supp[aj]] = -nu[n_kink:n_kink + n_act]
+    U = (st.slope_sign * pmask[None, :] * loss_rows[:, None]).astype(float)
+    nz = nu[n_kink + n_act:n_kink + n_act + zk.size]
+    if eps > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            U[zk, zi] = np.where(alpha[zk] > 0, nz / (eps * alpha[zk]), 0.0)
+    # zero blocks (every cone row active at a_j = 0) and any block the multipliers leave infeasible
+    alpha = np.clip(alpha, 0.0, 1.0)
+    U = np.clip(U, -1.0, 1.0) * pmask[None, :]
+    lam = restore_dual_feasibility(program, alpha, U, np.maximum(lam, 0.0), free_blocks, deadline=deadline)
+    bound, t = robust_dual_bound(program, alpha, U, lam, free_blocks)
+    weights = {"V": A[:, :program.n_patterns], "W": A[:, program.n_patterns:]}
+    obj = float(program.objective(weights))
+    viol = float(program.max_violation(weights))
+    return {"A": A, "objective": obj, "violation": viol, "bound": bound, "dual_scale": t,
+            "gap_rel": (obj - bound) / max(1.0, abs(obj)), "converged": converged, "newton_steps": steps,
+            "stationarity": stat_res, "multipliers": (alpha, U, lam)}
