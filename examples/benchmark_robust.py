@@ -105,7 +105,10 @@ def main(argv=None):
           f"cone LPs {res.info['cone_lp_time_s']:.3f} s, {res.info['pinned_blocks']} of "
           f"{2 * program.n_patterns} blocks pinned to zero (robust cone = {{0}}), returned point "
           f"{res.info['returned_point']!r}")
-    print(f"ADMM time to rel gap 1e-3: {fmt(t3)}; to 1e-4: {fmt(t4)} (from its history)")
+    print(f"ADMM time to rel gap 1e-3: {fmt(t3)}; to 1e-4: {fmt(t4)} (from its history of iterates, before "
+          f"any polish)")
+    print(f"ADMM polish: {res.info['polish_attempts']} attempts, {res.info['polish_time_s']:.3f} s, best certified "
+          f"gap {res.info.get('polish_certified_gap', float('nan')):.2e}")
     return 0
 
 

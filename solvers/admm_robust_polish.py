@@ -29,10 +29,15 @@ signs ``s_j`` of the others, and the active cone rows. Then ``|Pi Sigma_k|_1 = r
 
 * kink samples: ``(w_k - eps Pi r_k)^T Sigma_k = 1`` (multiplier ``-alpha_k``);
 * active cone rows: ``(S2_kj x_k - eps Pi s_j)^T a_j = 0`` (multiplier ``-lambda_kj``);
-* zero slope coordinates of loss-carrying samples: ``Sigma_k[i] = 0`` (multiplier ``eps alpha_k u_k[i]``),
+* zero slope coordinates of loss-carrying samples: ``Sigma_k[i] = 0`` (multiplier ``eps alpha_k u_k[i]``);
+* zero block coordinates: ``a_j[i] = 0`` (multiplier in ``[-eps Lambda_j, eps Lambda_j]``),
 
-solved by equality-constrained Newton on its KKT system (:func:`polish_robust`). The multipliers give
-the dual point of the bound above, so a polished point comes with its certified gap.
+solved by equality-constrained Newton on its KKT system (:func:`polish_robust`). The multipliers give the
+dual point of the bound above: when the equalities are dependent they are not unique, so an elastic LP
+picks ones inside their ranges with exact stationarity; the cone multipliers of the zero blocks (all of
+whose rows are active at ``a_j = 0``) are priced exactly, block by block, by nonnegative least squares
+with column generation. A polished point therefore comes with its certified gap; from the structure
+of the optimum (read off Clarabel's solution) every battery problem certifies to 1e-12 (tests).
 """
 from __future__ import annotations
 
@@ -57,7 +62,6 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     ``{0}``), left out. Returns (bound, t)."""
     X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
     d = X.shape[1]
-    P = program.n_patterns
     pmask = np.zeros(d, dtype=bool)
     pmask[program.perturbed] = True
     alpha = np.clip(np.asarray(alpha, float), 0.0, 1.0)
@@ -93,12 +97,15 @@ class RobustStructure:
         self.block_sign = block_sign
 
     @classmethod
-    def from_admm(cls, Sig, below, kink, B, E, C0, cone_w, pmask, pinned):
+    def from_admm(cls, Sig, below, kink, B, E, C0, cone_w, pmask, pinned, small_block=1e-3):
         """Read the structure off the ADMM's z-iterates (scaled units; exact zeros and ties come from the
-        proxes): support from the group soft-threshold ``B``, zero coordinates and signs of the blocks from
+        proxes): support from the group soft-threshold ``B`` (blocks below ``small_block`` times the largest
+        norm left out: the ADMM shrinks vanishing blocks slowly, and a tiny block makes the reduced Newton
+        ill-conditioned; a wrong guess shows in the certificate), zero coordinates and signs of the blocks from
         the cone projection's ``E``, active rows where the projection lifted ``c`` to the radius (``C0 <=
         t_j``), pieces from the hinge prox, slope signs and zeros from its output ``Sig``."""
-        support = np.any(B != 0, axis=0) & ~pinned
+        norms = np.linalg.norm(B, axis=0)
+        support = (norms > small_block * norms.max(initial=0.0)) & ~pinned
         zero_coord = (E == 0) & pmask[:, None] & support[None, :]
         radius = cone_w @ np.abs(E)
         active = (C0 <= radius[None, :]) & support[None, :]
@@ -306,70 +313,131 @@ def polish_robust(program, A0, structure, free_blocks=None, max_newton=50, deadl
         key = (out["violation"] > feas_abs, out["gap_rel"])
         if best is None or key < (best["violation"] > feas_abs, best["gap_rel"]):
             best = out
-        if out["gap_rel"] <= 1e-12 or (deadline is not None and time.perf_counter() > deadline):
+        if (out["violation"] <= feas_abs and out["gap_rel"] <= 1e-12) or (
+                deadline is not None and time.perf_counter() > deadline):
             break
-        st_new = RobustStructure.from_point(program, out["A"], reread_tol)
+        st_new = _apply_releases(RobustStructure.from_point(program, out["A"], reread_tol), out["releases"])
         if st_new.signature() == st.signature():
             break
         A_start, st = out["A"], st_new
     return best
 
 
-def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadline=None, tol=1e-11):
-    r"""Equality-constrained Newton on the reduced robust problem fixed by ``structure`` (module
-    docstring), started at ``A0`` (d x 2P, original units); then multipliers in their ranges
-    (:func:`_multipliers_lp`), zero blocks priced (:func:`price_zero_blocks`) and the dual bound.
+def _releases(nu, st, kink_idx, cone, slope, coord, eps, n_kink, n_act, tol=1e-9):
+    r"""The structure change the Newton multipliers ``nu`` ask for most (one active-set step; releasing
+    every out-of-range multiplier at once overshoots): a kink whose weight ``alpha = -nu`` is above 1 moves
+    below the margin, below 0 above it; a cone row with ``lambda = -nu < 0`` is released; a zero slope (or
+    block) coordinate whose multiplier exceeds its range ``eps alpha_k`` (``eps Lambda_j``) is released with
+    the sign of its multiplier (the direction of descent). The largest violation wins. Returns a dict of
+    index arrays (at most one entry in all)."""
+    alpha = -nu[:n_kink]
+    lam = -nu[n_kink:n_kink + n_act]
+    rest = nu[n_kink + n_act:]
+    nz = rest[:slope[0].size]
+    nc = rest[slope[0].size:]
+    a_of = st.below.astype(float)
+    a_of[kink_idx] = np.clip(alpha, 0.0, 1.0)
+    Lam = np.bincount(cone[1], weights=np.maximum(lam, 0.0), minlength=st.support.size)
+    scores = [("kink_to_below", alpha - 1.0), ("kink_to_above", -alpha), ("cone_off", -lam / max(1.0, lam.max(
+        initial=0.0))), ("slope_on", np.abs(nz) - eps * a_of[slope[0]]), ("coord_on", np.abs(nc) - eps * Lam[coord[1]])]
+    out = {"kink_to_below": kink_idx[:0], "kink_to_above": kink_idx[:0], "cone_off": (cone[0][:0], cone[1][:0]),
+           "slope_on": (slope[0][:0], slope[1][:0], nz[:0]), "coord_on": (coord[0][:0], coord[1][:0], nc[:0])}
+    best, worst = None, tol
+    for key, v in scores:
+        if v.size and v.max() > worst:
+            best, worst = (key, int(np.argmax(v))), float(v.max())
+    if best is None:
+        return out
+    key, i = best
+    if key in ("kink_to_below", "kink_to_above"):
+        out[key] = kink_idx[i:i + 1]
+    elif key == "cone_off":
+        out[key] = (cone[0][i:i + 1], cone[1][i:i + 1])
+    elif key == "slope_on":
+        out[key] = (slope[0][i:i + 1], slope[1][i:i + 1], np.sign(nz[i:i + 1]))
+    else:
+        out[key] = (coord[0][i:i + 1], coord[1][i:i + 1], np.sign(nc[i:i + 1]))
+    return out
 
-    Returns a dict: ``A`` (the polished point, d x 2P), ``objective`` (exact robust objective),
-    ``violation`` (max cone violation), ``bound`` (certified lower bound), ``gap_rel`` (``(objective -
-    bound) / max(1, |objective|)``), ``converged`` (KKT residual reached ``tol``), ``newton_steps``; or None
-    when the support is empty."""
-    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
-    n, d = X.shape
-    pmask = np.zeros(d, dtype=bool)
-    pmask[program.perturbed] = True
-    Dpm = np.hstack([program.D, -program.D])
-    S2 = np.hstack([program.S, program.S])
-    st = structure
-    supp = np.flatnonzero(st.support)
-    J = supp.size
-    if J == 0:
-        return None
-    m = J * d
-    block_of = np.repeat(np.arange(J), d)                    # block of every variable (a_j stacked)
 
-    loss_rows = st.below | st.kink
-    C = y[:, None] * X - eps * st.slope_sign * pmask[None, :]          # n x d, the margin functionals
-    Gfull = (Dpm[:, supp, None] * C[:, None, :]).reshape(n, m)          # g_k(A) = Gfull[k] @ a
-    c_lin = -Gfull[st.below].sum(axis=0)
-    kink_idx = np.flatnonzero(st.kink)
-    ak, aj = np.nonzero(st.active[:, supp])                             # active cone rows
-    cone_rows = np.zeros((ak.size, J, d))
-    cone_rows[np.arange(ak.size), aj, :] = (S2[ak, supp[aj]][:, None] * X[ak]
-                                            - eps * st.block_sign[:, supp[aj]].T * pmask[None, :])
-    zk, zi = np.nonzero(st.slope_zero & loss_rows[:, None])             # zero slope coordinates
-    slope_rows = np.zeros((zk.size, J, d))
-    slope_rows[np.arange(zk.size), :, zi] = Dpm[zk][:, supp]
-    ci, cj = np.nonzero(st.zero_coord[:, supp])                         # zero block coordinates
-    coord_rows = np.zeros((ci.size, J, d))
-    coord_rows[np.arange(ci.size), cj, ci] = 1.0
-    E = np.vstack([Gfull[kink_idx], cone_rows.reshape(-1, m), slope_rows.reshape(-1, m),
-                   coord_rows.reshape(-1, m)])
-    b = np.concatenate([np.ones(kink_idx.size), np.zeros(ak.size + zk.size + ci.size)])
-    n_kink, n_act = kink_idx.size, ak.size
+def _apply_releases(st, rel):
+    """A copy of the structure with the releases of :func:`_releases` applied (``rel=None``: a copy)."""
+    out = RobustStructure(*(np.array(getattr(st, f), copy=True) for f in (
+        "support", "zero_coord", "active", "below", "kink", "slope_zero", "slope_sign", "block_sign")))
+    if rel is None:
+        return out
+    out.kink[rel["kink_to_below"]] = False
+    out.below[rel["kink_to_below"]] = True
+    out.kink[rel["kink_to_above"]] = False
+    gone = rel["kink_to_above"]
+    out.slope_zero[gone] = False
+    out.slope_sign[gone] = 0.0
+    out.active[rel["cone_off"]] = False
+    k, i, sgn = rel["slope_on"]
+    out.slope_zero[k, i] = False
+    out.slope_sign[k, i] = sgn
+    i, j, sgn = rel["coord_on"]
+    out.zero_coord[i, j] = False
+    out.block_sign[i, j] = sgn
+    return out
 
-    a = A0[:, supp].T.reshape(-1).copy()
-    if E.shape[0]:                                                      # start on the equalities
+
+class _ReducedSystem:
+    """The reduced problem a structure fixes (module docstring): variables the support blocks ``a_j``
+    stacked (``m = J d``), the linear term ``c_lin`` (loss of the samples below the margin) and the
+    equalities ``E a = b`` in the order kinks, active cone rows, zero slope coordinates, zero block
+    coordinates (index arrays ``kink_idx``, ``(ak, aj)``, ``(zk, zi)``, ``(ci, cj)``; ``aj``, ``cj`` index
+    ``supp``)."""
+
+    def __init__(self, program, st, pmask, Dpm, S2):
+        X, y, eps = program.X, program.y, program.epsilon_value
+        n, d = X.shape
+        self.supp = supp = np.flatnonzero(st.support)
+        self.J = J = supp.size
+        self.m = m = J * d
+        self.block_of = np.repeat(np.arange(J), d)                       # block of every variable
+        loss_rows = st.below | st.kink
+        C = y[:, None] * X - eps * st.slope_sign * pmask[None, :]          # the margin functionals
+        Gfull = (Dpm[:, supp, None] * C[:, None, :]).reshape(n, m)          # g_k(A) = Gfull[k] @ a
+        self.c_lin = -Gfull[st.below].sum(axis=0)
+        self.kink_idx = np.flatnonzero(st.kink)
+        self.ak, self.aj = ak, aj = np.nonzero(st.active[:, supp])         # active cone rows
+        cone_rows = np.zeros((ak.size, J, d))
+        cone_rows[np.arange(ak.size), aj, :] = (S2[ak, supp[aj]][:, None] * X[ak]
+                                                - eps * st.block_sign[:, supp[aj]].T * pmask[None, :])
+        self.zk, self.zi = zk, zi = np.nonzero(st.slope_zero & loss_rows[:, None])  # zero slope coordinates
+        slope_rows = np.zeros((zk.size, J, d))
+        slope_rows[np.arange(zk.size), :, zi] = Dpm[zk][:, supp]
+        self.ci, self.cj = ci, cj = np.nonzero(st.zero_coord[:, supp])    # zero block coordinates
+        coord_rows = np.zeros((ci.size, J, d))
+        coord_rows[np.arange(ci.size), cj, ci] = 1.0
+        self.E = np.vstack([Gfull[self.kink_idx], cone_rows.reshape(-1, m), slope_rows.reshape(-1, m),
+                            coord_rows.reshape(-1, m)])
+        self.b = np.concatenate([np.ones(self.kink_idx.size), np.zeros(ak.size + zk.size + ci.size)])
+
+
+def _newton(sysm, A0, beta, max_newton, deadline, tol):
+    r"""Newton on the KKT system ``c_lin + beta a_j / |a_j| + E^T nu = 0``, ``E a = b`` from ``A0`` (first
+    moved onto the equalities by least squares), with a backtracking line search on the residual norm.
+    Returns (a, nu, steps, converged, collapsed): ``collapsed`` flags blocks driven to zero (the structure
+    forces them out)."""
+    E, b, c_lin, block_of, J, m = sysm.E, sysm.b, sysm.c_lin, sysm.block_of, sysm.J, sysm.m
+    a = A0[:, sysm.supp].T.reshape(-1).copy()
+    if E.shape[0]:
         a = a - np.linalg.lstsq(E, E @ a - b, rcond=None)[0]
 
     def residual(a, nu):
         nrm = np.sqrt(np.bincount(block_of, weights=a * a, minlength=J))
         safe = np.where(nrm > 0, nrm, 1.0)
-        r1 = c_lin + beta * a / safe[block_of] + E.T @ nu
-        return r1, E @ a - b, nrm
+        return c_lin + beta * a / safe[block_of] + E.T @ nu, E @ a - b, nrm
+
+    def collapsed_blocks(nrm):
+        return nrm <= 1e-9 * max(float(nrm.max(initial=0.0)), 1e-300)
 
     nu = np.zeros(E.shape[0])
     r1, r2, nrm = residual(a, nu)
+    if np.any(collapsed_blocks(nrm)):
+        return a, nu, 0, False, collapsed_blocks(nrm)
     if E.shape[0]:
         nu = -np.linalg.lstsq(E.T, r1, rcond=None)[0]
     r1, r2, nrm = residual(a, nu)
@@ -383,8 +451,8 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
             break
         if deadline is not None and time.perf_counter() > deadline:
             break
-        if np.any(nrm <= 1e-12 * max(nrm.max(), 1e-300)):
-            break                                           # a block collapsed: the structure is wrong
+        if np.any(collapsed_blocks(nrm)):
+            return a, nu, steps, False, collapsed_blocks(nrm)
         u = a / nrm[block_of]                               # Hessian of beta |a_j|: beta (I - u u^T) / |a_j|
         H = np.where(same, -(u[:, None] * u[None, :]), 0.0)
         H[np.diag_indices(m)] += 1.0
@@ -400,6 +468,44 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
         if t < 1e-8:
             break                                           # no descent on the KKT residual: give up
         a, nu, r1, r2, nrm = a_new, nu_new, q1, q2, qn
+    return a, nu, steps, converged, np.zeros(J, bool)
+
+
+def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadline=None, tol=1e-11):
+    r"""Equality-constrained Newton on the reduced robust problem fixed by ``structure`` (module
+    docstring), started at ``A0`` (d x 2P, original units); then multipliers in their ranges
+    (:func:`_multipliers_lp`), blocks priced (:func:`restore_dual_feasibility`) and the dual bound.
+
+    Returns a dict: ``A`` (the polished point, d x 2P), ``objective`` (exact robust objective),
+    ``violation`` (max cone violation), ``bound`` (certified lower bound), ``gap_rel`` (``(objective -
+    bound) / max(1, |objective|)``), ``converged`` (KKT residual reached ``tol``), ``newton_steps``; or None
+    when the support is empty."""
+    X, eps, beta = program.X, program.epsilon_value, program.beta_value
+    n, d = X.shape
+    pmask = np.zeros(d, dtype=bool)
+    pmask[program.perturbed] = True
+    Dpm = np.hstack([program.D, -program.D])
+    S2 = np.hstack([program.S, program.S])
+    st = _apply_releases(structure, None)                               # a private copy
+    for _ in range(1 + int(st.support.sum())):
+        sysm = _ReducedSystem(program, st, pmask, Dpm, S2)
+        if sysm.J == 0:
+            return None
+        a, nu, steps, converged, collapsed = _newton(sysm, A0, beta, max_newton, deadline, tol)
+        if not np.any(collapsed):
+            break
+        st.support[sysm.supp[collapsed]] = False                        # blocks the structure forces to 0
+        st.active[:, sysm.supp[collapsed]] = False
+        st.zero_coord[:, sysm.supp[collapsed]] = False
+        st.block_sign[:, sysm.supp[collapsed]] = 0.0
+    supp, J, block_of = sysm.supp, sysm.J, sysm.block_of
+    E, c_lin, kink_idx, ak, aj, zk, zi, ci, cj = (sysm.E, sysm.c_lin, sysm.kink_idx, sysm.ak, sysm.aj, sysm.zk,
+                                                  sysm.zi, sysm.ci, sysm.cj)
+    n_kink, n_act = kink_idx.size, ak.size
+    loss_rows = st.below | st.kink
+    nrm = np.sqrt(np.bincount(block_of, weights=a * a, minlength=J))
+    # what the Newton multipliers say about the structure (used when the point is not certified)
+    releases = _releases(nu, st, kink_idx, (ak, supp[aj]), (zk, zi), (ci, supp[cj]), eps, n_kink, n_act)
     # multipliers in their ranges (the reduced problem's are not unique when E^T has a null space)
     safe = np.where(nrm > 0, nrm, 1.0)
     kink_of_slope = np.full(zk.size, -1)
@@ -430,4 +536,4 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     viol = float(program.max_violation(weights))
     return {"A": A, "objective": obj, "violation": viol, "bound": bound, "dual_scale": t,
             "gap_rel": (obj - bound) / max(1.0, abs(obj)), "converged": converged, "newton_steps": steps,
-            "stationarity": stat_res, "multipliers": (alpha, U, lam)}
+            "stationarity": stat_res, "multipliers": (alpha, U, lam), "releases": releases}
