@@ -20,7 +20,9 @@ Writes ``benchmark_admm_losses.md`` and ``.json`` to ``--out``, rewritten after 
 
 Memory: the oracle, not ADMM, is the limit. On digits, logistic, P = 400 the CVXPY oracle solve was
 killed by the out-of-memory killer at 24 GiB resident (the whole machine); the whole ADMM process on
-that instance peaked at 330 MiB. ``--oracle-from`` reuses stored oracle runs.
+that instance peaked at 330 MiB. Each oracle solve therefore runs in its own process with its address
+space capped (``--oracle-memory-gb``, default 16) and is reported as ``out_of_memory`` past the cap.
+``--oracle-from`` reuses stored oracle runs.
 """
 from __future__ import annotations
 
@@ -49,14 +51,46 @@ LOSSES = ("logistic", "hinge", "squared")
 TOLS = (1e-3, 1e-4)
 
 
-def run_oracle(program, solver, budget):
+def _oracle_child(conn, program, solver, opts, memory_bytes):
+    """Child process: cap the address space, solve, send the summary back."""
+    import resource
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = solve_oracle(program, solver, fallback=None, **opts)
+        conn.send({"status": res.status, "solve_time_s": res.solve_time_s, "compile_time_s": res.compile_time_s,
+                   "objective": res.objective if res.weights is not None else None})
+    except MemoryError:
+        conn.send({"status": "out_of_memory", "solve_time_s": None, "compile_time_s": None, "objective": None})
+    conn.close()
+
+
+def run_oracle(program, solver, budget, memory_gb=None):
+    """One CVXPY solve with a time budget, in a child process whose address space is capped at
+    ``memory_gb`` GiB (None: no cap): an oracle that would need more memory than the machine has (Clarabel
+    on digits, logistic, P = 400 grew past 24 GiB) ends as ``out_of_memory`` instead of taking the machine
+    and the benchmark down. Returns (summary dict, wall seconds)."""
+    import multiprocessing as mp
     opts = {"time_limit": budget} if solver == "clarabel" else {"time_limit_secs": budget, "eps_abs": 1e-5,
                                                                  "eps_rel": 1e-5}
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = solve_oracle(program, solver, fallback=None, **opts)
-    return res, time.perf_counter() - start
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_oracle_child, args=(child, program, solver, opts,
+                                                   None if memory_gb is None else int(memory_gb * 2 ** 30)))
+    proc.start()
+    child.close()
+    try:
+        out = parent.recv()
+    except EOFError:  # the child died (an allocation failure in native code aborts the process)
+        out = {"status": "out_of_memory" if memory_gb is not None else "crashed", "solve_time_s": None,
+               "compile_time_s": None, "objective": None}
+    proc.join()
+    if out["status"] == "out_of_memory":
+        out["note"] = f"memory cap {memory_gb:g} GiB (exit code {proc.exitcode})"
+    return out, time.perf_counter() - start
 
 
 def main(argv=None):
@@ -69,12 +103,17 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--admm-budget", type=float, default=None, help="ADMM time limit per run (s)")
     parser.add_argument("--oracle-budget", type=float, default=None, help="time limit per CVXPY solve (s)")
+    parser.add_argument("--oracle-memory-gb", type=float, default=16.0,
+                        help="address-space cap of each CVXPY solve (its own process); 0: no cap")
     parser.add_argument("--no-scs", action="store_true")
     parser.add_argument("--oracle-from", default=None,
                         help="JSON of an earlier run: reuse its Clarabel / SCS entries for the same "
                              "(data, loss, P, beta, seed) instead of solving again (marked in the table)")
     parser.add_argument("--out", default="benchmark_results")
     args = parser.parse_args(argv)
+    if args.oracle_memory_gb < 0:
+        parser.error("--oracle-memory-gb must be >= 0")
+    args.oracle_memory_gb = args.oracle_memory_gb or None
     try:  # a shared 2-core machine: one BLAS thread for every solver
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)
@@ -122,14 +161,14 @@ def main(argv=None):
                     if key in over_budget:
                         row[solver] = {"skipped": f"failed or exceeded the {oracle_budget:g}s budget at a smaller P"}
                         continue
-                    res, wall = run_oracle(prog, solver, oracle_budget)
-                    entry = {"status": res.status, "solve_s": res.solve_time_s, "compile_s": res.compile_time_s,
-                             "wall_s": wall, "objective": res.objective if res.weights is not None else None}
-                    if res.status not in ("optimal", "optimal_inaccurate") or res.solve_time_s >= oracle_budget:
+                    res, wall = run_oracle(prog, solver, oracle_budget, args.oracle_memory_gb)
+                    entry = {"status": res["status"], "solve_s": res["solve_time_s"],
+                             "compile_s": res["compile_time_s"], "wall_s": wall, "objective": res["objective"]}
+                    if res["status"] not in ("optimal", "optimal_inaccurate") or res["solve_time_s"] >= oracle_budget:
                         over_budget.add(key)
-                        entry["note"] = f"budget {oracle_budget:g}s / status {res.status}"
-                    if solver == "clarabel" and res.status == "optimal":
-                        ref = res.objective
+                        entry["note"] = res.get("note", f"budget {oracle_budget:g}s / status {res['status']}")
+                    if solver == "clarabel" and res["status"] == "optimal":
+                        ref = res["objective"]
                     row[solver] = entry
                 if old is not None:  # oracle entries of an earlier run on the same instance
                     for solver in ("clarabel", "scs"):

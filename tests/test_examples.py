@@ -2,6 +2,7 @@
 import importlib.util
 import pathlib
 
+import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -70,6 +71,22 @@ def test_benchmark_admm_losses_small(tmp_path):
                  "--admm-budget", "20", "--oracle-budget", "20", "--out", str(tmp_path)])
     table = (tmp_path / "benchmark_admm_losses.md").read_text()
     assert "| breast_cancer | logistic | 4 " in table
+
+
+def test_benchmark_oracle_memory_cap():
+    """The oracle runs in a child process: under a cap too small to solve it reports out_of_memory (the
+    benchmark goes on); with room it returns the same optimum as an in-process solve."""
+    from formulations import make_program
+    from formulations.datasets import breast_cancer
+    from solvers.oracle import solve_oracle
+    module = load("benchmark_admm_losses")
+    ds = breast_cancer()
+    prog = make_program("sampled", ds.X[:60], ds.y[:60], "hinge", 1.0, n_patterns=4, seed=0)
+    out, _ = module.run_oracle(prog, "clarabel", 20, 2.0)
+    assert out["status"] == "optimal"
+    assert np.isclose(out["objective"], solve_oracle(prog).objective, rtol=1e-6)
+    out, _ = module.run_oracle(prog, "clarabel", 20, 0.2)
+    assert out["status"] == "out_of_memory" and "0.2 GiB" in out["note"]
 
 
 def test_benchmark_robust_quick(capsys):
