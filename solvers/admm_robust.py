@@ -58,13 +58,20 @@ inequality, or is zeroed), the feasible one with the lowest objective; if none i
 ``feas_tol`` the least violating one, with status ``optimal_inaccurate``.
 
 Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
-stops on its residuals after 100 iterations; the polish certifies sparse_beta_2 after 290 iterations
-(0.3 s), X_scaled_0.01 / X_scaled_100 after ~15,700, gaussian_60x5 after ~16,600 and bias_50x3 after
-~34,900 (15-28 s), all within 1e-8 of Clarabel. dense_beta_1e-4 (beta = 1e-4, an LP-like degenerate
+stops on its residuals after 60 iterations; the polish certifies sparse_beta_2 after 420 iterations
+(0.3 s), X_scaled_100 / X_scaled_0.01 after 7,800 / 12,900, bias_50x3 after 17,400 and gaussian_60x5
+after 20,200 (7-33 s), all within 1e-8 of Clarabel. dense_beta_1e-4 (beta = 1e-4, an LP-like degenerate
 optimum) is 1e-3 above Clarabel after 50,000 iterations: the structure read off the iterates is still
-wrong there (4 support blocks, 2 kinks). Before the polish only the first two certified and the others
-stalled 2e-4 - 1.4e-3 above. The slow part is the ADMM's identification of the structure: polished from
-the oracle's structure, every battery problem certifies to 1e-12 in one Newton round (tests).
+wrong there (support, kinks). Before the polish only the first two certified and the others stalled
+2e-4 - 1.4e-3 above. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one
+Newton round (tests): the slow part is the ADMM's identification of the structure.
+
+The prediction-split weight matters most: on breast cancer n = 500, d = 30, P = 60, eps = 0.005 the
+relative gap after 60 s was 1.4e-1 at tau = 1, 1.5e-2 at 0.1, 1.3e-3 at 0.01 (sigma and omega raised
+instead: 2.7e-2 / 2.0e-2); the default ``tau = 0.3 sigma^2 P / sum(D)`` (0.011 there, ~0.1 on the battery)
+keeps ``tau L^T L`` and ``Q^T Q`` of one size. That instance is polished and certified (gap 3e-14) after
+17,080 iterations, 98 s, 1.2e-7 below Clarabel's optimum, which took 583 s; before the polish and the
+new tau the ADMM was 3.7e-2 above after 50,000 iterations (302 s).
 """
 from __future__ import annotations
 
@@ -418,7 +425,7 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
 
 def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                  time_limit=None, warm_start=None, verbose=False, adaptive_rho=True,
-                 adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=1.0, check_every=10,
+                 adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=None, check_every=10,
                  print_every=None, pin_empty_cones=True, omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3):
     t_start = time.perf_counter()
     _check_program(program)
@@ -428,7 +435,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     feas_tol = _check_positive("feas_tol", feas_tol)
     rho = _check_positive("rho", rho, allow_none=True)
     sigma = _check_positive("sigma", sigma)
-    tau = _check_positive("tau", tau)
+    tau = _check_positive("tau", tau, allow_none=True)
     omega = _check_positive("omega", omega)
     adaptive_rho_tolerance = check_rho_tolerance(_NAME, _check_positive("adaptive_rho_tolerance",
                                                                         adaptive_rho_tolerance))
@@ -463,6 +470,10 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
         sx = 1.0
     Xs = X / sx
     eps_s, beta_s = eps / sx, beta / sx
+    if tau is None:
+        # balance the prediction split against the cone rows: tau mean(eig(L^T L)) = 0.3 sigma^2 mean(eig(
+        # Xs^T Xs)), where mean(eig(Dpm^T Dpm)) = sum(D) / P and the scaled data have mean(eig(Xs^T Xs)) = 1
+        tau = 0.3 * sigma ** 2 / max(float(program.D.sum()) / P, 1e-12)
     F = RobustOperators(Xs, program.D, sigma, tau, omega)
     Wy = y[:, None] * Xs
     cone_w = sigma * eps_s * pmask.astype(float)
@@ -572,8 +583,10 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
                 structure = RobustStructure.from_admm(Sig, below, kink, B, E, C0, cone_w, pmask, pinned)
                 if schedule.due(structure.signature(), now):
                     t_pol = time.perf_counter()
-                    out = polish_robust(program, B / sx, structure, free_blocks=pinned,
-                                        deadline=None if time_limit is None else t_start + time_limit,
+                    deadline = t_pol + max(5.0, schedule.share * now)       # one attempt's budget
+                    if time_limit is not None:
+                        deadline = min(deadline, t_start + time_limit)
+                    out = polish_robust(program, B / sx, structure, free_blocks=pinned, deadline=deadline,
                                         rounds=polish_rounds, feas_abs=feas_abs)
                     info["polish_attempts"] += 1
                     info["polish_time_s"] += time.perf_counter() - t_pol
@@ -640,7 +653,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 
 def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                 time_limit=None, warm_start=None, verbose=False, adaptive_rho=True, adaptive_rho_tolerance=5.0,
-                scaling=True, sigma=3.0, tau=1.0, check_every=10, print_every=None, pin_empty_cones=True,
+                scaling=True, sigma=3.0, tau=None, check_every=10, print_every=None, pin_empty_cones=True,
                 omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3, blas_threads=1):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by ADMM (module docstring).
 
@@ -656,7 +669,9 @@ def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fea
     adaptive_rho, adaptive_rho_tolerance : residual balancing when the normalised residuals differ by more
         than this factor (a rho change is free: rho does not enter the a-update).
     scaling : work on ``X / sx`` (``sx = |X|_F / sqrt(d)``).
-    sigma : weight of Q (the cone rows); tau : weight of the prediction split; omega : weight of the cone
+    sigma : weight of Q (the cone rows); tau : weight of the prediction split (None: ``0.3 sigma^2 P / sum(D)``,
+        which balances ``tau L^T L`` against ``Q^T Q`` on the scaled data; measured best from n = 40 to 500);
+        omega : weight of the cone
         split (c, e).
     check_every, print_every : residual / history / rho cadence and table cadence.
     pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).

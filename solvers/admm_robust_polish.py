@@ -512,8 +512,11 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     pos_of_kink = np.full(n, -1)
     pos_of_kink[kink_idx] = np.arange(n_kink)
     kink_of_slope[st.kink[zk]] = pos_of_kink[zk[st.kink[zk]]]
-    nu, stat_res = _multipliers_lp(E, -(c_lin + beta * a / safe[block_of]), n_kink, n_act, kink_of_slope,
-                                   zk.size, cj, aj, eps, nu)
+    r_stat = -(c_lin + beta * a / safe[block_of])
+    if deadline is None or time.perf_counter() < deadline:
+        nu, stat_res = _multipliers_lp(E, r_stat, n_kink, n_act, kink_of_slope, zk.size, cj, aj, eps, nu)
+    else:                                                   # out of time: Newton's multipliers, clipped below
+        stat_res = float(np.abs(E.T @ nu - r_stat).max(initial=0.0))
     # back to A and the dual point
     A = np.zeros((d, Dpm.shape[1]))
     A[:, supp] = a.reshape(J, d).T
