@@ -244,8 +244,8 @@ def test_polish_from_the_optimal_structure_certifies(name):
 
 # -- the battery ----------------------------------------------------------------------------------------
 # Measured on reference_problems("robust", "hinge") (see the module docstring): breast_cancer_150x10
-# stops on its residuals in ~100 iterations, sparse_beta_2 is polished and certified in ~300; the others
-# need 15,000-35,000 iterations (15-30 s, the slow test) and dense_beta_1e-4 does not reach 1e-4.
+# stops on its residuals in ~60 iterations, sparse_beta_2 is polished and certified in ~400; the others
+# need 7,800-20,200 iterations (7-33 s, the slow test) and dense_beta_1e-4 does not reach 1e-4.
 def test_battery_robust_hinge_fast_part():
     from solvers.admm import admm
     problems = {p.name: p for p in reference_problems("robust", "hinge")}
