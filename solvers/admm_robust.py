@@ -521,7 +521,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
         if not verbose and verbose_after is not None and now >= verbose_after:
             verbose = True
             print(f"{_NAME}: n={n}, d={d}, P={P}, beta={beta:g}, eps={eps:g}, setup {setup_time:.3g}s, "
-                  f"rho0={rho:.3g}, alpha={alpha}, sigma={sigma}, tau={tau}", file=sys.stderr)
+                  f"rho0={rho:.3g}, alpha={alpha}, sigma={sigma}, tau={tau:.3g}", file=sys.stderr)
             print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'rho':>10} {'time':>9}",
                   file=sys.stderr)
         return verbose
@@ -591,6 +591,9 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
                     info["polish_attempts"] += 1
                     info["polish_time_s"] += time.perf_counter() - t_pol
                     schedule.spent = info["polish_time_s"]
+                    if verbose and out is not None:
+                        print(f"{'':6} polish: objective {out['objective']:.10e}, certified rel gap "
+                              f"{out['gap_rel']:.2e}, violation {out['violation']:.1e}", file=sys.stderr)
                     if out is not None and out["violation"] <= feas_abs and np.isfinite(out["objective"]):
                         if best_polished is None or out["objective"] < best_polished["objective"]:
                             best_polished = out
