@@ -53,7 +53,9 @@ TOLS = (1e-3, 1e-4)
 
 def _oracle_child(conn, program, solver, opts, memory_bytes):
     """Child process: cap the address space, solve, send the summary back."""
+    import faulthandler
     import resource
+    faulthandler.disable()  # an allocation failure in native code aborts; no stack dump for that
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
