@@ -173,3 +173,22 @@ def test_cone_projection_is_the_exact_projection(spread):
         scale = max(1.0, np.linalg.norm(A[:, j]))
         assert np.linalg.norm(out[:, j] - ref) <= 1e-9 * scale
         assert (G @ out[:, j]).min() >= -1e-9 * scale
+
+
+def test_certified_stop_brackets_the_oracle_optimum():
+    """With the polish off and residual tolerances out of reach, the run stops on the certified gap: the
+    returned (feasible) point and the dual bound bracket the oracle's optimum within tol_gap."""
+    from solvers.oracle import solve_oracle
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((80, 6))
+    y = np.maximum(0.0, X @ rng.standard_normal(6)) + 0.1 * rng.standard_normal(80)
+    prog = make_program("sampled", X, y, "squared", 0.5, n_patterns=30, seed=7)
+    opt = solve_oracle(prog, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10).objective
+    res = admm(prog, tol_gap=1e-3, polish=False, tol_abs=1e-14, tol_rel=1e-14, max_iter=20000)
+    assert res.status == "optimal" and res.info["certified"] and res.info["certify_attempts"] >= 1
+    assert res.max_violation <= 1e-9
+    bound = res.info["dual_bound"]
+    assert bound <= opt + 1e-9 * abs(opt)
+    assert opt <= res.objective + 1e-9 * abs(opt)
+    assert (res.objective - bound) / max(1.0, abs(res.objective)) <= 1e-3
+    assert (res.objective - opt) / opt > 1e-7  # it did stop early, not at the optimum
