@@ -209,7 +209,8 @@ def main(argv=None):
 def _oracle_cell(entry):
     if "skipped" in entry:
         return "skipped: " + entry["skipped"]
-    cell = f"{entry['solve_s']:.3g}"
+    # no solver time when the solve never ran to the solver's end (out of memory, killed at the wall limit)
+    cell = entry["status"] if entry.get("solve_s") is None else f"{entry['solve_s']:.3g}"
     if entry.get("rel_gap") is not None:
         cell += f" (gap {entry['rel_gap']:.0e})"
     if entry.get("note"):

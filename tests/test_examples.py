@@ -91,6 +91,20 @@ def test_benchmark_oracle_memory_cap():
     assert out["status"] == "out_of_memory" and "0.05 GiB" in out["note"]
 
 
+def test_benchmark_table_with_a_failed_oracle():
+    """A row whose oracle ran out of memory (no solver time) still renders."""
+    import argparse
+    module = load("benchmark_admm_losses")
+    run = {"status": "optimal", "time_s": 1.0, "iterations": 10, "rel_gap": 0.0, "violation": 0.0}
+    row = {"dataset": "digits", "loss": "logistic", "P": 400, "patterns_used": 400, "reference": "admm",
+           "clarabel": {"status": "out_of_memory", "solve_s": None, "note": "memory cap 16 GiB (exit code -6)"},
+           "scs": {"status": "wall_limit", "solve_s": None, "note": "killed after 960s wall"},
+           "admm": {"0.001": run, "0.0001": run, "train_accuracy": 1.0, "test_accuracy": 0.9, "width": 3}}
+    args = argparse.Namespace(beta=10.0, seed=0)
+    table = module.markdown([row], args, 300.0, 300.0, 1.0)
+    assert "out_of_memory [memory cap 16 GiB" in table and "wall_limit [killed after 960s wall]" in table
+
+
 def test_benchmark_robust_quick(capsys):
     code = load("benchmark_robust").main(["--quick"])
     out = capsys.readouterr().out
