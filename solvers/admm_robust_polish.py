@@ -405,7 +405,10 @@ class _ReducedSystem:
         cone_rows = np.zeros((ak.size, J, d))
         cone_rows[np.arange(ak.size), aj, :] = (S2[ak, supp[aj]][:, None] * X[ak]
                                                 - eps * st.block_sign[:, supp[aj]].T * pmask[None, :])
-        self.zk, self.zi = zk, zi = np.nonzero(st.slope_zero & loss_rows[:, None])  # zero slope coordinates
+        # zero slope coordinates of samples some support block sees (for the others Sigma_k = 0 holds
+        # identically: their rows would be zero, and their multipliers stay free - u_k = 0 is used)
+        seen = np.any(Dpm[:, supp] != 0, axis=1)
+        self.zk, self.zi = zk, zi = np.nonzero(st.slope_zero & (loss_rows & seen)[:, None])
         slope_rows = np.zeros((zk.size, J, d))
         slope_rows[np.arange(zk.size), :, zi] = Dpm[zk][:, supp]
         self.ci, self.cj = ci, cj = np.nonzero(st.zero_coord[:, supp])    # zero block coordinates
