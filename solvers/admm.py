@@ -65,7 +65,7 @@ import numpy as np
 from formulations.relu import ReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import PolishSchedule, pick_returned_point, record
+from .admm_common import CertifySchedule, PolishSchedule, pick_returned_point, record
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
 from .admm_polish import polish as _polish
@@ -295,7 +295,7 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     it = 0
     r_p = r_d = np.inf
     schedule = PolishSchedule(polish_patience, 10 * check_every)
-    next_certify, certify_wait = 0, 5 * check_every
+    certify_schedule = CertifySchedule(check_every)
     certified_point = certified_gap = certified_dual = None
     info.update(certify_attempts=0, certify_time_s=0.0)
 
@@ -425,11 +425,8 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
                 break
             # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
             # the cones and compare its objective with the dual bound (valid: kappa <= 0 always, so the
-            # cone multipliers -rho sigma kappa are >= 0); attempts back off geometrically, capped at 15%
-            # of the iterations so far
-            if gap_est <= tol_gap and it >= next_certify:
-                next_certify = it + min(certify_wait, max(5 * check_every, int(0.15 * it)))
-                certify_wait *= 2
+            # cone multipliers -rho sigma kappa are >= 0)
+            if certify_schedule.due(it, gap_est, tol_gap):
                 info["certify_attempts"] += 1
                 t0 = time.perf_counter()
                 Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))

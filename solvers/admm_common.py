@@ -79,6 +79,24 @@ def record(history, **values):
         history[name].append(value)
 
 
+class CertifySchedule:
+    """When an ADMM should try a certified stop (project the iterate onto the cones, compare with the dual
+    bound): once the gap estimate is below ``tol_gap``, with a geometric back-off in iterations capped at
+    15% of the iterations so far (late attempts would otherwise lag the first certifiable iterate by up to
+    the whole run so far)."""
+
+    def __init__(self, check_every):
+        self.check_every = check_every
+        self.next_it, self.wait = 0, 5 * check_every
+
+    def due(self, it, gap_estimate, tol_gap):
+        if gap_estimate > tol_gap or it < self.next_it:
+            return False
+        self.next_it = it + min(self.wait, max(5 * self.check_every, int(0.15 * it)))
+        self.wait *= 2
+        return True
+
+
 class PolishSchedule:
     """When an ADMM should try polishing: once the support of ``b`` and the active cone rows
     (``c = 0`` with a negative multiplier) have been unchanged for ``patience`` checks, were not polished

@@ -64,7 +64,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import PolishSchedule, pick_returned_point, record
+from .admm_common import CertifySchedule, PolishSchedule, pick_returned_point, record
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
 from .admm_polish import certificate as _certificate, polish as _polish
@@ -181,7 +181,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     gap = float("inf")
     dual_best = -np.inf
     deadline = None if time_limit is None else t_start + time_limit
-    next_certify, certify_wait, certified_point, sharper_misses = 0, 5 * check_every, None, 0
+    certify_schedule, certified_point, sharper_misses = CertifySchedule(check_every), None, 0
     info.update(certify_attempts=0, certify_time_s=0.0, polish_attempts=0, polish_time_s=0.0, polished=False)
     scaled = SimpleNamespace(y=y, beta=beta)
     schedule = PolishSchedule(polish_patience, 10 * check_every)
@@ -283,11 +283,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
                         break
             # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
             # the cones and compare its objective with the dual bound; attempts back off geometrically
-            if gap <= tol_gap and it >= next_certify:
-                # geometric back-off, capped at 15% of the iterations so far (late attempts would otherwise
-                # lag the first certifiable iterate by up to the whole run so far)
-                next_certify = it + min(certify_wait, max(5 * check_every, int(0.15 * it)))
-                certify_wait *= 2
+            if certify_schedule.due(it, gap, tol_gap):
                 info["certify_attempts"] += 1
                 t0 = time.perf_counter()
                 Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))
