@@ -50,21 +50,26 @@ of b, zero coordinates and signs of e, cone rows the projection lifted, hinge pi
 prox) is read off; once it has been unchanged for 3 checks (and polishing has used at most 20% of the
 time) the reduced problem it fixes is solved by equality-constrained Newton, re-read off the polished
 point and solved again (``polish_rounds``), and the polished point gets a Lagrange-dual bound. A feasible
-polished point whose certified relative gap is ``<= tol_gap`` ends the run with status optimal.
+polished point whose certified relative gap is ``<= tol_gap`` ends the run with status optimal. A
+feasible polished point that is not certified starts the primal active-set descent
+(:func:`solvers.admm_robust_polish.descend`, ``descent=True``) for a slice of the attempt's budget
+(``max(0.5 s, 10%`` of the elapsed time); the next attempt continues from where it ended if that is
+lower); its certified points end the run the same way.
 
-Returned point: the polished point or, among the iterates b, a and e, each also *repaired* (a violating
+Returned point: the polished point, the descent's last point (feasible) or, among the iterates b, a and e, each also *repaired* (a violating
 block moves along its cone's interior direction, ``a_j + (v_j / m_j) h_j``, feasible by the triangle
 inequality, or is zeroed), the feasible one with the lowest objective; if none is feasible to
 ``feas_tol`` the least violating one, with status ``optimal_inaccurate``.
 
 Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
-stops on its residuals after 60 iterations; the polish certifies sparse_beta_2 after 420 iterations
-(0.3 s), X_scaled_100 / X_scaled_0.01 after 7,800 / 12,900, bias_50x3 after 17,400 and gaussian_60x5
-after 20,200 (7-33 s), all within 1e-8 of Clarabel. dense_beta_1e-4 (beta = 1e-4, an LP-like degenerate
-optimum) is 1e-3 above Clarabel after 50,000 iterations: the structure read off the iterates is still
-wrong there (support, kinks). Before the polish only the first two certified and the others stalled
-2e-4 - 1.4e-3 above. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one
-Newton round (tests): the slow part is the ADMM's identification of the structure.
+stops on its residuals after 60 iterations; sparse_beta_2 is certified after 260 iterations (0.3 s),
+X_scaled_100 / X_scaled_0.01 / bias_50x3 / gaussian_60x5 after 5,040 / 6,830 / 4,860 / 5,640 (5-8 s) and
+dense_beta_1e-4 (beta = 1e-4, LP-like, degenerate) after about 20,000 (29 s), all within 2e-6 of Clarabel
+(the ADMM's point is below Clarabel's on five of them). Without the descent the same ran 7,800 - 17,400
+iterations and dense_beta_1e-4 stayed 1.2e-3 above after 50,000 (the structure read off its iterates was
+wrong: 25 samples on the kink where the optimum has 1); before the polish only the first two
+certified. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one Newton
+round (tests).
 
 The prediction-split weight matters most: on breast cancer n = 500, d = 30, P = 60, eps = 0.005 the
 relative gap after 60 s was 1.4e-1 at tau = 1, 1.5e-2 at 0.1, 1.3e-3 at 0.01 (sigma and omega raised
@@ -84,7 +89,7 @@ from formulations.robust import RobustReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
 from .admm_common import pick_returned_point, record
-from .admm_robust_polish import PolishSchedule, RobustStructure, polish_robust
+from .admm_robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
@@ -426,7 +431,8 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
 def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                  time_limit=None, warm_start=None, verbose=False, adaptive_rho=True,
                  adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=None, check_every=10,
-                 print_every=None, pin_empty_cones=True, omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3):
+                 print_every=None, pin_empty_cones=True, omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3,
+                 descent=True):
     t_start = time.perf_counter()
     _check_program(program)
     alpha = _check_positive("alpha", alpha, upper=2.0, upper_closed=False)
@@ -447,7 +453,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     tol_gap = _check_positive("tol_gap", tol_gap)
     polish_rounds = _check_int("polish_rounds", polish_rounds)
     check_flags(_NAME, adaptive_rho=adaptive_rho, scaling=scaling, pin_empty_cones=pin_empty_cones,
-                polish=polish)
+                polish=polish, descent=descent)
     verbose_after = _verbose_after(_NAME, verbose)
     verbose = False
     if warm_start is not None:
@@ -514,7 +520,8 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
     feas_abs = feas_tol * max(1.0, _inf(y))
     schedule = PolishSchedule()
     best_polished = None
-    info.update(polish_attempts=0, polish_time_s=0.0)
+    descent_point = None                       # (A, objective) where the last descent ended
+    info.update(polish_attempts=0, polish_time_s=0.0, descent_time_s=0.0)
 
     def start_log(now):
         nonlocal verbose
@@ -588,6 +595,20 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
                         deadline = min(deadline, t_start + time_limit)
                     out = polish_robust(program, B / sx, structure, free_blocks=pinned, deadline=deadline,
                                         rounds=polish_rounds, feas_abs=feas_abs)
+                    if descent and out is not None and out["violation"] <= feas_abs and out["gap_rel"] > tol_gap:
+                        # not certified: the primal active-set descent from the polished point, or from
+                        # where the last attempt's descent ended if that is lower (progress carries over)
+                        start = out["A"] if descent_point is None or out["objective"] < descent_point[1] \
+                            else descent_point[0]
+                        t_d = time.perf_counter()
+                        # a slice of the attempt's budget, so that the polish attempts keep their cadence
+                        found, A_d, f_d = descend(program, start, free_blocks=pinned,
+                                                  deadline=min(deadline, t_d + max(0.5, 0.1 * now)),
+                                                  feas_abs=feas_abs, tol_gap=tol_gap)
+                        info["descent_time_s"] += time.perf_counter() - t_d
+                        descent_point = (A_d, f_d)
+                        if found is not None and found["gap_rel"] < out["gap_rel"]:
+                            out = found
                     info["polish_attempts"] += 1
                     info["polish_time_s"] += time.perf_counter() - t_pol
                     schedule.spent = info["polish_time_s"]
@@ -616,6 +637,8 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
         Ap = best_polished["A"]
         candidates["polished"] = {"V": Ap[:, :P], "W": Ap[:, P:]}
         info["polish_certified_gap"] = best_polished["gap_rel"]
+    if descent_point is not None and status != "optimal":
+        candidates["descent"] = {"V": descent_point[0][:, :P], "W": descent_point[0][:, P:]}
     if status != "diverged":
         for label, Z in (("b", B), ("a", A), ("e", E)):
             Wt = {"V": Z[:, :P] / sx, "W": Z[:, P:] / sx}
@@ -657,7 +680,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
                 time_limit=None, warm_start=None, verbose=False, adaptive_rho=True, adaptive_rho_tolerance=5.0,
                 scaling=True, sigma=3.0, tau=None, check_every=10, print_every=None, pin_empty_cones=True,
-                omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3, blas_threads=1):
+                omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3, descent=True, blas_threads=1):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by ADMM (module docstring).
 
     Parameters
@@ -680,17 +703,20 @@ def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fea
     pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).
     polish : try the active-set polish (module docstring); tol_gap : certified relative gap that ends the
         run; polish_rounds : Newton solves per attempt (the structure re-read off the previous one).
+    descent : when a polished point is feasible but not certified, continue within the attempt's budget with
+        the primal active-set descent (:func:`solvers.admm_robust_polish.descend`) from it.
     blas_threads : BLAS threads during the solve (threadpoolctl), None leaves them alone.
 
     Returns a SolveResult (``solver="admm"``) with status optimal / optimal_inaccurate / max_iter /
     time_limit / diverged; any status but optimal raises a ConvergenceWarning. ``history``: iteration,
     objective (at a), primal_residual, dual_residual, rho, time. ``info``: residuals, rho, rho_initial,
     rho_updates, cone_violation, returned_point, candidates, pinned_blocks, cone_lp_time_s, setup_time_s,
-    final_step_time_s, scale_x, polish_attempts, polish_time_s, polish_certified_gap (best polished point).
+    final_step_time_s, scale_x, polish_attempts, polish_time_s (descent included), descent_time_s,
+    polish_certified_gap (best polished point).
     """
     options = dict(rho=rho, alpha=alpha, tol_abs=tol_abs, tol_rel=tol_rel, feas_tol=feas_tol, max_iter=max_iter,
                    time_limit=time_limit, warm_start=warm_start, verbose=verbose, adaptive_rho=adaptive_rho,
                    adaptive_rho_tolerance=adaptive_rho_tolerance, scaling=scaling, sigma=sigma, tau=tau,
                    check_every=check_every, print_every=print_every, pin_empty_cones=pin_empty_cones, omega=omega,
-                   polish=polish, tol_gap=tol_gap, polish_rounds=polish_rounds)
+                   polish=polish, tol_gap=tol_gap, polish_rounds=polish_rounds, descent=descent)
     return run_with_blas_threads(_NAME, blas_threads, _admm_robust, program, **options)

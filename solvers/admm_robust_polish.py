@@ -38,6 +38,17 @@ picks ones inside their ranges with exact stationarity; the cone multipliers of 
 whose rows are active at ``a_j = 0``) are priced exactly, block by block, by nonnegative least squares
 with column generation. A polished point therefore comes with its certified gap; from the structure
 of the optimum (read off Clarabel's solution) every battery problem certifies to 1e-12 (tests).
+
+**Descent** (:func:`descend`). When the structure read off the ADMM iterates is wrong - at small beta the
+program is LP-like, its optimal face is large and the iterates drift on it - the polished point is
+feasible but not optimal. From there a primal active-set method keeps the point feasible and the
+objective non-increasing: read the structure off the point, take the step towards its Newton point and
+cut it where the first piece changes (a coordinate or slope changes sign, an inactive cone row reaches
+0, a sample crosses its margin: all linear while the signs are fixed, :func:`_ratio_test`); at a
+degenerate vertex, where the Newton point of one structure does not move, the step is the steepest
+descent direction over the support (:func:`_descent_direction`, one LP that lets every equality leave
+jointly). Each Newton point is certified as above. On dense_beta_1e-4, from the ADMM's point after 5,000
+iterations (17 times the optimum) about 170 rounds reach the optimum and certify it (gap 9e-13, 6 s).
 """
 from __future__ import annotations
 
@@ -47,7 +58,8 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
-__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule"]
+__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule",
+           "descend"]
 
 
 def _soft(x, thr):
@@ -424,10 +436,14 @@ def _newton(sysm, A0, beta, max_newton, deadline, tol):
     moved onto the equalities by least squares), with a backtracking line search on the residual norm.
     Returns (a, nu, steps, converged, collapsed): ``collapsed`` flags blocks driven to zero (the structure
     forces them out)."""
-    E, b, c_lin, block_of, J, m = sysm.E, sysm.b, sysm.c_lin, sysm.block_of, sysm.J, sysm.m
+    E_all, b_all, c_lin, block_of, J, m = sysm.E, sysm.b, sysm.c_lin, sysm.block_of, sysm.J, sysm.m
     a = A0[:, sysm.supp].T.reshape(-1).copy()
-    if E.shape[0]:
-        a = a - np.linalg.lstsq(E, E @ a - b, rcond=None)[0]
+    if E_all.shape[0]:
+        a = a - np.linalg.lstsq(E_all, E_all @ a - b_all, rcond=None)[0]
+    # a degenerate structure has dependent equalities (a singular KKT matrix): Newton works on a row basis
+    # (pivoted QR of E^T), the other rows hold at every step and keep the multiplier 0
+    keep = _independent_rows(E_all)
+    E, b = E_all[keep], b_all[keep]
 
     def residual(a, nu):
         nrm = np.sqrt(np.bincount(block_of, weights=a * a, minlength=J))
@@ -440,7 +456,7 @@ def _newton(sysm, A0, beta, max_newton, deadline, tol):
     nu = np.zeros(E.shape[0])
     r1, r2, nrm = residual(a, nu)
     if np.any(collapsed_blocks(nrm)):
-        return a, nu, 0, False, collapsed_blocks(nrm)
+        return a, np.zeros(E_all.shape[0]), 0, False, collapsed_blocks(nrm)
     if E.shape[0]:
         nu = -np.linalg.lstsq(E.T, r1, rcond=None)[0]
     r1, r2, nrm = residual(a, nu)
@@ -455,7 +471,7 @@ def _newton(sysm, A0, beta, max_newton, deadline, tol):
         if deadline is not None and time.perf_counter() > deadline:
             break
         if np.any(collapsed_blocks(nrm)):
-            return a, nu, steps, False, collapsed_blocks(nrm)
+            return a, np.zeros(E_all.shape[0]), steps, False, collapsed_blocks(nrm)
         u = a / nrm[block_of]                               # Hessian of beta |a_j|: beta (I - u u^T) / |a_j|
         H = np.where(same, -(u[:, None] * u[None, :]), 0.0)
         H[np.diag_indices(m)] += 1.0
@@ -471,7 +487,20 @@ def _newton(sysm, A0, beta, max_newton, deadline, tol):
         if t < 1e-8:
             break                                           # no descent on the KKT residual: give up
         a, nu, r1, r2, nrm = a_new, nu_new, q1, q2, qn
-    return a, nu, steps, converged, np.zeros(J, bool)
+    nu_all = np.zeros(E_all.shape[0])
+    nu_all[keep] = nu
+    return a, nu_all, steps, converged, np.zeros(J, bool)
+
+
+def _independent_rows(E, rel_tol=1e-10):
+    """Indices of a maximal set of linearly independent rows of ``E`` (pivoted QR of ``E^T``)."""
+    q = E.shape[0]
+    if q == 0:
+        return np.arange(0)
+    _, R, piv = sla.qr(E.T, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(R))
+    rank = int(np.sum(diag > rel_tol * max(float(diag.max(initial=0.0)), 1e-300)))
+    return np.sort(piv[:rank])
 
 
 def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadline=None, tol=1e-11):
@@ -491,9 +520,9 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     S2 = np.hstack([program.S, program.S])
     st = _apply_releases(structure, None)                               # a private copy
     for _ in range(1 + int(st.support.sum())):
-        sysm = _ReducedSystem(program, st, pmask, Dpm, S2)
-        if sysm.J == 0:
+        if not st.support.any():
             return None
+        sysm = _ReducedSystem(program, st, pmask, Dpm, S2)
         a, nu, steps, converged, collapsed = _newton(sysm, A0, beta, max_newton, deadline, tol)
         if not np.any(collapsed):
             break
@@ -543,3 +572,201 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     return {"A": A, "objective": obj, "violation": viol, "bound": bound, "dual_scale": t,
             "gap_rel": (obj - bound) / max(1.0, abs(obj)), "converged": converged, "newton_steps": steps,
             "stationarity": stat_res, "multipliers": (alpha, U, lam), "releases": releases}
+
+
+# ------------------------------------------------------------------------------------------------------
+# descent: a primal active-set method from a feasible point, for structures the ADMM cannot identify
+# ------------------------------------------------------------------------------------------------------
+def _pieces(program):
+    X = program.X
+    pmask = np.zeros(X.shape[1], dtype=bool)
+    pmask[program.perturbed] = True
+    return pmask, np.hstack([program.D, -program.D]), np.hstack([program.S, program.S])
+
+
+def _first_crossing(f0, f1, candidates):
+    """The first ``t`` in (0, 1] where the linear ``f0 + t (f1 - f0)`` changes sign, over the candidate
+    entries (1.0 when none does)."""
+    f0, f1 = f0[candidates], f1[candidates]
+    change = (np.sign(f0) != np.sign(f1)) & (f0 != 0)
+    if not np.any(change):
+        return 1.0
+    return float(np.min(f0[change] / (f0[change] - f1[change])))
+
+
+def _ratio_test(program, A, dA, st, rel_tol=1e-7):
+    r"""The largest step ``t <= 1`` along ``A + t dA`` over which the pieces of ``st`` (read off ``A``) stay
+    valid, so that the objective along the segment is the reduced one: no block or slope coordinate
+    changes sign, no inactive cone row reaches 0, no sample that is not on its kink crosses the margin.
+    With the signs fixed up to that point, every one of these is linear in t. Entries at zero (to
+    ``rel_tol`` of their scale) are the structure's own equalities or free kinks of the l1 terms, not
+    crossings."""
+    X, y, eps = program.X, program.y, program.epsilon_value
+    pmask, Dpm, S2 = _pieces(program)
+    A1 = A + dA
+    norms = np.linalg.norm(A, axis=0)
+    steps = [1.0]
+    coords = pmask[:, None] & st.support[None, :] & ~st.zero_coord & (np.abs(A) > rel_tol * norms[None, :])
+    steps.append(_first_crossing(A, A1, coords))
+    Sig0, Sig1 = Dpm @ A.T, Dpm @ A1.T
+    slopes = pmask[None, :] & ~st.slope_zero & (np.abs(Sig0) > rel_tol * np.abs(Sig0).max(initial=0.0))
+    steps.append(_first_crossing(Sig0, Sig1, slopes))
+
+    def lin_sign(Z0, Z1):                      # sign of |z| along the segment, just after t = 0
+        s = np.sign(Z0)
+        s[s == 0] = np.sign(Z1 - Z0)[s == 0]
+        return s
+    slack0 = S2 * (X @ A) - eps * np.abs(A[pmask]).sum(axis=0)[None, :]
+    slack1 = S2 * (X @ A1) - eps * (lin_sign(A, A1)[pmask] * A1[pmask]).sum(axis=0)[None, :]
+    steps.append(_first_crossing(slack0, slack1, st.support[None, :] & ~st.active))
+    w = y[:, None] * X
+    m0 = 1.0 - np.einsum("ij,ij->i", w, Sig0) + eps * np.abs(Sig0[:, pmask]).sum(axis=1)
+    m1 = 1.0 - np.einsum("ij,ij->i", w, Sig1) + eps * (lin_sign(Sig0, Sig1)[:, pmask] * Sig1[:, pmask]).sum(axis=1)
+    steps.append(_first_crossing(m0, m1, ~st.kink))
+    return max(0.0, min(steps))
+
+
+def _descent_direction(program, A, st, rel_tol=1e-7):
+    r"""Steepest descent over the support blocks, by one LP (HiGHS): minimise the directional derivative
+
+    .. math::
+        f'(A; dA) = \sum_{k\ \mathrm{below}} m_k'(d\Sigma_k) + \sum_{k\ \mathrm{kink}} \max(0, m_k'(d\Sigma_k))
+        + \beta \sum_{j \in \mathrm{supp}} u_j^T da_j,
+        \qquad m_k'(d\Sigma_k) = -w_k^T d\Sigma_k + \epsilon \sum_{i \in \Pi} |\Sigma_{ki}|'(d\Sigma_{ki})
+
+    (``|z|'(dz) = sign(z) dz``, or ``|dz|`` at ``z = 0``; ``u_j = a_j / |a_j|``) over ``d Sigma = Dpm dA^T``,
+    with the active cone rows kept to first order, ``S2_kj x_k^T da_j >= eps sum_i |a_ij|'(da_ij)``, and
+    ``|da_ij| <= |a_j|``. Every equality of the reduced problem is left free to leave, jointly - which the
+    Newton point of one structure cannot do at a degenerate vertex. Returns ``(dA, slope)``; slope 0 means
+    the point is stationary with the support fixed; ``(None, 0)`` when the LP fails."""
+    from scipy.optimize import linprog
+    from scipy import sparse
+    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
+    n, d = X.shape
+    pmask, Dpm, S2 = _pieces(program)
+    supp = np.flatnonzero(st.support)
+    J = supp.size
+    if J == 0:
+        return None, 0.0
+    As = A[:, supp]
+    nrm = np.linalg.norm(As, axis=0)
+    Sig = Dpm @ A.T
+    w = y[:, None] * X
+    # variables: da (J d, block-major), dS (n d), p >= |dS| at zero slopes (n d), q (n), r >= |da| (J d)
+    o_s, o_p, o_q, o_r = J * d, J * d + n * d, J * d + 2 * n * d, J * d + 2 * n * d + n
+    nv = o_r + J * d
+    zero_slope = (np.abs(Sig) <= rel_tol * np.abs(Sig).max(initial=0.0)) & pmask[None, :]
+    zero_coord = (np.abs(As) <= rel_tol * nrm[None, :]) & pmask[:, None]
+    ar = np.arange(d)
+    # dS_k - sum_j Dpm_kj da_j = 0
+    kk, jj = np.nonzero(Dpm[:, supp])
+    eq_rows = np.concatenate([(kk[:, None] * d + ar).ravel(), np.arange(n * d)])
+    eq_cols = np.concatenate([(jj[:, None] * d + ar).ravel(), o_s + np.arange(n * d)])
+    eq_vals = np.concatenate([np.repeat(-Dpm[kk, supp[jj]], d), np.ones(n * d)])
+    A_eq = sparse.csr_matrix((eq_vals, (eq_rows, eq_cols)), shape=(n * d, nv))
+    # m_k' coefficients on dS_k (signed slopes) and on p_k (zero slopes)
+    coef_s = -w + eps * np.sign(Sig) * (pmask[None, :] & ~zero_slope)
+    rows, cols, vals = [], [], []
+    count = 0
+
+    def add(r, c, v):
+        rows.append(np.asarray(r)), cols.append(np.asarray(c)), vals.append(np.asarray(v, float))
+
+    zk, zi = np.nonzero(zero_slope)                        # |dS_ki| <= p_ki, two rows each
+    for sgn in (1.0, -1.0):
+        r = count + np.arange(zk.size)
+        add(np.concatenate([r, r]), np.concatenate([o_s + zk * d + zi, o_p + zk * d + zi]),
+            np.concatenate([np.full(zk.size, sgn), -np.ones(zk.size)]))
+        count += zk.size
+    kinks = np.flatnonzero(st.kink)                         # m_k' - q_k <= 0
+    r = count + np.arange(kinks.size)
+    kz = zero_slope[kinks]
+    add(np.concatenate([np.repeat(r, d), np.repeat(r, kz.sum(axis=1)), r]),
+        np.concatenate([(o_s + kinks[:, None] * d + ar).ravel(), o_p + (kinks[:, None] * d + ar)[kz], o_q + kinks]),
+        np.concatenate([coef_s[kinks].ravel(), np.full(int(kz.sum()), eps), -np.ones(kinks.size)]))
+    count += kinks.size
+    ci, cj = np.nonzero(zero_coord)                         # |da_ji| <= r_ji, two rows each
+    for sgn in (1.0, -1.0):
+        r = count + np.arange(ci.size)
+        add(np.concatenate([r, r]), np.concatenate([cj * d + ci, o_r + cj * d + ci]),
+            np.concatenate([np.full(ci.size, sgn), -np.ones(ci.size)]))
+        count += ci.size
+    ak, aj = np.nonzero(st.active[:, supp])                 # -(S2 x_k^T da_j - eps sum |a_ij|') <= 0
+    coef_a = -S2[ak, supp[aj]][:, None] * X[ak] + eps * (np.sign(As) * (pmask[:, None] & ~zero_coord)).T[aj]
+    az = zero_coord.T[aj]
+    r = count + np.arange(ak.size)
+    add(np.concatenate([np.repeat(r, d), np.repeat(r, az.sum(axis=1))]),
+        np.concatenate([(aj[:, None] * d + ar).ravel(), o_r + (aj[:, None] * d + ar)[az]]),
+        np.concatenate([coef_a.ravel(), np.full(int(az.sum()), eps)]))
+    count += ak.size
+    A_ub = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(count, nv)) if count else None
+    c = np.zeros(nv)
+    c[:J * d] = beta * (As / nrm[None, :]).T.ravel()
+    below = st.below
+    c[o_s:o_p] = (coef_s * below[:, None]).ravel()
+    c[o_p:o_q] = (eps * (zero_slope & below[:, None])).ravel()
+    c[o_q:o_r] = st.kink.astype(float)
+    lo = np.zeros(nv)
+    hi = np.full(nv, np.inf)
+    lo[:J * d], hi[:J * d] = -np.repeat(nrm, d), np.repeat(nrm, d)
+    lo[o_s:o_p] = -np.inf
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(count) if count else None, A_eq=A_eq, b_eq=np.zeros(n * d),
+                  bounds=np.column_stack([lo, hi]), method="highs")
+    if res.status != 0:
+        return None, 0.0
+    dA = np.zeros_like(A)
+    dA[:, supp] = res.x[:J * d].reshape(J, d).T
+    return dA, float(res.fun)
+
+
+def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol=1e-7, feas_abs=1e-9,
+            tol_gap=1e-9):
+    r"""A primal active-set descent from a cone-feasible point ``A`` (d x 2P, original units), for the
+    degenerate problems whose structure the ADMM iterates do not reveal (small beta: LP-like, with a
+    large optimal face).
+
+    Each round reads the structure off the current point (:meth:`RobustStructure.from_point`), polishes
+    it (:func:`_polish_once`: the Newton point of that structure with its certified gap) and moves towards
+    the Newton point as far as the pieces stay valid (:func:`_ratio_test`): the objective is convex along
+    the segment and no larger at its end, and the step ends on a new active piece. When that makes no
+    progress (a degenerate vertex: the Newton point of one structure stays put), the step is the
+    steepest descent direction of :func:`_descent_direction`, again cut by the ratio test. Every point
+    stays feasible and the objective never increases. Stops when a polished point certifies to
+    ``tol_gap``, at a point stationary over its support, or at the deadline.
+
+    Returns ``(best, A, f)``: the best feasible polished dict of :func:`_polish_once` (or None), the last
+    point and its objective."""
+    P = program.n_patterns
+
+    def objective(Z):
+        return float(program.objective({"V": Z[:, :P], "W": Z[:, P:]}))
+
+    f = objective(A)
+    best, stalled = None, 0
+    for _ in range(max_rounds):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        st = RobustStructure.from_point(program, A, rel_tol)
+        out = _polish_once(program, A, st, free_blocks, deadline=deadline)
+        if out is not None and out["violation"] <= feas_abs and (best is None or out["gap_rel"] < best["gap_rel"]):
+            best = out
+        if best is not None and best["gap_rel"] <= tol_gap:
+            break
+        if out is not None and not stalled:
+            dA = out["A"] - A
+        else:
+            dA, slope = _descent_direction(program, A, st, rel_tol)
+            if dA is None or slope >= -1e-12 * max(1.0, abs(f)):
+                break                                           # stationary with the support fixed
+        t = _ratio_test(program, A, dA, st, rel_tol)
+        A_new = A + t * dA
+        f_new = objective(A_new)
+        while f_new > f and t > 1e-16:                          # the Newton point of a wrong structure
+            t *= 0.25
+            A_new = A + t * dA
+            f_new = objective(A_new)
+        stalled = f_new > f - 1e-12 * max(1.0, abs(f))
+        if f_new <= f and program.max_violation({"V": A_new[:, :P], "W": A_new[:, P:]}) <= feas_abs:
+            A, f = A_new, f_new
+    return best, A, f
