@@ -282,6 +282,8 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
         Z = C + Kp
         T = np.empty_like(Z)
         QA = np.empty_like(Z)
+        S2q_alpha = alpha * F.S2q
+        C_buf, K_buf = np.empty_like(Z), np.empty_like(Z)
     hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time",
                             "gap")}
     info = {"setup_time_s": setup_time, "scale_x": sc.sx, "scale_y": sc.sy,
@@ -354,27 +356,23 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
         if fast:
             # gamma = 1: the cone variables live in Z = c + kappa (c = max(Z, 0), kappa = min(Z, 0),
             # c - kappa = |Z|); in-place updates, no n x 2P temporaries
-            np.abs(Z, out=T)
-            T *= F.S2q
-            R = MTy / rho + B - Mu + F.XT @ T
+            # Q^T (c - kappa) = sigma X^T (S2 o |Z|), and S2 o |Z| = copysign(Z, S2) (S2 = +-1): one pass
+            np.copysign(Z, F.S2, out=T)
+            R = MTy / rho + B - Mu + sigma * (F.XT @ T)
             A, XA = F.solve(R, rho, return_XA=True)
-            np.multiply(XA, F.S2q, out=QA)
             Ah = alpha * A + (1.0 - alpha) * B if alpha != 1.0 else A
             B = _group_soft(Ah + Mu, beta / rho)
             Mu = Mu + (Ah - B)
-            if alpha != 1.0:
-                np.maximum(Z, 0.0, out=T)
-                T *= 1.0 - alpha
-                np.minimum(Z, 0.0, out=Z)
-                Z += T
-                np.multiply(QA, alpha, out=T)
-                Z += T
-            else:
-                np.minimum(Z, 0.0, out=Z)
-                Z += QA
-            if do_check:
-                C = np.maximum(Z, 0.0)
-                Kp = Z - C
+            # Z <- min(Z, 0) + (1 - alpha) max(Z, 0) + alpha Q a  =  Z - alpha max(Z, 0) + (alpha S2q) o XA
+            np.maximum(Z, 0.0, out=T)
+            T *= alpha
+            Z -= T
+            np.multiply(XA, S2q_alpha, out=T)
+            Z += T
+            if do_check:  # c = max(Z, 0), kappa = min(Z, 0), into buffers of their own
+                np.multiply(XA, F.S2q, out=QA)
+                C = np.maximum(Z, 0.0, out=C_buf)
+                Kp = np.subtract(Z, C, out=K_buf)
         else:
             R = MTy / rho + B - Mu + F.QT(C - Kp)
             A, XA = F.solve(R, rho, return_XA=True)
@@ -393,11 +391,15 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
             # ---- residuals (OSQP style, on the scaled problem) ---------------------------------------
             pred = np.einsum("ij,ij->i", F.Dpm, XA)
             MTMa = F.MT(pred)
-            QTk = F.QT(Kp)
+            if fast:  # the scratch T is free here: no n x 2P temporaries (Kp <= 0, so S2 o Kp = -copysign)
+                QTk = -sigma * (F.XT @ np.copysign(Kp, F.S2, out=T))
+                r_p = max(_inf(A - B), _inf(np.subtract(QA, C, out=T)))
+            else:
+                QTk = F.QT(Kp)
+                r_p = max(_inf(A - B), _inf(QA - C))
             dual_vec = MTMa - MTy + rho * (Mu + QTk)
-            r_p = max(_inf(A - B), _inf(QA - C))
             r_d = _inf(dual_vec)
-            p_scale = max(_inf(A), _inf(QA), _inf(B), _inf(C))
+            p_scale = max(_inf(A), _inf(QA), _inf(B), float(C.max(initial=0.0)))
             d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
             obj = sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
                                 + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A, A)))))

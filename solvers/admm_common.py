@@ -15,7 +15,12 @@ def group_soft(A, thr):
 
 
 def inf_norm(x):
-    return float(np.max(np.abs(x), initial=0.0))
+    """``max_i |x_i|`` (0 for an empty array), from the largest and smallest entries: two reads, no
+    temporary (a check of the n x 2P residuals costs a pass less)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0
+    return float(max(x.max(), -x.min()))
 
 
 def check_flags(solver, **flags):

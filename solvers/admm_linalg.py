@@ -92,23 +92,20 @@ class ADMMFactorization:
 
         Returns ``A`` (and ``X @ A`` when ``return_XA``), using
         ``a = B^{-1} r - B^{-1} M^T s`` with ``s = (rho I + M B^{-1} M^T)^{-1} M B^{-1} r``.
-        Cost: 2 GEMMs with X of size n x d x 2P, 2 of size n x d x P, two n x n mat-vecs.
+        Cost: GEMMs with X of sizes n x d x P (twice) and n x d x 2P (for ``X @ A``), two n x n mat-vecs.
         """
+        P = self.P
         Ur = self.Ginv @ R  # B^{-1} r
-        XUr = self.X @ Ur  # n x 2P
-        m = np.einsum("ij,ij->i", self.Dpm, XUr)  # M B^{-1} r
+        # M B^{-1} r = sum_j Dpm_j o (X Ur_j) = rowsum(D o X (Ur_V - Ur_W)): one n x d x P product
+        m = np.einsum("ij,ij->i", self.D, self.X @ (Ur[:, :P] - Ur[:, P:]))
         s = self.capacitance_solve(m, rho)
         t = self.Ginv @ (self.XT @ (self.D * s[:, None]))  # G^{-1} X^T (D o s): the V half of B^-1 M^T s
-        P = self.P
         A = Ur
         A[:, :P] -= t
         A[:, P:] += t
         if not return_XA:
             return A
-        Xt = self.X @ t
-        XUr[:, :P] -= Xt
-        XUr[:, P:] += Xt
-        return A, XUr
+        return A, self.X @ A
 
     def dense_system(self, rho):
         """The dense 2dP x 2dP matrix ``I + M^T M / rho + Q^T Q`` - for tests on tiny sizes only."""
