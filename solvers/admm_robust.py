@@ -63,9 +63,10 @@ inequality, or is zeroed), the feasible one with the lowest objective; if none i
 
 Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
 stops on its residuals after 60 iterations; sparse_beta_2 is certified after 260 iterations (0.3 s),
-X_scaled_100 / X_scaled_0.01 / bias_50x3 / gaussian_60x5 after 5,040 / 6,830 / 4,860 / 5,640 (5-8 s) and
-dense_beta_1e-4 (beta = 1e-4, LP-like, degenerate) after about 20,000 (29 s), all within 2e-6 of Clarabel
-(the ADMM's point is below Clarabel's on five of them). Without the descent the same ran 7,800 - 17,400
+X_scaled_100 / X_scaled_0.01 / bias_50x3 / gaussian_60x5 after 3,950-6,830 / 3,950-7,070 / 4,990-5,890 /
+6,030-8,770 (4-12 s; three runs, two of them with both cores busy: the polish and descent budgets are
+times) and dense_beta_1e-4 (beta = 1e-4, LP-like, degenerate) after 20,500-32,500 (25-38 s), all within
+2e-6 of Clarabel (the ADMM's point is below Clarabel's on five of them). Without the descent the same ran 7,800 - 17,400
 iterations and dense_beta_1e-4 stayed 1.2e-3 above after 50,000 (the structure read off its iterates was
 wrong: 25 samples on the kink where the optimum has 1); before the polish only the first two
 certified. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one Newton
@@ -595,21 +596,21 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
                         deadline = min(deadline, t_start + time_limit)
                     out = polish_robust(program, B / sx, structure, free_blocks=pinned, deadline=deadline,
                                         rounds=polish_rounds, feas_abs=feas_abs)
+                    info["polish_attempts"] += 1
                     if descent and out is not None and out["violation"] <= feas_abs and out["gap_rel"] > tol_gap:
-                        # not certified: the primal active-set descent from the polished point, or from
-                        # where the last attempt's descent ended if that is lower (progress carries over)
+                        # not certified: descend from the polished point, or from where the last descent
+                        # ended if that is lower (progress carries over), for a slice of the budget, so
+                        # that the polish attempts keep their cadence
                         start = out["A"] if descent_point is None or out["objective"] < descent_point[1] \
                             else descent_point[0]
                         t_d = time.perf_counter()
-                        # a slice of the attempt's budget, so that the polish attempts keep their cadence
-                        found, A_d, f_d = descend(program, start, free_blocks=pinned,
-                                                  deadline=min(deadline, t_d + max(0.5, 0.1 * now)),
-                                                  feas_abs=feas_abs, tol_gap=tol_gap)
+                        found, A_d, f_d, _ = descend(program, start, free_blocks=pinned,
+                                                     deadline=min(deadline, t_d + max(0.5, 0.1 * now)),
+                                                     feas_abs=feas_abs, tol_gap=tol_gap)
                         info["descent_time_s"] += time.perf_counter() - t_d
                         descent_point = (A_d, f_d)
                         if found is not None and found["gap_rel"] < out["gap_rel"]:
                             out = found
-                    info["polish_attempts"] += 1
                     info["polish_time_s"] += time.perf_counter() - t_pol
                     schedule.spent = info["polish_time_s"]
                     if verbose and out is not None:

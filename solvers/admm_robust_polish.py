@@ -626,7 +626,7 @@ def _ratio_test(program, A, dA, st, rel_tol=1e-7):
     return max(0.0, min(steps))
 
 
-def _descent_direction(program, A, st, rel_tol=1e-7):
+def _descent_direction(program, A, st, rel_tol=1e-7, free_blocks=None, grow=False):
     r"""Steepest descent over the support blocks, by one LP (HiGHS): minimise the directional derivative
 
     .. math::
@@ -637,26 +637,31 @@ def _descent_direction(program, A, st, rel_tol=1e-7):
     (``|z|'(dz) = sign(z) dz``, or ``|dz|`` at ``z = 0``; ``u_j = a_j / |a_j|``) over ``d Sigma = Dpm dA^T``,
     with the active cone rows kept to first order, ``S2_kj x_k^T da_j >= eps sum_i |a_ij|'(da_ij)``, and
     ``|da_ij| <= |a_j|``. Every equality of the reduced problem is left free to leave, jointly - which the
-    Newton point of one structure cannot do at a degenerate vertex. Returns ``(dA, slope)``; slope 0 means
-    the point is stationary with the support fixed; ``(None, 0)`` when the LP fails."""
+    Newton point of one structure cannot do at a degenerate vertex. With ``grow`` the zero blocks (but
+    those in ``free_blocks``, whose cone is {0}) may enter too: their direction must lie in their robust
+    cone (every row is active at 0) and their norm is bounded by ``beta |da_j|_1 >= beta |da_j|_2``, so a
+    negative value is still a descent direction. Returns ``(dA, slope)``; slope 0 means the point is
+    stationary over the blocks allowed to move; ``(None, 0)`` when the LP fails."""
     from scipy.optimize import linprog
     from scipy import sparse
     X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
     n, d = X.shape
     pmask, Dpm, S2 = _pieces(program)
-    supp = np.flatnonzero(st.support)
+    movable = ~st.support if free_blocks is None else ~st.support & ~free_blocks
+    supp = np.concatenate([np.flatnonzero(st.support), np.flatnonzero(movable) if grow else []]).astype(int)
     J = supp.size
     if J == 0:
         return None, 0.0
     As = A[:, supp]
     nrm = np.linalg.norm(As, axis=0)
+    entering = ~st.support[supp]                            # blocks at 0 that may enter (grow)
     Sig = Dpm @ A.T
     w = y[:, None] * X
     # variables: da (J d, block-major), dS (n d), p >= |dS| at zero slopes (n d), q (n), r >= |da| (J d)
     o_s, o_p, o_q, o_r = J * d, J * d + n * d, J * d + 2 * n * d, J * d + 2 * n * d + n
     nv = o_r + J * d
     zero_slope = (np.abs(Sig) <= rel_tol * np.abs(Sig).max(initial=0.0)) & pmask[None, :]
-    zero_coord = (np.abs(As) <= rel_tol * nrm[None, :]) & pmask[:, None]
+    zero_coord = (np.abs(As) <= rel_tol * nrm[None, :]) & (pmask[:, None] | entering[None, :])
     ar = np.arange(d)
     # dS_k - sum_j Dpm_kj da_j = 0
     kk, jj = np.nonzero(Dpm[:, supp])
@@ -691,9 +696,9 @@ def _descent_direction(program, A, st, rel_tol=1e-7):
         add(np.concatenate([r, r]), np.concatenate([cj * d + ci, o_r + cj * d + ci]),
             np.concatenate([np.full(ci.size, sgn), -np.ones(ci.size)]))
         count += ci.size
-    ak, aj = np.nonzero(st.active[:, supp])                 # -(S2 x_k^T da_j - eps sum |a_ij|') <= 0
+    ak, aj = np.nonzero(st.active[:, supp] | entering[None, :])   # -(S2 x_k^T da_j - eps sum |a_ij|') <= 0
     coef_a = -S2[ak, supp[aj]][:, None] * X[ak] + eps * (np.sign(As) * (pmask[:, None] & ~zero_coord)).T[aj]
-    az = zero_coord.T[aj]
+    az = (zero_coord & pmask[:, None]).T[aj]
     r = count + np.arange(ak.size)
     add(np.concatenate([np.repeat(r, d), np.repeat(r, az.sum(axis=1))]),
         np.concatenate([(aj[:, None] * d + ar).ravel(), o_r + (aj[:, None] * d + ar)[az]]),
@@ -702,14 +707,17 @@ def _descent_direction(program, A, st, rel_tol=1e-7):
     A_ub = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(count, nv)) if count else None
     c = np.zeros(nv)
-    c[:J * d] = beta * (As / nrm[None, :]).T.ravel()
+    safe = np.where(entering, 1.0, nrm)
+    c[:J * d] = beta * (As / safe[None, :]).T.ravel()        # 0 for entering blocks (As = 0)
+    c[o_r:] = beta * np.repeat(entering, d)                 # their norm: beta |da_j|_1
     below = st.below
     c[o_s:o_p] = (coef_s * below[:, None]).ravel()
     c[o_p:o_q] = (eps * (zero_slope & below[:, None])).ravel()
     c[o_q:o_r] = st.kink.astype(float)
     lo = np.zeros(nv)
     hi = np.full(nv, np.inf)
-    lo[:J * d], hi[:J * d] = -np.repeat(nrm, d), np.repeat(nrm, d)
+    box = np.where(entering, nrm.max(initial=0.0) if (~entering).any() else 1.0, nrm)
+    lo[:J * d], hi[:J * d] = -np.repeat(box, d), np.repeat(box, d)
     lo[o_s:o_p] = -np.inf
     res = linprog(c, A_ub=A_ub, b_ub=np.zeros(count) if count else None, A_eq=A_eq, b_eq=np.zeros(n * d),
                   bounds=np.column_stack([lo, hi]), method="highs")
@@ -735,15 +743,16 @@ def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol
     stays feasible and the objective never increases. Stops when a polished point certifies to
     ``tol_gap``, at a point stationary over its support, or at the deadline.
 
-    Returns ``(best, A, f)``: the best feasible polished dict of :func:`_polish_once` (or None), the last
-    point and its objective."""
+    Returns ``(best, A, f, done)``: the best feasible polished dict of :func:`_polish_once` (or None), the
+    last point, its objective, and whether the descent is over (certified, or stationary over the
+    support) rather than out of rounds or time."""
     P = program.n_patterns
 
     def objective(Z):
         return float(program.objective({"V": Z[:, :P], "W": Z[:, P:]}))
 
     f = objective(A)
-    best, stalled = None, 0
+    best, stalled, done = None, 0, False
     for _ in range(max_rounds):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -752,13 +761,17 @@ def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol
         if out is not None and out["violation"] <= feas_abs and (best is None or out["gap_rel"] < best["gap_rel"]):
             best = out
         if best is not None and best["gap_rel"] <= tol_gap:
+            done = True
             break
         if out is not None and not stalled:
             dA = out["A"] - A
         else:
-            dA, slope = _descent_direction(program, A, st, rel_tol)
+            dA, slope = _descent_direction(program, A, st, rel_tol, free_blocks)
+            if dA is None or slope >= -1e-12 * max(1.0, abs(f)):  # stationary over the support: grow it
+                dA, slope = _descent_direction(program, A, st, rel_tol, free_blocks, grow=True)
             if dA is None or slope >= -1e-12 * max(1.0, abs(f)):
-                break                                           # stationary with the support fixed
+                done = True                                     # stationary over every block
+                break
         t = _ratio_test(program, A, dA, st, rel_tol)
         A_new = A + t * dA
         f_new = objective(A_new)
@@ -769,4 +782,4 @@ def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol
         stalled = f_new > f - 1e-12 * max(1.0, abs(f))
         if f_new <= f and program.max_violation({"V": A_new[:, :P], "W": A_new[:, P:]}) <= feas_abs:
             A, f = A_new, f_new
-    return best, A, f
+    return best, A, f, done
