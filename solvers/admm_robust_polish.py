@@ -66,6 +66,13 @@ def _soft(x, thr):
     return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
 
 
+def _pieces(program):
+    """The perturbed-coordinate mask ``Pi`` (d), ``Dpm = [D, -D]`` and ``S2 = [S, S]`` (n x 2P)."""
+    pmask = np.zeros(program.X.shape[1], dtype=bool)
+    pmask[program.perturbed] = True
+    return pmask, np.hstack([program.D, -program.D]), np.hstack([program.S, program.S])
+
+
 def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     r"""Lower bound ``t sum_k alpha_k`` on the robust hinge optimum (module docstring).
 
@@ -73,14 +80,10 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     ``lam``: n x 2P (clipped at 0); ``free_blocks``: boolean 2P-mask of blocks known to be zero (cone
     ``{0}``), left out. Returns (bound, t)."""
     X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
-    d = X.shape[1]
-    pmask = np.zeros(d, dtype=bool)
-    pmask[program.perturbed] = True
+    pmask, Dpm, S2 = _pieces(program)
     alpha = np.clip(np.asarray(alpha, float), 0.0, 1.0)
     U = np.clip(np.asarray(U, float), -1.0, 1.0) * pmask[None, :]
     lam = np.maximum(np.asarray(lam, float), 0.0)
-    Dpm = np.hstack([program.D, -program.D])
-    S2 = np.hstack([program.S, program.S])
     Y = alpha[:, None] * (eps * U - y[:, None] * X)
     G = Y.T @ Dpm - X.T @ (S2 * lam)                       # d x 2P, column j = g_j
     thr = eps * lam.sum(axis=0)[None, :] * pmask[:, None]
@@ -137,11 +140,7 @@ class RobustStructure:
         """Read the structure off a point ``A`` (d x 2P, original units) with a relative tolerance
         (blocks, coordinates, slacks and margins below ``rel_tol`` times their scale count as zero)."""
         X, y, eps = program.X, program.y, program.epsilon_value
-        d = X.shape[1]
-        pmask = np.zeros(d, dtype=bool)
-        pmask[program.perturbed] = True
-        Dpm = np.hstack([program.D, -program.D])
-        S2 = np.hstack([program.S, program.S])
+        pmask, Dpm, S2 = _pieces(program)
         norms = np.linalg.norm(A, axis=0)
         support = norms > rel_tol * max(norms.max(initial=0.0), 1e-300)
         zero_coord = (np.abs(A) <= rel_tol * norms[None, :]) & pmask[:, None] & support[None, :]
@@ -202,11 +201,7 @@ def restore_dual_feasibility(program, alpha, U, lam, free_blocks=None, deadline=
     :func:`_price_block` (exact: the least distance of ``g0_j = sum_k Dpm_kj Y_k`` to the cone of the
     robust rows). Blocks in ``free_blocks`` (cone ``{0}``) are left out. Returns lam."""
     X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
-    d = X.shape[1]
-    pmask = np.zeros(d, dtype=bool)
-    pmask[program.perturbed] = True
-    Dpm = np.hstack([program.D, -program.D])
-    S2 = np.hstack([program.S, program.S])
+    pmask, Dpm, S2 = _pieces(program)
     G0 = (alpha[:, None] * (eps * U - y[:, None] * X)).T @ Dpm
     g = G0 - X.T @ (S2 * lam)
     nrm = np.linalg.norm(_soft(g, eps * lam.sum(axis=0)[None, :] * pmask[:, None]), axis=0)
@@ -514,10 +509,7 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     when the support is empty."""
     X, eps, beta = program.X, program.epsilon_value, program.beta_value
     n, d = X.shape
-    pmask = np.zeros(d, dtype=bool)
-    pmask[program.perturbed] = True
-    Dpm = np.hstack([program.D, -program.D])
-    S2 = np.hstack([program.S, program.S])
+    pmask, Dpm, S2 = _pieces(program)
     st = _apply_releases(structure, None)                               # a private copy
     for _ in range(1 + int(st.support.sum())):
         if not st.support.any():
@@ -577,13 +569,6 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
 # ------------------------------------------------------------------------------------------------------
 # descent: a primal active-set method from a feasible point, for structures the ADMM cannot identify
 # ------------------------------------------------------------------------------------------------------
-def _pieces(program):
-    X = program.X
-    pmask = np.zeros(X.shape[1], dtype=bool)
-    pmask[program.perturbed] = True
-    return pmask, np.hstack([program.D, -program.D]), np.hstack([program.S, program.S])
-
-
 def _first_crossing(f0, f1, candidates):
     """The first ``t`` in (0, 1] where the linear ``f0 + t (f1 - f0)`` changes sign, over the candidate
     entries (1.0 when none does)."""
@@ -739,20 +724,21 @@ def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol
     the Newton point as far as the pieces stay valid (:func:`_ratio_test`): the objective is convex along
     the segment and no larger at its end, and the step ends on a new active piece. When that makes no
     progress (a degenerate vertex: the Newton point of one structure stays put), the step is the
-    steepest descent direction of :func:`_descent_direction`, again cut by the ratio test. Every point
-    stays feasible and the objective never increases. Stops when a polished point certifies to
-    ``tol_gap``, at a point stationary over its support, or at the deadline.
+    steepest descent direction of :func:`_descent_direction` over the support, or - where that is
+    stationary - with the zero blocks allowed to enter; again cut by the ratio test. Every point stays
+    feasible and the objective never increases. Stops when a polished point certifies to ``tol_gap``, at a
+    point where neither LP finds a descent direction, or at the deadline / after ``max_rounds``.
 
     Returns ``(best, A, f, done)``: the best feasible polished dict of :func:`_polish_once` (or None), the
-    last point, its objective, and whether the descent is over (certified, or stationary over the
-    support) rather than out of rounds or time."""
+    last point, its objective, and whether the descent is over (certified, or no descent direction)
+    rather than out of rounds or time."""
     P = program.n_patterns
 
     def objective(Z):
         return float(program.objective({"V": Z[:, :P], "W": Z[:, P:]}))
 
     f = objective(A)
-    best, stalled, done = None, 0, False
+    best, stalled, done = None, False, False
     for _ in range(max_rounds):
         if deadline is not None and time.perf_counter() > deadline:
             break
