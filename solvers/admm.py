@@ -301,6 +301,11 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
     certified_point = certified_gap = certified_dual = None
     info.update(certify_attempts=0, certify_time_s=0.0)
 
+    def objective_orig(pred, Z):
+        """The objective in original units of the scaled point ``Z`` with predictions ``pred``."""
+        return sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
+                             + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", Z, Z)))))
+
     def log_header():
         print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'gap est':>10} {'rho':>10} "
               f"{'time':>9}",
@@ -401,8 +406,7 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
             r_d = _inf(dual_vec)
             p_scale = max(_inf(A), _inf(QA), _inf(B), float(C.max(initial=0.0)))
             d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
-            obj = sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
-                                + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A, A)))))
+            obj = objective_orig(pred, A)
             # duality-gap estimate from the same quantities: nu = M a - y, lam = -rho sigma kappa
             # (X^T(S o lam) = -rho Q^T kappa), scaled by theta into the dual feasible set
             res_vec = pred - ys
@@ -434,9 +438,7 @@ def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6
                 Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))
                 info["certify_time_s"] += time.perf_counter() - t0
                 if Bp is not None:
-                    pred_p = np.einsum("ij,ij->i", F.Dpm, F.X @ Bp)
-                    obj_p = sc.sy ** 2 * (0.5 * float((pred_p - ys) @ (pred_p - ys))
-                                          + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", Bp, Bp)))))
+                    obj_p = objective_orig(np.einsum("ij,ij->i", F.Dpm, F.X @ Bp), Bp)
                     gap_c = (obj_p - sc.sy ** 2 * dual_s) / max(1.0, abs(obj_p))
                     if gap_c <= tol_gap:
                         certified_point, certified_gap, certified_dual = Bp, gap_c, sc.sy ** 2 * dual_s

@@ -14,6 +14,11 @@ def group_soft(A, thr):
     return A * shrink
 
 
+def soft_threshold(x, thr):
+    """Entrywise soft-threshold ``sign(x) max(|x| - thr, 0)`` (the prox of ``thr |.|_1``)."""
+    return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
+
+
 def inf_norm(x):
     """``max_i |x_i|`` (0 for an empty array), from the largest and smallest entries: two reads, no
     temporary (a check of the n x 2P residuals costs a pass less)."""

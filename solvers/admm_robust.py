@@ -56,20 +56,21 @@ feasible polished point that is not certified starts the primal active-set desce
 (``max(0.5 s, 10%`` of the elapsed time); the next attempt continues from where it ended if that is
 lower); its certified points end the run the same way.
 
-Returned point: the polished point, the descent's last point (feasible) or, among the iterates b, a and e, each also *repaired* (a violating
-block moves along its cone's interior direction, ``a_j + (v_j / m_j) h_j``, feasible by the triangle
-inequality, or is zeroed), the feasible one with the lowest objective; if none is feasible to
-``feas_tol`` the least violating one, with status ``optimal_inaccurate``.
+Returned point: among the polished point, the descent's last point and the iterates b, a and e, each
+iterate also *repaired* (a violating block moves along its cone's interior direction,
+``a_j + (v_j / m_j) h_j``, feasible by the triangle inequality, or is zeroed), the feasible one with the
+lowest objective; if none is feasible to ``feas_tol`` the least violating one, with status
+``optimal_inaccurate``.
 
 Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
 stops on its residuals after 60 iterations; sparse_beta_2 is certified after 260 iterations (0.3 s),
 X_scaled_100 / X_scaled_0.01 / bias_50x3 / gaussian_60x5 after 3,950-6,830 / 3,950-7,070 / 4,990-5,890 /
 6,030-8,770 (4-12 s; three runs, two of them with both cores busy: the polish and descent budgets are
 times) and dense_beta_1e-4 (beta = 1e-4, LP-like, degenerate) after 20,500-32,500 (25-38 s), all within
-2e-6 of Clarabel (the ADMM's point is below Clarabel's on five of them). Without the descent the same ran 7,800 - 17,400
-iterations and dense_beta_1e-4 stayed 1.2e-3 above after 50,000 (the structure read off its iterates was
-wrong: 25 samples on the kink where the optimum has 1); before the polish only the first two
-certified. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one Newton
+2e-6 of Clarabel (the ADMM's point is below Clarabel's on five of them). Without the descent the same
+ran 7,800 - 17,400 iterations and dense_beta_1e-4 stayed 1.2e-3 above after 50,000 (the structure read
+off its iterates was wrong: 25 samples on the kink where the optimum has 1); before the polish only the
+first two certified. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one Newton
 round (tests).
 
 The prediction-split weight matters most: on breast cancer n = 500, d = 30, P = 60, eps = 0.005 the
@@ -89,9 +90,9 @@ import numpy as np
 from formulations.robust import RobustReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import pick_returned_point, record
-from .admm_robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
+from .admm_common import pick_returned_point, record, soft_threshold as _soft_threshold
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
+from .admm_robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
 from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
 
@@ -120,10 +121,6 @@ def _check_program(program):
         raise ValueError(f"the admm_robust solver supports the hinge loss; got {program.loss.name}")
 
 
-def _soft(x, thr):
-    return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
-
-
 # ------------------------------------------------------------------------------------------------------
 # step 2: the per-sample prox of the worst-case hinge
 # ------------------------------------------------------------------------------------------------------
@@ -132,7 +129,7 @@ def _slack_phi(S0, Wy, eps, pmask, theta):
     U = S0 + theta[:, None] * Wy
     S = U.copy()
     if eps > 0:
-        S[:, pmask] = _soft(U[:, pmask], theta[:, None] * eps)
+        S[:, pmask] = _soft_threshold(U[:, pmask], theta[:, None] * eps)
     phi = 1.0 - np.einsum("ij,ij->i", Wy, S) + eps * np.abs(S[:, pmask]).sum(axis=1)
     return phi, S
 
@@ -285,7 +282,7 @@ def project_cones(C0, E0, weights, max_newton=100):
                 break
         mu[cols] = m_cur
     thr = mu[None, :] * w[:, None]
-    E = _soft(E0, thr)
+    E = _soft_threshold(E0, thr)
     t = w @ np.abs(E)
     C = np.maximum(C0, t[None, :])
     return C, E, mu
@@ -632,7 +629,7 @@ def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fe
 
     loop_end = time.perf_counter()
     # ---- final point -------------------------------------------------------------------------------
-    S2 = np.hstack([program.S, program.S])
+    S2 = F.S2
     candidates = {}
     if best_polished is not None:
         Ap = best_polished["A"]
@@ -696,10 +693,9 @@ def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fea
     adaptive_rho, adaptive_rho_tolerance : residual balancing when the normalised residuals differ by more
         than this factor (a rho change is free: rho does not enter the a-update).
     scaling : work on ``X / sx`` (``sx = |X|_F / sqrt(d)``).
-    sigma : weight of Q (the cone rows); tau : weight of the prediction split (None: ``0.3 sigma^2 P / sum(D)``,
-        which balances ``tau L^T L`` against ``Q^T Q`` on the scaled data; measured best from n = 40 to 500);
-        omega : weight of the cone
-        split (c, e).
+    sigma : weight of Q (the cone rows); tau : weight of the prediction split (None: ``0.3 sigma^2 P /
+        sum(D)``, which balances ``tau L^T L`` against ``Q^T Q`` on the scaled data; measured best from
+        n = 40 to 500); omega : weight of the cone split (c, e).
     check_every, print_every : residual / history / rho cadence and table cadence.
     pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).
     polish : try the active-set polish (module docstring); tol_gap : certified relative gap that ends the

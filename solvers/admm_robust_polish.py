@@ -58,12 +58,10 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
+from .admm_common import soft_threshold as _soft_threshold
+
 __all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule",
            "descend"]
-
-
-def _soft(x, thr):
-    return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
 
 
 def _pieces(program):
@@ -87,7 +85,7 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     Y = alpha[:, None] * (eps * U - y[:, None] * X)
     G = Y.T @ Dpm - X.T @ (S2 * lam)                       # d x 2P, column j = g_j
     thr = eps * lam.sum(axis=0)[None, :] * pmask[:, None]
-    norms = np.linalg.norm(_soft(G, thr), axis=0)
+    norms = np.linalg.norm(_soft_threshold(G, thr), axis=0)
     if free_blocks is not None:
         norms = np.where(free_blocks, 0.0, norms)
     worst = float(norms.max(initial=0.0))
@@ -204,7 +202,7 @@ def restore_dual_feasibility(program, alpha, U, lam, free_blocks=None, deadline=
     pmask, Dpm, S2 = _pieces(program)
     G0 = (alpha[:, None] * (eps * U - y[:, None] * X)).T @ Dpm
     g = G0 - X.T @ (S2 * lam)
-    nrm = np.linalg.norm(_soft(g, eps * lam.sum(axis=0)[None, :] * pmask[:, None]), axis=0)
+    nrm = np.linalg.norm(_soft_threshold(g, eps * lam.sum(axis=0)[None, :] * pmask[:, None]), axis=0)
     bad = nrm > beta
     if free_blocks is not None:
         bad &= ~free_blocks
@@ -214,7 +212,7 @@ def restore_dual_feasibility(program, alpha, U, lam, free_blocks=None, deadline=
             break
         lam_j = _price_block(G0[:, j], X.T * S2[:, j][None, :], eps, pmask, beta)
         g_j = G0[:, j] - X.T @ (S2[:, j] * lam_j)
-        if np.linalg.norm(_soft(g_j, eps * lam_j.sum() * pmask)) < nrm[j]:
+        if np.linalg.norm(_soft_threshold(g_j, eps * lam_j.sum() * pmask)) < nrm[j]:
             lam[:, j] = lam_j
     return lam
 
