@@ -4,6 +4,7 @@ import importlib
 
 from .admm import admm
 from .fista import fista
+from .ipm import ipm
 from .oracle import installed_solvers, solve_oracle
 from .result import ConvergenceWarning, SolveResult
 
@@ -17,7 +18,7 @@ _LAZY = {
     "ColumnGenerationResult": "certificate",
 }
 
-__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", *_LAZY]
+__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", "ipm", *_LAZY]
 
 
 def __getattr__(name):

@@ -1,7 +1,7 @@
 """The ``cvxnn`` command line (CONTRACT.md).
 
     cvxnn solve    --data NAME|FILE --formulation F --loss L --beta B --solver S [--json PATH|-]
-    cvxnn verify   [instance options] --solvers admm,... [--oracle clarabel] [--json PATH|-] [--plot PNG]
+    cvxnn verify   [instance options] --solvers admm,ipm,... [--oracle clarabel] [--json PATH|-] [--plot PNG]
     cvxnn datasets
 
 Input errors exit with status 2 and one line on standard error that names the problem; ``verify``
@@ -64,7 +64,9 @@ def build_parser():
     solve.add_argument("--solver", default="clarabel", help="clarabel, scs, admm, ... (default clarabel)")
     verify = sub.add_parser("verify", help="compare solvers with the CVXPY oracle on one instance")
     _add_instance_options(verify, default_beta=1.0, default_patterns=50)
-    verify.add_argument("--solvers", default="admm", help="comma-separated solvers (default admm)")
+    verify.add_argument("--solvers", default=None,
+                        help="comma-separated solvers (default: admm, and ipm for the squared loss on the "
+                             "exact or sampled program)")
     verify.add_argument("--oracle", default="clarabel", help="CVXPY oracle solver (default clarabel)")
     verify.add_argument("--gap-tol", type=float, default=None, help="override the per-solver gap tolerance")
     verify.add_argument("--plot", default=None, metavar="PATH.png", help="objective gap and residuals vs time")
@@ -164,6 +166,9 @@ def cmd_solve(args, out):
 
 def cmd_verify(args, out):
     program, instance = build_instance(args)
+    if args.solvers is None:  # the hand-written solvers of this program
+        squared = args.loss == "squared" and args.formulation in ("exact", "sampled")
+        args.solvers = "admm,ipm" if squared else "admm"
     names = [s.strip() for s in args.solvers.split(",") if s.strip()]
     if not names:
         raise UsageError("--solvers needs at least one solver name")

@@ -11,6 +11,7 @@ from .oracle import installed_solvers, solve_oracle
 NUMPY_SOLVERS = {
     "admm": ("solvers.admm", "admm"),
     "fista": ("solvers.fista", "fista"),
+    "ipm": ("solvers.ipm", "ipm"),
 }
 
 

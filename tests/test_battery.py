@@ -47,7 +47,7 @@ def test_battery_flags_cone_violations():
     assert not report.passed and "violation" in report.rows[0].reason
 
 
-HAND_WRITTEN = [name for name in ("admm",) if name in SOLVER_TOLERANCES]
+HAND_WRITTEN = [name for name in ("admm", "ipm") if name in SOLVER_TOLERANCES]
 
 
 @pytest.mark.parametrize("solver_name", HAND_WRITTEN)

@@ -47,6 +47,8 @@ def test_benchmark_admm_quick(tmp_path):
     module.main(["--quick", "--out", str(tmp_path)])
     assert any(p.suffix == ".md" for p in tmp_path.iterdir())
     assert any(p.suffix == ".png" for p in tmp_path.iterdir())
+    table = (tmp_path / "benchmark_admm.md").read_text()
+    assert "Structured interior-point method" in table and "| A | 60 |" in table
 
 
 def test_sampling_quality(tmp_path, capsys):

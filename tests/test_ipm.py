@@ -1,0 +1,285 @@
+"""Interior-point checks: the structured linear algebra against dense assemblies of the same equations,
+the cone algebra against its definitions, and the certified answer against the oracle (the accuracy
+battery for every hand-written solver lives in tests/test_battery.py)."""
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers import ipm as ipm_fn
+from solvers.admm_common import Scaled
+from solvers.result import ConvergenceWarning
+
+ipm_mod = __import__("solvers.ipm", fromlist=["ipm"])  # the module (the package exports the function)
+
+
+def _data(n=14, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def exact_program():
+    X, y = _data()
+    return make_program("exact", X, y, "squared", 0.5, bias=True)
+
+
+@pytest.fixture(scope="module")
+def oracle_objective(exact_program):
+    from solvers.oracle import solve_oracle
+    return solve_oracle(exact_program, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10).objective
+
+
+def _random_soc_interior(rng, d, J):
+    x1 = rng.standard_normal((d, J))
+    x0 = np.linalg.norm(x1, axis=0) + rng.uniform(0.01, 2.0, J)
+    return x0, x1
+
+
+def _state(seed=3, n=12, d=3, P=3):
+    """A small program's data and a random strictly interior primal-dual point."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    prog = make_program("sampled", X, y, "squared", 0.3, n_patterns=P, seed=seed)
+    data = ipm_mod._Data(Scaled(prog, True), prog.D)
+    data.big_threads = 1
+    J = data.J
+    sL, zL = rng.uniform(0.1, 3.0, (n, J)), rng.uniform(0.1, 3.0, (n, J))
+    s0, s1 = _random_soc_interior(rng, d, J)
+    z0, z1 = _random_soc_interior(rng, d, J)
+    return rng, data, (sL, zL, s0, s1, z0, z1)
+
+
+def _dense_maps(data):
+    """Dense M (n x dJ), the orthant map G_L (nJ x dJ, rows -S_j o X on block j) - column-major blocks."""
+    n, d, J = data.n, data.d, data.J
+    M = np.zeros((n, d * J))
+    GL = np.zeros((n * J, d * J))
+    for j in range(J):
+        M[:, j * d:(j + 1) * d] = data.Dpm[:, j:j + 1] * data.X
+        GL[j * n:(j + 1) * n, j * d:(j + 1) * d] = -data.S2[:, j:j + 1] * data.X
+    return M, GL
+
+
+def _dense_W(nt, J, d):
+    """The NT scaling matrix of every second-order cone, (J, d+1, d+1)."""
+    W = np.zeros((J, d + 1, d + 1))
+    W[:, 0, 0] = nt.w0
+    W[:, 0, 1:] = nt.w1.T
+    W[:, 1:, 0] = nt.w1.T
+    W[:, 1:, 1:] = np.eye(d)[None] + np.einsum("ij,kj->jik", nt.w1, nt.w1) / (1.0 + nt.w0)[:, None, None]
+    return W * nt.bw[:, None, None]
+
+
+# -- cone algebra -----------------------------------------------------------------------------------
+def test_nt_scaling_identities():
+    """W z = W^{-1} s = lambda, jdot(w, w) = 1, W^{-2} is the inverse of W^2, lambda o (lambda \\ b) = b."""
+    rng, data, (sL, zL, s0, s1, z0, z1) = _state()
+    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    J, d = data.J, data.d
+    W = _dense_W(nt, J, d)
+    s = np.vstack([s0, s1]).T[:, :, None]
+    z = np.vstack([z0, z1]).T[:, :, None]
+    lam = np.vstack([nt.lam0, nt.lam1]).T
+    assert np.allclose((W @ z)[:, :, 0], lam, atol=1e-12)
+    assert np.allclose(np.linalg.solve(W, s)[:, :, 0], lam, atol=1e-12)
+    assert np.allclose(nt.w0 ** 2 - np.sum(nt.w1 ** 2, axis=0), 1.0, atol=1e-12)
+    assert np.allclose(nt.inverse_squared() @ (W @ W), np.eye(d + 1)[None], atol=1e-10)
+    assert np.allclose(nt.wL * zL, sL / nt.wL) and np.allclose(nt.lamL, nt.wL * zL)
+    bL, b0, b1 = rng.standard_normal(sL.shape), rng.standard_normal(J), rng.standard_normal((d, J))
+    xL, x0, x1 = nt.lam_solve(bL, b0, b1)
+    assert np.allclose(nt.lamL * xL, bL)
+    assert np.allclose(nt.lam0 * x0 + np.sum(nt.lam1 * x1, axis=0), b0, atol=1e-10)  # Jordan product
+    assert np.allclose(nt.lam0 * x1 + x0 * nt.lam1, b1, atol=1e-10)
+
+
+def test_soc_max_step_reaches_the_boundary():
+    rng = np.random.default_rng(1)
+    d, J = 4, 300
+    x0, x1 = _random_soc_interior(rng, d, J)
+    d0, d1 = rng.standard_normal(J) * 3, rng.standard_normal((d, J))
+    alpha = ipm_mod._soc_max_step(x0, x1, d0, d1)
+    finite = np.isfinite(alpha)
+    alpha_f = np.where(finite, alpha, 0.0)
+    assert finite.sum() > 50 and (~finite).sum() > 5  # both cases occur
+    y0, y1 = x0 + alpha_f * d0, x1 + alpha_f * d1
+    scale = (x0 + np.abs(alpha_f * d0)) ** 2
+    assert np.all(np.abs((y0 ** 2 - np.sum(y1 ** 2, axis=0))[finite]) <= 1e-9 * scale[finite])  # on the boundary
+    assert np.all(y0[finite] >= -1e-12)  # the cone, not its reflection
+    for frac in (0.5, 0.999):  # strictly inside before it
+        a = np.where(finite, frac * alpha, 1e3)
+        w0, w1 = x0 + a * d0, x1 + a * d1
+        assert np.all(w0 > np.linalg.norm(w1, axis=0))
+    assert ipm_mod._orthant_max_step(np.array([1.0, 2.0]), np.array([-0.5, 1.0])) == pytest.approx(2.0)
+    assert ipm_mod._orthant_max_step(np.array([1.0]), np.array([0.5])) == np.inf
+
+
+# -- the linear algebra ---------------------------------------------------------------------------------
+def test_newton_system_matches_dense_solve():
+    """The Woodbury + CG solve of (M^T M + B) dx = r equals a dense solve of the assembled matrix."""
+    rng, data, (sL, zL, s0, s1, z0, z1) = _state()
+    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    n, d, J = data.n, data.d, data.J
+    Hs = nt.inverse_squared()
+    system = ipm_mod._NewtonSystem(data, zL / sL, Hs, floor=1e-10)
+    M, GL = _dense_maps(data)
+    Nu = d * J
+    K = np.zeros((Nu + J, Nu + J))
+    K[:Nu, :Nu] = M.T @ M + GL.T @ np.diag((zL / sL).T.ravel()) @ GL
+    for j in range(J):  # the second-order cone's W^{-2} on (t_j, a_j)
+        idx = np.r_[Nu + j, np.arange(j * d, (j + 1) * d)]
+        K[np.ix_(idx, idx)] += Hs[j]
+    rU, rt = rng.standard_normal((d, J)), rng.standard_normal(J)
+    ref = np.linalg.solve(K, np.r_[rU.T.ravel(), rt])
+    xU, xt = system.solve(rU, rt)
+    got = np.r_[xU.T.ravel(), xt]
+    assert np.linalg.norm(got - ref) <= 1e-10 * np.linalg.norm(ref)
+    aU, at = system.apply(xU, xt)  # and K x from the operator is the dense product
+    assert np.allclose(np.r_[aU.T.ravel(), at], K @ got, atol=1e-9 * np.abs(K @ got).max())
+
+
+def test_kkt_direction_matches_dense_kkt():
+    """The refined direction solves P dx + G^T dz = bx, G dx + ds = bz, lambda o (W dz + W^{-T} ds) = bs,
+    assembled densely (orthant and second-order cones)."""
+    rng, data, (sL, zL, s0, s1, z0, z1) = _state(seed=5)
+    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    n, d, J = data.n, data.d, data.J
+    system = ipm_mod._NewtonSystem(data, zL / sL, nt.inverse_squared(), floor=1e-10)
+    b = [rng.standard_normal((d, J)), rng.standard_normal(J), rng.standard_normal((n, J)),
+         rng.standard_normal(J), rng.standard_normal((d, J)), rng.standard_normal((n, J)),
+         rng.standard_normal(J), rng.standard_normal((d, J))]
+    sol, res = ipm_mod._refined_solve(data, system, nt, b)
+    assert res <= 1e-12
+    dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = sol[:8]
+    M, GL = _dense_maps(data)
+    W = _dense_W(nt, J, d)
+    # the equations, one by one, with dense operators
+    bx_U = M.T @ (M @ dU.T.ravel()) + GL.T @ dzL.T.ravel() - dz1.T.ravel()
+    assert np.allclose(bx_U, b[0].T.ravel(), atol=1e-9)
+    assert np.allclose(-dz0, b[1], atol=1e-9)
+    assert np.allclose((GL @ dU.T.ravel()).reshape(J, n).T + dsL, b[2], atol=1e-9)
+    assert np.allclose(-dt + ds0, b[3], atol=1e-9) and np.allclose(-dU + ds1, b[4], atol=1e-9)
+    assert np.allclose(nt.lamL * (nt.wL * dzL + dsL / nt.wL), b[5], atol=1e-9)
+    g = (W @ np.vstack([dz0, dz1]).T[:, :, None])[:, :, 0] + np.linalg.solve(W, np.vstack([ds0, ds1]).T[:, :, None])[:, :, 0]
+    lam = np.vstack([nt.lam0, nt.lam1]).T
+    assert np.allclose(np.sum(lam * g, axis=1), b[6], atol=1e-9)
+    assert np.allclose(lam[:, :1] * g[:, 1:] + g[:, :1] * lam[:, 1:], b[7].T, atol=1e-9)
+
+
+# -- solving ----------------------------------------------------------------------------------------
+def test_solves_small_exact_program(exact_program, oracle_objective):
+    res = ipm_fn(exact_program)
+    assert res.status == "optimal" and res.info["certified"]
+    assert res.info["dual_bound"] <= oracle_objective + 1e-9 * max(1.0, abs(oracle_objective))
+    assert abs(res.objective - oracle_objective) <= 1e-6 * max(1.0, abs(oracle_objective))
+    assert (res.objective - res.info["dual_bound"]) / max(1.0, abs(res.objective)) <= 1e-7
+    assert res.max_violation <= 1e-9
+    assert res.network_objective == pytest.approx(res.objective, rel=1e-9)  # the recovered ReLU network
+    for key in ("objective", "dual_bound", "gap", "primal_residual", "dual_residual", "mu", "step", "time"):
+        assert res.history[key].shape == res.history["iteration"].shape
+    gaps = res.history["gap"][np.isfinite(res.history["gap"])]
+    assert np.all(np.diff(gaps) <= 1e-15)  # the best certified gap never grows
+    assert np.all(np.diff(res.history["time"]) >= 0)
+
+
+def test_certificate_brackets_a_tightly_solved_oracle():
+    """On a near-interpolating instance (beta = 1e-3) the dual bound is below, and the objective within
+    tol_gap above, a tightly solved Clarabel optimum; the sparsified point keeps the certified gap."""
+    from solvers.oracle import solve_oracle
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((80, 6))
+    y = rng.choice([-1.0, 1.0], 80)
+    prog = make_program("sampled", X, y, "squared", 1e-3, n_patterns=30, seed=2)
+    opt = solve_oracle(prog, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10).objective
+    res = ipm_fn(prog, tol_gap=1e-8)
+    assert res.status == "optimal"
+    assert res.info["dual_bound"] <= opt + 1e-9
+    assert opt - 1e-9 <= res.objective <= res.info["dual_bound"] + 1e-8 * max(1.0, abs(res.objective))
+    width = np.sum(np.linalg.norm(np.hstack([res.weights["V"], res.weights["W"]]), axis=0) > 0)
+    assert width < 2 * prog.n_patterns  # tiny interior-point blocks were dropped
+
+
+def test_zero_solution_is_found():
+    """beta above max_i |X^T (D_i o y)| makes the zero network optimal: objective 0.5 |y|^2, no neuron."""
+    from solvers.battery import zero_solution_beta
+    X, y = _data(30, 3, seed=4)
+    prog = make_program("sampled", X, y, "squared", 1.0, n_patterns=10, seed=1)
+    prog.set_beta(1.01 * zero_solution_beta(prog))
+    res = ipm_fn(prog)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(0.5 * float(y @ y), rel=1e-7)
+    assert np.count_nonzero(np.linalg.norm(res.weights["V"], axis=0)) == 0
+
+
+def test_program_arrays_not_modified(exact_program):
+    before = {k: getattr(exact_program, k).copy() for k in ("X", "y", "D", "S")}
+    ipm_fn(exact_program, max_iter=60)
+    for k, v in before.items():
+        assert np.array_equal(getattr(exact_program, k), v)
+
+
+def test_max_iter_status_and_warning(exact_program):
+    with pytest.warns(ConvergenceWarning):
+        res = ipm_fn(exact_program, max_iter=3)
+    assert res.status == "max_iter" and res.iterations == 3 and not res.info["certified"]
+    assert res.max_violation <= 1e-6  # the returned point is still feasible (best iterate or projected)
+
+
+def test_time_limit_honoured():
+    X, y = _data(60, 4, seed=5)
+    prog = make_program("sampled", X, y, "squared", 1e-3, n_patterns=60, seed=0, bias=True)
+    start = time.perf_counter()
+    with pytest.warns(ConvergenceWarning):
+        res = ipm_fn(prog, time_limit=0.02, tol_gap=1e-15)
+    assert res.status == "time_limit"
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(tol_gap=0.0), dict(tol_gap=-1e-3), dict(feas_tol=float("nan")),
+                                    dict(max_iter=-1), dict(max_iter=2.5), dict(time_limit=0),
+                                    dict(blas_threads=0), dict(capacitance_threads=0),
+                                    dict(tol_abs=-1.0)])
+def test_bad_options_raise(exact_program, kwargs):
+    with pytest.raises(ValueError, match="ipm option"):
+        ipm_fn(exact_program, **kwargs)
+
+
+def test_other_programs_and_losses_rejected():
+    X, y = _data()
+    with pytest.raises(ValueError, match="constrained ReLU program"):
+        ipm_fn(make_program("gated", X, y, "squared", 0.1, n_patterns=10, seed=0))
+    ypm = np.where(np.arange(X.shape[0]) % 2, 1.0, -1.0)
+    with pytest.raises(ValueError, match="squared loss; got hinge"):
+        ipm_fn(make_program("sampled", X, ypm, "hinge", 0.1, n_patterns=10, seed=0))
+
+
+def test_verbose_table_goes_to_stderr(exact_program, capsys):
+    ipm_fn(exact_program, verbose=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "dual bound" in captured.err and "rel gap" in captured.err and "status optimal" in captured.err
+
+
+def test_registry_and_cli_run_ipm(capsys):
+    import json
+
+    from solvers.cli import main
+    from solvers.registry import available_solvers, get_solver
+    assert "ipm" in available_solvers()
+    X, y = _data(20, 2, seed=2)
+    prog = make_program("sampled", X, y, "squared", 0.2, n_patterns=8, seed=0)
+    res = get_solver("ipm")(prog, tol=1e-8)
+    assert res.solver == "ipm" and res.status == "optimal"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        code = main(["verify", "--data", "spiral", "--beta", "0.1", "--patterns", "10", "--solvers", "ipm",
+                     "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    run = [r for r in report["runs"] if r["solver"] == "ipm"][0]
+    assert run["status"] == "optimal"
