@@ -13,8 +13,10 @@ Dual variables: ``z_j >= 0`` (n per block, the cone multipliers lambda of the La
 
 Algorithm: Mehrotra's predictor-corrector with Nesterov-Todd scaling, in the form of CVXOPT's ``coneqp``
 (Vandenberghe 2010): residuals, an affine (predictor) direction, the centering parameter
-``sigma = (mu_aff / mu)^3``, a combined direction with the second-order correction, and a step of 0.99 of
-the distance to the cone boundary, computed in the scaled variables ``lambda = W z = W^{-T} s``.
+``sigma = (mu_aff / mu)^3``, a combined direction with the second-order correction, up to two of
+Gondzio's centrality correctors on the orthant (measured: 34 instead of 40 iterations at n = 1000,
+44 instead of 50 at n = 500), and a step of 0.99 of the distance to the cone boundary, computed in the
+scaled variables ``lambda = W z = W^{-T} s``.
 
 The Newton system is never formed as a 2dP x 2dP matrix. After eliminating the slack and dual
 directions it is ``K dx = r`` with ``K = M^T M + B``, where ``B`` is block diagonal with one
@@ -79,6 +81,8 @@ _EIG_FLOOR = 1e-10
 _EIG_FLOOR_MAX = 1e-4
 #: relative KKT residual a direction must reach (typical: 1e-14; failures were measured at 1e-1)
 _KKT_ACCURACY = 1e-9
+#: Gondzio centrality correctors per iteration (each one solve with the iteration's factorisation)
+_MAX_CORRECTORS = 2
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -367,6 +371,34 @@ def _max_step(nt, sol):
                float(_soc_max_step(nt.lam0, nt.lam1, dzt0, dzt1).min()))
 
 
+def _centrality_correctors(data, system, nt, step, mu_target, info, max_correctors=_MAX_CORRECTORS):
+    """Gondzio's multiple centrality correctors on the orthant: while the step is short, aim at a longer
+    one (``alpha~ = min(1, 1.5 alpha + 0.1)``), move the complementarity products of that trial point that
+    fall outside ``[0.1, 10] * sigma mu`` back to the interval, and add the Newton direction of that
+    correction (one more solve with the factorisation already made). A corrector is kept only if it
+    lengthens the step by 1%. Returns the (corrected) direction."""
+    alpha = min(1.0, _max_step(nt, step))
+    for _ in range(max_correctors):
+        if alpha >= 0.9:
+            break
+        trial = min(1.0, 1.5 * alpha + 0.1)
+        v = (nt.lamL + trial * step[11]) * (nt.lamL + trial * step[8])  # scaled (s + a ds)(z + a dz)
+        target = np.clip(v, 0.1 * mu_target, 10.0 * mu_target)
+        corr = np.maximum(target - v, -10.0 * mu_target)
+        zero_J, zero_dJ = np.zeros_like(nt.lam0), np.zeros_like(nt.lam1)
+        b = [np.zeros_like(step[0]), zero_J, np.zeros_like(corr), zero_J, zero_dJ, corr, zero_J, zero_dJ]
+        extra, res = _refined_solve(data, system, nt, b)
+        if res > _KKT_ACCURACY:
+            break
+        cand = [a + e for a, e in zip(step, extra)]
+        alpha_c = min(1.0, _max_step(nt, cand))
+        if alpha_c < 1.01 * alpha:
+            break
+        step, alpha = cand, alpha_c
+        info["correctors"] += 1
+    return step
+
+
 def _initial_point(data):
     """CVXOPT's starting point: the Newton system with W = I gives ``x``, ``s = -G x`` and ``z = G x``, each
     shifted into the interior by ``(1 + max(0, -min eigenvalue)) e`` when it is not already there."""
@@ -446,7 +478,8 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
     degree = n * J + J
     hist = {k: [] for k in ("iteration", "objective", "dual_bound", "gap", "primal_residual", "dual_residual",
                             "mu", "step", "time")}
-    info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start, "cg_steps": 0}
+    info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start, "cg_steps": 0,
+            "correctors": 0}
     best_primal = best_dual = None  # (objective_s, U) of the best feasible iterate; the highest dual bound
     status, it, stalls = None, 0, 0
     if verbose:
@@ -542,6 +575,7 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
             info["stopped_by"] = f"inaccurate Newton direction (relative KKT residual {res_step:.1e})"
             info["cg_steps"] += system.cg_steps
             continue
+        step = _centrality_correctors(data, system, nt, step, sigma * mu, info)
         alpha = min(1.0, _STEP_FRACTION * _max_step(nt, step))
         info["cg_steps"] += system.cg_steps
         if not np.isfinite(alpha) or alpha < 1e-8:  # no progress possible along this direction
@@ -623,7 +657,8 @@ def ipm(program, *, tol_gap=1e-7, feas_tol=1e-9, max_iter=100, time_limit=None, 
     ``info``: duality_gap_rel, dual_bound, certified, cone_violation, returned_point (``iterate``, with
     ``_sparsified`` when blocks below 1e-8..1e-3 of the largest norm were zeroed within half the remaining
     gap allowance, or ``projected``), mu, residuals,
-    eig_floor (the block eigenvalue floor reached), cg_steps, setup_time_s, scale_x, scale_y, and
+    eig_floor (the block eigenvalue floor reached), cg_steps, correctors (centrality correctors kept),
+    setup_time_s, scale_x, scale_y, and
     ``stopped_by`` when the step collapsed.
     """
     _check_program(program)

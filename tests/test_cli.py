@@ -173,3 +173,15 @@ def test_solve_robust_with_admm(capsys):
     run = json.loads(out)
     assert run["solver"] == "admm" and run["formulation"] == "robust" and run["epsilon"] == 0.02
     assert run["max_violation"] <= 1e-9  # the returned point is feasible whatever the status
+
+
+@pytest.mark.parametrize("loss, expected", [("squared", ["admm", "ipm"]), ("hinge", ["admm"])])
+def test_verify_default_solvers_follow_the_program(capsys, loss, expected):
+    """Without --solvers, verify runs the hand-written solvers of the program: ADMM, plus the interior
+    point for the squared loss (it solves only that one)."""
+    code, out, _ = run_cli(capsys, "verify", "--data", "moons", "--bias", "--loss", loss, "--beta", "0.5",
+                           "--patterns", "6", "--json", "-")
+    assert code == 0
+    runs = json.loads(out)["runs"]
+    assert [r["solver"] for r in runs[1:]] == expected
+    assert all(r["status"] == "optimal" for r in runs[1:])
