@@ -66,7 +66,7 @@ from formulations.relu import ReLUProgram
 
 from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
 from .admm_common import CertifySchedule, PolishSchedule, pick_returned_point, record
-from .admm_common import Scaled as _Scaled
+from .admm_common import Scaled as _Scaled, check_constrained_squared
 from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
 from .admm_linalg import ADMMFactorization, project_cones as _project_cones
 from .admm_polish import polish as _polish
@@ -88,12 +88,7 @@ def _check_int(name, value, minimum=1):
 
 
 def _check_program(program):
-    if not isinstance(program, ReLUProgram) or program.formulation not in ("exact", "sampled"):
-        raise ValueError("the admm solver supports the constrained ReLU program (formulation 'exact' or "
-                         f"'sampled'); got {type(program).__name__}"
-                         f"{' (' + program.formulation + ')' if hasattr(program, 'formulation') else ''}")
-    if program.loss.name != "squared":
-        raise ValueError(f"admm_squared solves the squared loss; got {program.loss.name} (use admm)")
+    check_constrained_squared("admm", program, squared_name="admm_squared")
 
 
 # ------------------------------------------------------------------------------------------------------

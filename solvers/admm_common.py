@@ -166,3 +166,17 @@ class Scaled:
     def from_weights(self, weights):
         f = self.sx / self.sy
         return f * np.hstack([np.asarray(weights["V"], float), np.asarray(weights["W"], float)])
+
+
+def check_constrained_squared(solver, program, squared_name=None):
+    """ValueError unless ``program`` is the constrained ReLU program (exact or sampled) with the squared
+    loss; ``squared_name`` is how the message names the squared-loss solver (default: the solver)."""
+    from formulations.relu import ReLUProgram
+
+    if not isinstance(program, ReLUProgram) or program.formulation not in ("exact", "sampled"):
+        raise ValueError(f"the {solver} solver supports the constrained ReLU program (formulation 'exact' or "
+                         f"'sampled'); got {type(program).__name__}"
+                         f"{' (' + program.formulation + ')' if hasattr(program, 'formulation') else ''}")
+    if program.loss.name != "squared":
+        raise ValueError(f"{squared_name or 'the ' + solver + ' solver'} solves the squared loss; got "
+                         f"{program.loss.name} (use admm)")

@@ -29,7 +29,33 @@ from scipy import linalg as sla
 from scipy.optimize import nnls
 
 
-class ADMMFactorization:
+class PatternMaps:
+    """Data ``X`` (n x d), patterns ``D`` (n x P) and the maps every solver of the constrained program
+    shares: ``Dpm = [D, -D]``, ``S2 = [S, S]`` (n x 2P), the prediction map ``M a`` and its adjoint."""
+
+    def __init__(self, X, D):
+        X = np.asarray(X, float)
+        D = np.asarray(D, float)
+        self.n, self.d = X.shape
+        self.P = D.shape[1]
+        self.X = X
+        self.XT = np.ascontiguousarray(X.T)
+        self.D = D
+        self.Dpm = np.hstack([D, -D])
+        S = 2.0 * D - 1.0
+        self.S2 = np.hstack([S, S])
+
+    def M(self, A):
+        """``M a = sum_i D_i o X (v_i - w_i)``: predictions of the stacked blocks ``A`` (d x 2P) -> (n,)."""
+        return np.einsum("ij,ij->i", self.D, self.X @ (A[:, :self.P] - A[:, self.P:]))
+
+    def MT(self, z):
+        """``M^T z`` for z (n,) -> d x 2P (the W blocks are the negated V blocks)."""
+        half = self.XT @ (self.D * z[:, None])
+        return np.hstack([half, -half])
+
+
+class ADMMFactorization(PatternMaps):
     """The cached factorisation of the a-update for data ``X`` and patterns ``D``.
 
     Attributes
@@ -41,17 +67,9 @@ class ADMMFactorization:
     """
 
     def __init__(self, X, D, sigma=1.0):
-        X = np.asarray(X, float)
+        super().__init__(X, D)
+        X, D = self.X, self.D
         self.sigma = float(sigma)
-        D = np.asarray(D, float)
-        self.n, self.d = X.shape
-        self.P = D.shape[1]
-        self.X = X
-        self.XT = np.ascontiguousarray(X.T)
-        self.D = D
-        self.Dpm = np.hstack([D, -D])
-        S = 2.0 * D - 1.0
-        self.S2 = np.hstack([S, S])
         self.S2q = self.sigma * self.S2  # the cone map uses sigma * X (a weight of the split Q a = c)
         G = np.eye(self.d) + self.sigma ** 2 * (X.T @ X)
         cho = sla.cho_factor(G, lower=True)
@@ -65,16 +83,7 @@ class ADMMFactorization:
         self.U = U
         self.UT = np.ascontiguousarray(U.T)
 
-    # -- the linear maps (vectorised over patterns) --------------------------------------------------
-    def M(self, A):
-        """``M a``: predictions of the stacked blocks ``A`` (d x 2P) -> (n,)."""
-        return np.einsum("ij,ij->i", self.Dpm, self.X @ A)
-
-    def MT(self, z):
-        """``M^T z`` for z (n,) -> d x 2P."""
-        half = self.XT @ (self.D * z[:, None])
-        return np.hstack([half, -half])
-
+    # -- the cone maps (vectorised over patterns; M and M^T come from PatternMaps) --------------------
     def Q(self, A):
         """``Q a = sigma S2 * (X A)`` -> n x 2P."""
         return self.S2q * (self.X @ A)

@@ -55,6 +55,7 @@ collapse, the best certified point is returned with status ``optimal_inaccurate`
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -63,10 +64,8 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.linalg import blas
 
-from formulations.relu import ReLUProgram
-
-from .admm_common import Scaled, record
-from .admm_linalg import project_cones
+from .admm_common import Scaled, check_constrained_squared, record
+from .admm_linalg import PatternMaps, project_cones
 from .options import check_int, check_positive, run_with_blas_threads
 from .result import SolveResult
 
@@ -164,21 +163,22 @@ class _NTScaling:
 # ------------------------------------------------------------------------------------------------------
 # the reduced Newton system (M^T M + B) dx = r, by block eigendecompositions and Woodbury
 # ------------------------------------------------------------------------------------------------------
-_CONTROLLER = []
+@functools.lru_cache(maxsize=1)
+def _controller():
+    """threadpoolctl's controller (it ships with scikit-learn), built on first use; None without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
 
 
 def _blas_threads(limit):
-    """Context setting the BLAS thread limit to ``limit`` for one product (threadpoolctl, which ships with
-    scikit-learn; its controller is built on first use)."""
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover
-            _CONTROLLER.append(None)
-    if _CONTROLLER[0] is None:  # pragma: no cover
+    """Context setting the BLAS thread limit to ``limit`` for one product."""
+    controller = _controller()
+    if controller is None:  # pragma: no cover
         return contextlib.nullcontext()
-    return _CONTROLLER[0].limit(limits=limit, user_api="blas")
+    return controller.limit(limits=limit, user_api="blas")
 
 
 def _blocks_times(B, x):
@@ -196,7 +196,6 @@ class _NewtonSystem:
     def __init__(self, data, hL, Hs, floor=_EIG_FLOOR):
         X, Dpm, n, d, J = data.X, data.Dpm, data.n, data.d, data.J
         self.data = data
-        self.cg_steps = 0
         K = (data.XX.T @ hL).T.reshape(J, d, d)  # X^T diag(h_j) X for every block, one GEMM
         self.Buu = Hs[:, 1:, 1:] + K
         self.But = np.ascontiguousarray(Hs[:, 1:, 0].T)  # d x J
@@ -254,7 +253,7 @@ class _NewtonSystem:
         for _ in range(max_steps):
             if best[0] <= target or rz <= 0:
                 break
-            self.cg_steps += 1
+            self.data.cg_steps += 1
             qU, qt = self.apply(pU, pt)
             pq = float(np.sum(pU * qU) + pt @ qt)
             if pq <= 0:
@@ -275,30 +274,19 @@ class _NewtonSystem:
         return best[1], best[2]
 
 
-class _Data:
-    """Scaled data and the linear maps: ``M a`` (n), ``M^T r`` (d x 2P), the cone map ``S o X a``."""
+class _Data(PatternMaps):
+    """Scaled data, the maps of :class:`~solvers.admm_linalg.PatternMaps` (``M a``, ``M^T r``), the cone map
+    ``S o X a``, the products ``x_i x_i^T`` (n x d^2, for the blocks ``X^T diag(h) X``) and the count of
+    conjugate-gradient steps of the run."""
 
-    def __init__(self, sc, D):
-        self.X = sc.X
-        self.XT = np.ascontiguousarray(sc.X.T)
+    def __init__(self, sc, D, capacitance_threads=1):
+        super().__init__(sc.X, D)
         self.y = sc.y
         self.beta = sc.beta
-        self.n, self.d = sc.X.shape
-        self.P = D.shape[1]
         self.J = 2 * self.P
-        D = np.asarray(D, float)
-        self.D = D
-        self.Dpm = np.hstack([D, -D])
-        S = 2.0 * D - 1.0
-        self.S2 = np.hstack([S, S])
         self.XX = (self.X[:, :, None] * self.X[:, None, :]).reshape(self.n, self.d * self.d)
-
-    def M(self, A):
-        return np.einsum("ij,ij->i", self.D, self.X @ (A[:, :self.P] - A[:, self.P:]))  # M a = sum D_i X (v_i - w_i)
-
-    def MT(self, r):
-        half = self.XT @ (self.D * r[:, None])  # the W blocks are the negated V blocks
-        return np.hstack([half, -half])
+        self.big_threads = capacitance_threads
+        self.cg_steps = 0
 
     def cone(self, A):
         return self.S2 * (self.X @ A)
@@ -457,20 +445,10 @@ def _drop_tiny_blocks(data, U, slack):
     return best
 
 
-def _check_program(program):
-    if not isinstance(program, ReLUProgram) or program.formulation not in ("exact", "sampled"):
-        raise ValueError("the ipm solver supports the constrained ReLU program (formulation 'exact' or "
-                         f"'sampled'); got {type(program).__name__}"
-                         f"{' (' + program.formulation + ')' if hasattr(program, 'formulation') else ''}")
-    if program.loss.name != "squared":
-        raise ValueError(f"the ipm solver solves the squared loss; got {program.loss.name} (use admm)")
-
-
 def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, capacitance_threads):
     t_start = time.perf_counter()
     sc = Scaled(program, scaling)
-    data = _Data(sc, program.D)
-    data.big_threads = capacitance_threads
+    data = _Data(sc, program.D, capacitance_threads)
     n, J = data.n, data.J
     yscale = max(1.0, float(np.max(np.abs(sc.y), initial=0.0)))
     to_orig = sc.sy ** 2
@@ -478,8 +456,7 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
     degree = n * J + J
     hist = {k: [] for k in ("iteration", "objective", "dual_bound", "gap", "primal_residual", "dual_residual",
                             "mu", "step", "time")}
-    info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start, "cg_steps": 0,
-            "correctors": 0}
+    info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start, "correctors": 0}
     best_primal = best_dual = None  # (objective_s, U) of the best feasible iterate; the highest dual bound
     status, it, stalls = None, 0, 0
     if verbose:
@@ -551,11 +528,9 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
             if res_aff <= _KKT_ACCURACY or floor >= _EIG_FLOOR_MAX:
                 break
             floor *= 100.0
-            info["cg_steps"] += system.cg_steps
         if res_aff > _KKT_ACCURACY:
             stalls = 2
             info["stopped_by"] = f"inaccurate Newton direction (relative KKT residual {res_aff:.1e})"
-            info["cg_steps"] += system.cg_steps
             continue
         a_aff = min(1.0, _max_step(nt, aff))
         dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = aff[:8]
@@ -573,11 +548,9 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
         if res_step > _KKT_ACCURACY:
             stalls = 2
             info["stopped_by"] = f"inaccurate Newton direction (relative KKT residual {res_step:.1e})"
-            info["cg_steps"] += system.cg_steps
             continue
         step = _centrality_correctors(data, system, nt, step, sigma * mu, info)
         alpha = min(1.0, _STEP_FRACTION * _max_step(nt, step))
-        info["cg_steps"] += system.cg_steps
         if not np.isfinite(alpha) or alpha < 1e-8:  # no progress possible along this direction
             stalls += 1
             alpha = 0.0
@@ -611,7 +584,8 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
     total = time.perf_counter() - t_start
     info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "cone_violation": violation,
                  "certified": bool(gap is not None and gap <= tol_gap and violation <= feas_tol * sc.sy * yscale),
-                 "returned_point": point, "mu": mu, "eig_floor": floor, "primal_residual": r_p, "dual_residual": r_d})
+                 "returned_point": point, "mu": mu, "eig_floor": floor, "cg_steps": data.cg_steps,
+                 "primal_residual": r_p, "dual_residual": r_d})
     history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
     result = SolveResult(program=program, weights=weights, status=status, solver="ipm", iterations=it,
                          solve_time_s=total, history=history, info=info)
@@ -661,7 +635,7 @@ def ipm(program, *, tol_gap=1e-7, feas_tol=1e-9, max_iter=100, time_limit=None, 
     setup_time_s, scale_x, scale_y, and
     ``stopped_by`` when the step collapsed.
     """
-    _check_program(program)
+    check_constrained_squared("ipm", program)
     if tol_abs is not None or tol_rel is not None:
         tol_gap = min(check_positive("ipm", "tol", v) for v in (tol_abs, tol_rel) if v is not None)
     tol_gap = check_positive("ipm", "tol_gap", tol_gap)

@@ -146,3 +146,12 @@ def ref():
     return SimpleNamespace(loss=ref_loss, loss_gradient=ref_loss_gradient, relu_net=ref_relu_net,
                            nc_objective=ref_nc_objective, convex_predictions=ref_convex_predictions,
                            group_penalty=ref_group_penalty)
+
+
+@pytest.fixture(scope="session")
+def squared_exact_program():
+    """Exact (every pattern) squared-loss program on 14 Gaussian points in 2-D plus a bias, beta 0.5."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((14, 2))
+    y = rng.standard_normal(14)
+    return make_program("exact", X, y, "squared", 0.5, bias=True)

@@ -19,9 +19,8 @@ def _data(n=14, seed=0):
 
 
 @pytest.fixture(scope="module")
-def exact_program():
-    X, y = _data()
-    return make_program("exact", X, y, "squared", 0.5, bias=True)
+def exact_program(squared_exact_program):
+    return squared_exact_program
 
 
 @pytest.fixture(scope="module")

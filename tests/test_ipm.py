@@ -1,6 +1,7 @@
 """Interior-point checks: the structured linear algebra against dense assemblies of the same equations,
 the cone algebra against its definitions, and the certified answer against the oracle (the accuracy
 battery for every hand-written solver lives in tests/test_battery.py)."""
+import importlib
 import time
 import warnings
 
@@ -12,7 +13,7 @@ from solvers import ipm as ipm_fn
 from solvers.admm_common import Scaled
 from solvers.result import ConvergenceWarning
 
-ipm_mod = __import__("solvers.ipm", fromlist=["ipm"])  # the module (the package exports the function)
+ipm_mod = importlib.import_module("solvers.ipm")  # the module; ``solvers.ipm`` is the function
 
 
 def _data(n=14, d=2, seed=0):
@@ -23,9 +24,8 @@ def _data(n=14, d=2, seed=0):
 
 
 @pytest.fixture(scope="module")
-def exact_program():
-    X, y = _data()
-    return make_program("exact", X, y, "squared", 0.5, bias=True)
+def exact_program(squared_exact_program):
+    return squared_exact_program
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,8 @@ def test_kkt_direction_matches_dense_kkt():
     assert np.allclose((GL @ dU.T.ravel()).reshape(J, n).T + dsL, b[2], atol=1e-9)
     assert np.allclose(-dt + ds0, b[3], atol=1e-9) and np.allclose(-dU + ds1, b[4], atol=1e-9)
     assert np.allclose(nt.lamL * (nt.wL * dzL + dsL / nt.wL), b[5], atol=1e-9)
-    g = (W @ np.vstack([dz0, dz1]).T[:, :, None])[:, :, 0] + np.linalg.solve(W, np.vstack([ds0, ds1]).T[:, :, None])[:, :, 0]
+    g = ((W @ np.vstack([dz0, dz1]).T[:, :, None])[:, :, 0]
+         + np.linalg.solve(W, np.vstack([ds0, ds1]).T[:, :, None])[:, :, 0])
     lam = np.vstack([nt.lam0, nt.lam1]).T
     assert np.allclose(np.sum(lam * g, axis=1), b[6], atol=1e-9)
     assert np.allclose(lam[:, :1] * g[:, 1:] + g[:, :1] * lam[:, 1:], b[7].T, atol=1e-9)
