@@ -582,8 +582,15 @@ def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, 
     dual_bound = None if best_dual is None else to_orig * best_dual
     gap = None if dual_bound is None else (objective - dual_bound) / max(1.0, abs(objective))
     total = time.perf_counter() - t_start
+    certified = bool(gap is not None and gap <= tol_gap and violation <= feas_tol * sc.sy * yscale)
+    # the status follows from what the returned point proves: a certified gap at a feasible point is optimal
+    # whatever stopped the loop (a collapsed step after the gap closed), and an uncertified point is not
+    if certified:
+        status = "optimal"
+    elif status == "optimal":
+        status = "optimal_inaccurate"
     info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "cone_violation": violation,
-                 "certified": bool(gap is not None and gap <= tol_gap and violation <= feas_tol * sc.sy * yscale),
+                 "certified": certified,
                  "returned_point": point, "mu": mu, "eig_floor": floor, "cg_steps": data.cg_steps,
                  "primal_residual": r_p, "dual_residual": r_d})
     history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
