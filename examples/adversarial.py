@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from formulations import add_bias_column, make_program, sample_patterns  # noqa: E402
 from formulations.datasets import breast_cancer, digits_binary  # noqa: E402
 from solvers import SolveResult, solve_oracle  # noqa: E402
-from solvers.adversarial import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
+from solvers.baselines.adversarial import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
 METHODS = ("(a) convex standard", "(b) convex robust", "(c) NC PGD adv. training")

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import make_program  # noqa: E402
 from formulations.datasets import breast_cancer  # noqa: E402
-from solvers.admm_robust import admm_robust  # noqa: E402
+from solvers.admm.robust import admm_robust  # noqa: E402
 from solvers.oracle import solve_oracle  # noqa: E402
 from solvers.result import ConvergenceWarning  # noqa: E402
 

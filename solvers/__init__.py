@@ -10,8 +10,8 @@ from .result import ConvergenceWarning, SolveResult
 
 #: public names loaded on first use (keeps ``import solvers`` and the CLI start-up light)
 _LAZY = {
-    "ConvexReLUClassifier": "estimators",
-    "ConvexReLURegressor": "estimators",
+    "ConvexReLUClassifier": "interface.estimators",
+    "ConvexReLURegressor": "interface.estimators",
     "optimality_certificate": "certificate",
     "column_generation": "certificate",
     "CertificateResult": "certificate",

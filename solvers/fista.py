@@ -105,7 +105,7 @@ from formulations.gated import GatedReLUProgram
 from formulations.losses import get_loss
 from formulations.scp import SCPProgram
 
-from .options import check_int, check_positive
+from .core.options import check_int, check_positive
 from .result import SolveResult
 
 __all__ = ["fista"]

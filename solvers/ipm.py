@@ -54,8 +54,6 @@ collapse, the best certified point is returned with status ``optimal_inaccurate`
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
 import time
@@ -64,9 +62,12 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.linalg import blas
 
-from .admm_common import Scaled, check_constrained_squared, record
-from .admm_linalg import PatternMaps, project_cones
-from .options import check_int, check_positive, run_with_blas_threads
+from .core.scaling import Scaled
+from .core.options import check_constrained_squared
+from .core.log import record
+from .core.operators import PatternMaps, project_cones
+from .core.options import check_int, check_positive
+from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
 from .result import SolveResult
 
 __all__ = ["ipm"]
@@ -158,27 +159,6 @@ class _NTScaling:
         l0, l1 = self.lam0, self.lam1
         x0 = (l0 * b0 - np.einsum("ij,ij->j", l1, b1)) / _jdot(l0, l1, l0, l1)
         return bL / self.lamL, x0, (b1 - x0 * l1) / l0
-
-
-# ------------------------------------------------------------------------------------------------------
-# the reduced Newton system (M^T M + B) dx = r, by block eigendecompositions and Woodbury
-# ------------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _controller():
-    """threadpoolctl's controller (it ships with scikit-learn), built on first use; None without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-def _blas_threads(limit):
-    """Context setting the BLAS thread limit to ``limit`` for one product."""
-    controller = _controller()
-    if controller is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return controller.limit(limits=limit, user_api="blas")
 
 
 def _blocks_times(B, x):

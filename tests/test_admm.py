@@ -7,7 +7,7 @@ import pytest
 
 from formulations import make_program
 from solvers.admm import admm
-from solvers.admm_linalg import ADMMFactorization
+from solvers.admm.factorization import ADMMFactorization
 from solvers.result import ConvergenceWarning
 
 
@@ -124,7 +124,7 @@ def test_bad_options_raise(exact_program, kwargs):
 @pytest.mark.parametrize("loss", ["hinge", "logistic"])
 def test_squared_variant_rejects_other_losses(loss):
     """admm_squared puts the loss into its a-update; other losses go through admm's loss split."""
-    from solvers.admm import admm_squared
+    from solvers.admm.squared import admm_squared
     X, _ = _data()
     y = np.where(np.arange(X.shape[0]) % 2, 1.0, -1.0)
     prog = make_program("sampled", X, y, loss, 0.1, n_patterns=10, seed=0)
@@ -152,7 +152,8 @@ def test_cone_projection_is_the_exact_projection(spread):
     projection's optimality conditions: v in the cone, v - a = G^T lam with lam >= 0, lam_i (G v)_i = 0."""
     from scipy.optimize import nnls
 
-    from solvers.admm_linalg import ADMMFactorization, project_cones
+    from solvers.admm.factorization import ADMMFactorization
+    from solvers.core.operators import project_cones
 
     rng = np.random.default_rng(7)
     n, d, P = 300, 8, 6

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 
 from formulations import make_program
-from solvers.admm_robust import (RobustOperators, _repair, admm_robust, cone_margins, hinge_slack_prox,
-                                 project_cones)
-from solvers.admm_robust_polish import (RobustStructure, _descent_direction, _ratio_test, descend, polish_robust,
-                                        robust_dual_bound)
+from solvers.admm.robust import RobustOperators, _repair, admm_robust, cone_margins, hinge_slack_prox, project_cones
+from solvers.admm.robust_polish import RobustStructure, _descent_direction, _ratio_test, descend, polish_robust, robust_dual_bound
 from solvers.battery import reference_problems, relative_gap, run_battery
 from solvers.oracle import solve_oracle
 from solvers.result import ConvergenceWarning
@@ -115,7 +113,7 @@ def test_cone_margins_and_repair_give_feasible_points():
 def test_scaling_identity():
     """Scaling X by 1/sx with eps/sx, beta/sx and A*sx leaves the objective and the cones unchanged; with a
     bias column the scaled column is an unperturbed constant feature (the solver's scaled objective)."""
-    from solvers.admm_robust import _objective_s
+    from solvers.admm.robust import _objective_s
     rng = np.random.default_rng(8)
     sx = 3.7
     for bias in (False, True):

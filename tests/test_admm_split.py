@@ -13,7 +13,7 @@ import pytest
 from formulations import make_program
 from solvers import solve_oracle
 from solvers.admm import admm
-from solvers.admm_split import admm_split
+from solvers.admm.split import admm_split
 from solvers.battery import reference_problems, run_battery, tolerance_for
 from solvers.result import ConvergenceWarning
 
@@ -162,8 +162,8 @@ def test_hinge_polish_recovers_the_optimum_from_oracle_pieces():
     the optimum with a certified duality gap."""
     from types import SimpleNamespace
 
-    from solvers.admm_linalg import ADMMFactorization
-    from solvers.admm_polish import polish
+    from solvers.admm.factorization import ADMMFactorization
+    from solvers.admm.polish import polish
 
     prog = _program("hinge", n=40, d=3, P=12, beta=0.1, seed=1)
     oracle = solve_oracle(prog)

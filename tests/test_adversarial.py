@@ -23,10 +23,9 @@ import pytest
 
 from formulations import ReLUNetwork, add_bias_column, get_loss, make_program
 from solvers import SolveResult, solve_oracle
-from solvers.adversarial import (AdversarialTrainingResult, adversarial_objective, evaluate_robustness,
-                                 stable_certificates, train_adversarial)
-from solvers.attacks import pgd
-from solvers.backprop import train_nonconvex
+from solvers.baselines.adversarial import AdversarialTrainingResult, adversarial_objective, evaluate_robustness, stable_certificates, train_adversarial
+from solvers.baselines.attacks import pgd
+from solvers.baselines.backprop import train_nonconvex
 
 
 # -- exact worst case in two perturbed dimensions (independent of the library's attack code) ---------

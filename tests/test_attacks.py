@@ -9,7 +9,7 @@ import pytest
 
 from formulations import ReLUNetwork, get_loss, make_program
 from solvers import solve_oracle
-from solvers.attacks import fgsm, input_gradient, pgd, robust_accuracy, worst_case_vertices
+from solvers.baselines.attacks import fgsm, input_gradient, pgd, robust_accuracy, worst_case_vertices
 
 EPS = 0.1
 

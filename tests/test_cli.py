@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from solvers.cli import main
+from solvers.interface.cli import main
 
 RUN_KEYS = {"formulation", "loss", "beta", "n", "d", "n_patterns", "solver", "status", "objective",
             "max_violation", "network_objective", "network_width", "train_accuracy", "solve_time_s",
@@ -142,11 +142,11 @@ def test_verify_exits_1_when_a_solver_misses_the_oracle(capsys):
 
 
 def test_console_entry_point_never_prints_a_traceback():
-    ok = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--data", "spiral", "--loss", "hinge",
+    ok = subprocess.run([sys.executable, "-m", "solvers.interface.cli", "solve", "--data", "spiral", "--loss", "hinge",
                          "--beta", "0.2", "--patterns", "10", "--json", "-"], capture_output=True, text=True)
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["formulation"] == "sampled"
-    bad = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--beta", "nan"],
+    bad = subprocess.run([sys.executable, "-m", "solvers.interface.cli", "solve", "--beta", "nan"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

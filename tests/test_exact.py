@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import LOSSES
-from solvers.backprop import train_nonconvex
+from solvers.baselines.backprop import train_nonconvex
 
 #: agreement between the convex optimum and values computed from the solver's point
 SOLVER_RTOL = 1e-6

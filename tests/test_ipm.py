@@ -10,7 +10,7 @@ import pytest
 
 from formulations import make_program
 from solvers import ipm as ipm_fn
-from solvers.admm_common import Scaled
+from solvers.core.scaling import Scaled
 from solvers.result import ConvergenceWarning
 
 ipm_mod = importlib.import_module("solvers.ipm")  # the module; ``solvers.ipm`` is the function
@@ -294,7 +294,7 @@ def test_verbose_table_goes_to_stderr(exact_program, capsys):
 def test_registry_and_cli_run_ipm(capsys):
     import json
 
-    from solvers.cli import main
+    from solvers.interface.cli import main
     from solvers.registry import available_solvers, get_solver
     assert "ipm" in available_solvers()
     X, y = _data(20, 2, seed=2)

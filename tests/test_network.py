@@ -15,7 +15,7 @@ import pytest
 
 from conftest import LOSSES, labels_for
 from formulations.network import ReLUNetwork
-from solvers.backprop import NonConvexResult, nc_objective_and_gradient, train_nonconvex
+from solvers.baselines.backprop import NonConvexResult, nc_objective_and_gradient, train_nonconvex
 
 
 def random_net(d, m, seed):

@@ -8,7 +8,7 @@ import pytest
 from formulations import FORMULATIONS, ReLUProgram, make_program, sample_patterns
 from formulations.network import ReLUNetwork
 from solvers import solve_oracle
-from solvers.backprop import nc_objective_and_gradient, train_nonconvex
+from solvers.baselines.backprop import nc_objective_and_gradient, train_nonconvex
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
-from .admm_common import soft_threshold as _soft_threshold
+from ..core.prox import soft_threshold as _soft_threshold
 
 __all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule",
            "descend"]

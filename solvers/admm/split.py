@@ -63,13 +63,18 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import CertifySchedule, PolishSchedule, pick_returned_point, record
-from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
-from .admm_linalg import ADMMFactorization, project_cones as _project_cones
-from .admm_polish import certificate as _certificate, polish as _polish
-from .options import check_int, check_positive
-from .result import SolveResult
+from .schedules import balanced_rho
+from ..core.options import check_flags, check_rho_tolerance
+from ..core.prox import group_soft as _group_soft
+from .schedules import CertifySchedule, PolishSchedule, pick_returned_point
+from ..core.log import record
+from ..core.prox import inf_norm as _inf
+from ..core.options import verbose_after as _verbose_after
+from .factorization import ADMMFactorization
+from ..core.operators import project_cones as _project_cones
+from .polish import certificate as _certificate, polish as _polish
+from ..core.options import check_int, check_positive
+from ..result import SolveResult
 
 __all__ = ["admm_split"]
 

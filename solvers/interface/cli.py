@@ -21,8 +21,8 @@ import numpy as np
 from formulations import FORMULATIONS, LOSSES, make_program
 from formulations.datasets import list_datasets, load_data, standardize
 
-from .battery import compare, relative_gap, tolerance_for
-from .registry import get_solver
+from ..battery import compare, relative_gap, tolerance_for
+from ..registry import get_solver
 
 DEFAULT_DATA = "breast_cancer"
 

@@ -42,8 +42,8 @@ import numpy as np
 from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
 from formulations.validation import check_beta, check_epsilon, check_matrix, check_positive_int, check_X_y
-from solvers.attacks import pgd, robust_accuracy, worst_case_vertices
-from solvers.backprop import DescentStep, _check_positive_float, nc_objective_and_gradient
+from solvers.baselines.attacks import pgd, robust_accuracy, worst_case_vertices
+from solvers.baselines.backprop import DescentStep, _check_positive_float, nc_objective_and_gradient
 
 METHODS = ("adam", "sgd")
 #: default constant step size of each method (``lr=None``), as in :mod:`solvers.backprop`

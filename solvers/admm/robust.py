@@ -90,12 +90,18 @@ import numpy as np
 
 from formulations.robust import RobustReLUProgram
 
-from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import pick_returned_point, record, soft_threshold as _soft_threshold
-from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
-from .admm_robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
-from .options import check_int, check_positive, run_with_blas_threads
-from .result import SolveResult
+from .schedules import balanced_rho
+from ..core.options import check_flags, check_rho_tolerance
+from ..core.prox import group_soft as _group_soft
+from .schedules import pick_returned_point
+from ..core.log import record
+from ..core.prox import soft_threshold as _soft_threshold
+from ..core.prox import inf_norm as _inf
+from ..core.options import verbose_after as _verbose_after
+from .robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
+from ..core.options import check_int, check_positive
+from ..core.blas import run_with_blas_threads
+from ..result import SolveResult
 
 __all__ = ["admm_robust", "hinge_slack_prox", "project_cones", "RobustOperators"]
 

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.optimize import nnls
 
-from .admm_common import inf_norm as _inf
+from ..core.prox import inf_norm as _inf
 
 __all__ = ["polish", "certificate"]
 

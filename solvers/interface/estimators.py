@@ -35,8 +35,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from formulations import add_bias_column, make_program
 
-from .registry import get_solver
-from .result import ConvergenceWarning as ToolkitConvergenceWarning
+from ..registry import get_solver
+from ..result import ConvergenceWarning as ToolkitConvergenceWarning
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor"]
 

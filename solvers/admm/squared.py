@@ -62,18 +62,24 @@ import time
 
 import numpy as np
 
-from formulations.relu import ReLUProgram
 
-from .admm_common import balanced_rho, check_flags, check_rho_tolerance, group_soft as _group_soft
-from .admm_common import CertifySchedule, PolishSchedule, pick_returned_point, record
-from .admm_common import Scaled as _Scaled, check_constrained_squared
-from .admm_common import inf_norm as _inf, verbose_after as _verbose_after
-from .admm_linalg import ADMMFactorization, project_cones as _project_cones
-from .admm_polish import polish as _polish
-from .options import check_int, check_positive, run_with_blas_threads
-from .result import SolveResult
+from .schedules import balanced_rho
+from ..core.options import check_flags, check_rho_tolerance
+from ..core.prox import group_soft as _group_soft
+from .schedules import CertifySchedule, PolishSchedule, pick_returned_point
+from ..core.log import record
+from ..core.scaling import Scaled as _Scaled
+from ..core.options import check_constrained_squared
+from ..core.prox import inf_norm as _inf
+from ..core.options import verbose_after as _verbose_after
+from .factorization import ADMMFactorization
+from ..core.operators import project_cones as _project_cones
+from .polish import polish as _polish
+from ..core.options import check_int, check_positive
+from ..core.blas import run_with_blas_threads
+from ..result import SolveResult
 
-__all__ = ["admm", "admm_squared"]
+__all__ = ["admm_squared"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -596,28 +602,3 @@ def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_r
     return run_with_blas_threads("admm", blas_threads, _admm, program, **options)
 
 
-def admm(program, **options):
-    r"""Solve a constrained convex ReLU program by ADMM (MATH.md sections 6 and 7): one name, three variants.
-
-    * squared loss, ``exact`` / ``sampled`` program: :func:`admm_squared` (loss inside the a-update,
-      polishing with a duality-gap certificate);
-    * hinge or logistic loss, ``exact`` / ``sampled`` program: :func:`solvers.admm_split.admm_split`
-      (extra split ``z = M a``, the loss enters through its per-sample prox, same cached factorisation);
-    * ``robust`` program, hinge loss: :func:`solvers.admm_robust.admm_robust` (splits for the slopes and
-      the eps-tightened cones).
-
-    ``options`` go to the variant (see its docstring); every variant returns a
-    :class:`~solvers.result.SolveResult` with ``solver="admm"`` and accepts ``tol_abs``, ``tol_rel``,
-    ``max_iter``, ``time_limit``, ``warm_start``, ``verbose`` and ``blas_threads``.
-    """
-    from formulations.robust import RobustReLUProgram
-
-    if isinstance(program, RobustReLUProgram):
-        from .admm_robust import admm_robust
-        return admm_robust(program, **options)
-    if isinstance(program, ReLUProgram) and program.formulation in ("exact", "sampled") \
-            and program.loss.name != "squared":
-        from .admm_split import admm_split
-        blas_threads = options.pop("blas_threads", 1)
-        return run_with_blas_threads("admm", blas_threads, admm_split, program, **options)
-    return admm_squared(program, **options)

@@ -1,0 +1,78 @@
+"""The pattern operators of the constrained program, built once per program and shared by every solver:
+the stacked arrays ``Dpm = [D, -D]`` and ``S2 = [S, S]``, the prediction map ``M`` and its adjoint, and the
+Euclidean projection onto the pattern cones."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.optimize import nnls
+
+
+class PatternMaps:
+    """Data ``X`` (n x d), patterns ``D`` (n x P) and the maps every solver of the constrained program
+    shares: ``Dpm = [D, -D]``, ``S2 = [S, S]`` (n x 2P), the prediction map ``M a`` and its adjoint."""
+
+    def __init__(self, X, D):
+        X = np.asarray(X, float)
+        D = np.asarray(D, float)
+        self.n, self.d = X.shape
+        self.P = D.shape[1]
+        self.X = X
+        self.XT = np.ascontiguousarray(X.T)
+        self.D = D
+        self.Dpm = np.hstack([D, -D])
+        S = 2.0 * D - 1.0
+        self.S2 = np.hstack([S, S])
+
+    def M(self, A):
+        """``M a = sum_i D_i o X (v_i - w_i)``: predictions of the stacked blocks ``A`` (d x 2P) -> (n,)."""
+        return np.einsum("ij,ij->i", self.D, self.X @ (A[:, :self.P] - A[:, self.P:]))
+
+    def MT(self, z):
+        """``M^T z`` for z (n,) -> d x 2P (the W blocks are the negated V blocks)."""
+        half = self.XT @ (self.D * z[:, None])
+        return np.hstack([half, -half])
+
+
+def _project_block(G, a, max_rounds=5):
+    r"""Projection of ``a`` onto the polyhedral cone ``{v : G v >= 0}`` (rows of G: the constraints).
+
+    Dual form: ``v = a + G^T lam`` with ``lam = argmin_{lam >= 0} |a + G^T lam|`` (NNLS). The NNLS is first
+    solved on a candidate subset of rows - the violated ones and the ``4 d`` with the smallest normalised
+    slack ``(G a)_i / |G_i|`` - and its answer is exact for the whole cone when ``G v >= 0`` holds on every
+    row (the other rows keep ``lam = 0``, so the KKT conditions hold); rows it violates join the subset.
+    Falls back to the NNLS on all rows."""
+    n, d = G.shape
+    Ga = G @ a
+    slack = Ga / np.maximum(np.linalg.norm(G, axis=1), 1e-300)
+    k = min(n, 4 * d)
+    rows = np.union1d(np.argpartition(slack, k - 1)[:k] if k < n else np.arange(n), np.flatnonzero(Ga < 0))
+    tol = 1e-12 * max(float(np.max(np.abs(Ga))), 1e-300)
+    for _ in range(max_rounds):
+        if rows.size >= n:
+            break
+        GT = G[rows].T
+        lam, _ = nnls(GT, -a, maxiter=50 * rows.size)
+        v = a + GT @ lam
+        violated = np.flatnonzero(G @ v < -tol)
+        if violated.size == 0:
+            return v
+        rows = np.union1d(rows, violated)
+    lam, _ = nnls(G.T, -a, maxiter=50 * n)
+    return a + G.T @ lam
+
+
+def project_cones(F, A, deadline=None):
+    r"""Euclidean projection of every violating block onto its cone :math:`\{v : S_i \circ X v \ge 0\}`
+    (:func:`_project_block` per block, ``G = S_i o X``; an NNLS on candidate rows, exact by a KKT check).
+    Only blocks that violate their cone are touched. Returns the projected point, or None if the deadline
+    passed first."""
+    QA = F.S2 * (F.X @ A)
+    bad = np.flatnonzero(QA.min(axis=0) < 0)
+    out = A.copy()
+    for j in bad:
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
+        out[:, j] = _project_block(F.S2[:, j:j + 1] * F.X, A[:, j])
+    return out
