@@ -2,7 +2,7 @@
 
 The sampled program (squared loss) on a random instance is solved by the CVXPY oracle (Clarabel, an
 interior-point method whose iterations cost a sparse factorisation of the whole conic system) and by
-cvxnn's ADMM (MATH.md section 6: one d x d factorisation, an n x n capacitance eigendecomposition, then
+cvxnn's ADMM (docs/math.md section 6: one d x d factorisation, an n x n capacitance eigendecomposition, then
 matrix products per iteration). The figure shows ADMM's relative objective gap to the oracle and its
 primal/dual residuals against time, with the oracle's solve time marked; the printed table compares
 objective, cone violation, the recovered networks and time.

@@ -3,10 +3,10 @@
 For each data set (breast cancer; digits 0-4 vs 5-9) and each l_inf radius eps of a grid (standardised
 feature units; the bias column is never perturbed), with the same pattern / width budget:
 
-(a) standard convex training: the sampled program (MATH.md section 4), hinge loss, bias, Clarabel;
+(a) standard convex training: the sampled program (docs/math.md section 4), hinge loss, bias, Clarabel;
     it does not depend on eps, so it is solved once and attacked at every eps;
 (b) robust convex training: ``make_program("robust", ..., epsilon=eps, bias=True)`` on the SAME sampled
-    patterns, Clarabel (MATH.md section 7); at eps = 0 it is the program of (a), whose solution is reused;
+    patterns, Clarabel (docs/math.md section 7); at eps = 0 it is the program of (a), whose solution is reused;
 (c) PGD adversarial training of the non-convex network by back-propagation
     (:func:`solvers.adversarial.train_adversarial`, Adam, full batch) with width 2P - the largest width
     a P-pattern convex program can produce - and the same beta; at eps = 0 this is standard training.

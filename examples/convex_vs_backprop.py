@@ -2,7 +2,7 @@
 
 On a small 2-D data set (two moons, with a bias feature) the exact convex program uses every activation
 pattern of the data, so its optimum is the global minimum of the non-convex training objective
-(MATH.md sections 2-3). We solve it with the CVXPY oracle, recover the ReLU network, then train the same
+(docs/math.md sections 2-3). We solve it with the CVXPY oracle, recover the ReLU network, then train the same
 non-convex objective 50 times by back-propagation (Adam, random initialisations, width n + 1, enough for
 the non-convex optimum to equal the convex one)
 and compare: no run can end below the convex optimum; many end above it.

@@ -1,5 +1,5 @@
 """Example 2 - how good is a sampled program? Objective vs number of sampled patterns, with the
-global-optimality certificate (MATH.md section 4).
+global-optimality certificate (docs/math.md section 4).
 
 On a small problem whose activation patterns can all be enumerated (2 features + bias), the exact
 program gives the global optimum. Sampled programs on nested samples of P_s Gaussian directions are

@@ -2,7 +2,7 @@
 
 A solver is any function ``solver(program, **options)`` that returns a weights dict or a SolveResult.
 Below, in under 50 lines, an accelerated proximal-gradient method (FISTA with restart) for the gated
-ReLU program with squared loss (MATH.md section 5):
+ReLU program with squared loss (docs/math.md section 5):
 
     minimize_U  0.5 |sum_i D_i o X u_i - y|^2 + beta sum_i |u_i|_2
 

@@ -105,7 +105,7 @@ class ConvexProgram(ABC):
         """The non-convex network that realises the convex model at ``weights``."""
 
     def network_objective(self, weights):
-        """Non-convex training objective of the recovered network (MATH.md section 1)."""
+        """Non-convex training objective of the recovered network (docs/math.md section 1)."""
         return self.network(weights).objective(self.X, self.y, self.loss, self.beta_value)
 
     def describe(self):

@@ -5,7 +5,7 @@ are standardised (zero mean, unit variance per column, constant columns left at 
 are stored on the :class:`Dataset` (``feature_mean``, ``feature_scale``) so the mapping can be undone or
 applied to new data. Synthetic generators are seeded.
 
-Instance files (CONTRACT.md): ``.npz`` with ``X``, ``y`` and optional ``D`` (patterns, used as given) and
+Instance files (docs/cli.md): ``.npz`` with ``X``, ``y`` and optional ``D`` (patterns, used as given) and
 ``H`` (directions); ``.csv`` with a header row, target in the last column unless ``target`` is named.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""The gated-ReLU program (Mishkin, Sahiner & Pilanci 2022; MATH.md section 5).
+r"""The gated-ReLU program (Mishkin, Sahiner & Pilanci 2022; docs/math.md section 5).
 
 The constrained program of :mod:`formulations.relu` without the cone constraints. Because nothing ties
 v_i and w_i apart, the pair collapses to one block u_i = v_i - w_i:

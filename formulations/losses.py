@@ -1,6 +1,6 @@
 r"""The three training losses, each defined once.
 
-Losses are SUMS over samples (MATH.md section 1). For predictions :math:`\hat y` and targets :math:`y`:
+Losses are SUMS over samples (docs/math.md section 1). For predictions :math:`\hat y` and targets :math:`y`:
 
 * squared:  ``0.5 * sum((yhat - y)^2)``
 * hinge:    ``sum(max(0, 1 - y * yhat))``           (y in {-1, +1})
@@ -8,7 +8,7 @@ Losses are SUMS over samples (MATH.md section 1). For predictions :math:`\hat y`
 
 Each loss provides the CVXPY expression (the oracle), the NumPy value, its gradient with respect to the
 predictions and its proximal operator (for the hand-written solvers), the worst case over an l_inf ball
-(MATH.md section 7) in both CVXPY and NumPy form, and label validation.
+(docs/math.md section 7) in both CVXPY and NumPy form, and label validation.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Loss(ABC):
     # -- worst case over an l_inf ball (slack = eps * |a_k|_1 >= 0) --------------------------------
     @abstractmethod
     def robust_per_sample(self, yhat, slack, y):
-        """Worst-case loss of each sample over the l_inf ball, given slack = eps * |a_k|_1 (MATH.md 7)."""
+        """Worst-case loss of each sample over the l_inf ball, given slack = eps * |a_k|_1 (docs/math.md 7)."""
 
     def robust_value(self, yhat, slack, y):
         return float(np.sum(self.robust_per_sample(np.asarray(yhat, float), np.asarray(slack, float),

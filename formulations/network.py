@@ -1,4 +1,4 @@
-r"""The non-convex networks that convex solutions map to (MATH.md sections 1, 3, 5 and 7).
+r"""The non-convex networks that convex solutions map to (docs/math.md sections 1, 3, 5 and 7).
 
 * :class:`ReLUNetwork` - :math:`f(x) = \sum_j \max(0, x^\top u_j)\,\alpha_j`, trained objective
   ``loss(f(X), y) + (beta/2) * sum_j (|u_j|^2 + alpha_j^2)``. Recovered from a constrained convex solution
@@ -70,7 +70,7 @@ class ReLUNetwork(_TwoLayerNetwork):
 
     @classmethod
     def from_convex(cls, V, W, rel_tol=1e-8):
-        r"""Square-root split (MATH.md section 3): each nonzero v_i gives a neuron
+        r"""Square-root split (docs/math.md section 3): each nonzero v_i gives a neuron
         :math:`u = v_i/\sqrt{|v_i|}`, :math:`\alpha = +\sqrt{|v_i|}`; each nonzero w_i gives
         :math:`u = w_i/\sqrt{|w_i|}`, :math:`\alpha = -\sqrt{|w_i|}`. Blocks whose norm is at most
         ``rel_tol`` times the largest block norm (over V and W) are dropped."""
@@ -102,7 +102,7 @@ class ReLUNetwork(_TwoLayerNetwork):
         """f(X) = max(0, X U) alpha."""
         return self.hidden(X) @ self.alpha
 
-    # -- adversarial evaluation (MATH.md section 7) -------------------------------------------------
+    # -- adversarial evaluation (docs/math.md section 7) -------------------------------------------------
     @staticmethod
     def _perturbed(d, bias):
         return slice(0, d - 1) if bias else slice(0, d)

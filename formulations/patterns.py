@@ -1,4 +1,4 @@
-r"""Activation patterns of the data (MATH.md sections 2 and 4).
+r"""Activation patterns of the data (docs/math.md sections 2 and 4).
 
 The pattern of a direction h is :math:`D(h) = 1[X h \ge 0]` (an n-vector). A matrix ``D`` (n x P) stacks
 P distinct patterns as columns. Two sources:

@@ -1,4 +1,4 @@
-r"""The constrained convex ReLU program (Pilanci & Ergen; MATH.md section 2).
+r"""The constrained convex ReLU program (Pilanci & Ergen; docs/math.md section 2).
 
 With patterns :math:`D` (n x P), signs :math:`S = 2D - 1` and variables :math:`V, W` (d x P):
 

@@ -1,4 +1,4 @@
-r"""The robust (l_inf adversarial) convex ReLU program (Bai et al.; MATH.md section 7).
+r"""The robust (l_inf adversarial) convex ReLU program (Bai et al.; docs/math.md section 7).
 
 Keep the clean patterns and require them to hold for every perturbation of radius eps:
 

@@ -1,4 +1,4 @@
-r"""The sampled convex program with a frozen first layer (Bai et al., Algorithm 2; MATH.md section 5).
+r"""The sampled convex program with a frozen first layer (Bai et al., Algorithm 2; docs/math.md section 5).
 
 Draw N unit directions h_j, freeze the features :math:`F = \max(0, X H)` (n x N) and solve the
 unconstrained l1 problem

@@ -1,5 +1,5 @@
 r"""Global-optimality certificates and column generation for the constrained ReLU program
-(MATH.md section 4).
+(docs/math.md section 4).
 
 Let :math:`(V, W)` solve the program on a pattern set, :math:`\hat y` its training predictions and
 :math:`\lambda = \nabla \ell(\hat y)` the loss gradient there (squared: :math:`\hat y - y`; logistic:

@@ -1,4 +1,4 @@
-r"""FISTA (accelerated proximal gradient) for the unconstrained programs (MATH.md section 5).
+r"""FISTA (accelerated proximal gradient) for the unconstrained programs (docs/math.md section 5).
 
 Both programs have the composite form
 

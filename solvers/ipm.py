@@ -1,6 +1,6 @@
 r"""A structured primal-dual interior-point method for the squared-loss constrained program.
 
-The program of MATH.md section 6, ``a = (v_1..v_P, w_1..w_P)`` (blocks ``a_j``, d x 2P), written as a
+The program of docs/math.md section 6, ``a = (v_1..v_P, w_1..w_P)`` (blocks ``a_j``, d x 2P), written as a
 conic quadratic program with one epigraph variable ``t_j`` per group norm:
 
 .. math::

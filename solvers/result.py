@@ -2,10 +2,11 @@
 
 Everything important is on the object: the solution, the status, iterations, residual and objective
 histories, timing, the constraint violation - nothing is hidden in logs. :meth:`SolveResult.to_dict`
-gives the run object of the JSON report (CONTRACT.md).
+gives the run object of the JSON report (docs/cli.md).
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -107,7 +108,7 @@ class SolveResult:
                           ConvergenceWarning, stacklevel=stacklevel)
 
     def to_dict(self):
-        """The JSON run object of CONTRACT.md (plus compile time and solver info)."""
+        """The JSON run object of docs/cli.md (plus compile time and solver info)."""
         out = dict(self._description)
         ok = self.weights is not None
         net = self.network if ok else None
@@ -126,10 +127,34 @@ class SolveResult:
         out["info"] = {k: _jsonable(v) for k, v in self.info.items()}
         return out
 
+    def summary(self):
+        """One line: solver, status, iterations, objective, certified gap (when the solver has one),
+        constraint violation and time."""
+        gap = self.info.get("duality_gap_rel")
+        gap_text = "-" if gap is None or not np.isfinite(gap) else f"{gap:.1e}"
+        return (f"{self.solver}: status {self.status}, iterations {self.iterations}, objective "
+                f"{self.objective:.10e}, certified rel gap {gap_text}, violation {self.max_violation:.1e}, "
+                f"time {self.solve_time_s:.3g}s")
+
     def __repr__(self):
         return (f"SolveResult(solver={self.solver!r}, status={self.status!r}, objective={self.objective:.10g}, "
                 f"max_violation={self.max_violation:.2e}, iterations={self.iterations}, "
                 f"solve_time_s={self.solve_time_s:.3g})")
+
+
+def finish_run(program, weights, *, status, solver, iterations, solve_time_s, history=None, info=None,
+               verbose=False, stacklevel=4):
+    """The one place a hand-written run becomes a :class:`SolveResult`: histories become float arrays, the
+    summary line goes to stderr when ``verbose``, and any status but ``optimal`` raises a
+    :class:`ConvergenceWarning` (``stacklevel`` points it at the user's call)."""
+    history = {key: np.asarray(values, dtype=float) for key, values in (history or {}).items()}
+    result = SolveResult(program=program, weights=weights, status=status, solver=solver, iterations=iterations,
+                         solve_time_s=solve_time_s, history=history, info=dict(info or {}))
+    if verbose:
+        print(result.summary(), file=sys.stderr)
+    if status != "optimal":
+        result.warn_if_not_converged(stacklevel=stacklevel)
+    return result
 
 
 def _num(x):

@@ -88,9 +88,9 @@ def exact_solutions(gp_data, gp_patterns):
     return out
 
 
-# -- reference formulas written directly from MATH.md (independent of formulations/) ----------------
+# -- reference formulas written directly from docs/math.md (independent of formulations/) ----------------
 def ref_loss(yhat, y, loss):
-    """Sum-form losses of MATH.md section 1, written out again."""
+    """Sum-form losses of docs/math.md section 1, written out again."""
     yhat, y = np.asarray(yhat, float), np.asarray(y, float)
     if loss == "squared":
         return 0.5 * float(np.sum((yhat - y) ** 2))
@@ -140,7 +140,7 @@ def ref_group_penalty(*blocks):
 
 @pytest.fixture(scope="session")
 def ref():
-    """Reference formulas (MATH.md) for the tests, independent of the library's own evaluators."""
+    """Reference formulas (docs/math.md) for the tests, independent of the library's own evaluators."""
     from types import SimpleNamespace
 
     return SimpleNamespace(loss=ref_loss, loss_gradient=ref_loss_gradient, relu_net=ref_relu_net,

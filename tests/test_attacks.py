@@ -1,4 +1,4 @@
-"""Attacks against the exact worst case (MATH.md section 7).
+"""Attacks against the exact worst case (docs/math.md section 7).
 
 On a network recovered from the robust program every training point is epsilon-stable, so the exact
 worst case over the l_inf ball is the maximum over the box vertices and equals the closed form; PGD must

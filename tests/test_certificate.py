@@ -1,4 +1,4 @@
-"""Global-optimality certificate and column generation (MATH.md section 4; solvers/certificate.py)."""
+"""Global-optimality certificate and column generation (docs/math.md section 4; solvers/certificate.py)."""
 from __future__ import annotations
 
 import cvxpy as cp

@@ -1,4 +1,4 @@
-"""The command line of CONTRACT.md: JSON on stdout only, exit 2 with one line on bad input, verify."""
+"""The command line of docs/cli.md: JSON on stdout only, exit 2 with one line on bad input, verify."""
 import json
 import subprocess
 import sys

@@ -1,10 +1,10 @@
-"""The exact convex program (MATH.md sections 2 and 3) on small general-position data, every loss.
+"""The exact convex program (docs/math.md sections 2 and 3) on small general-position data, every loss.
 
 Checked against the mathematics, not against the library's own evaluators:
 * the objective, predictions and cone constraints recomputed from V, W with explicit loops;
 * the recovered network (square-root split) reproduces the convex predictions and its non-convex
   objective, recomputed here neuron by neuron, equals the convex optimum;
-* a dual certificate (MATH.md section 4): with g the loss gradient at the optimal predictions, no
+* a dual certificate (docs/math.md section 4): with g the loss gradient at the optimal predictions, no
   pattern of X has a unit direction w in its cone with |g^T (D_i * X w)| > beta (squared, logistic);
 * no local non-convex training (back-propagation, 20 runs per loss, several methods, widths and
   initialisations) ever reaches an objective below the convex optimum - at any iterate - while the

@@ -1,4 +1,4 @@
-"""The three losses (MATH.md section 1) against their definitions.
+"""The three losses (docs/math.md section 1) against their definitions.
 
 * values == the sum formulas written out here; the CVXPY expressions evaluate to the same numbers;
 * gradients == central finite differences (hinge away from its kink);

@@ -1,4 +1,4 @@
-"""The non-convex network (MATH.md sections 1, 3, 7) and the back-propagation baseline.
+"""The non-convex network (docs/math.md sections 1, 3, 7) and the back-propagation baseline.
 
 * nc_objective_and_gradient == the definition, and its gradient == central finite differences;
 * one SGD step is theta - lr * grad, one Adam step is theta - lr * g / (|g| + 1e-8) (bias-corrected

@@ -1,4 +1,4 @@
-"""Activation patterns (MATH.md sections 2 and 4) checked against independent enumerations.
+"""Activation patterns (docs/math.md sections 2 and 4) checked against independent enumerations.
 
 * the count on general-position data equals Cover's formula 2 * sum_{k<r} C(n-1, k), computed here with
   math.comb (not with the library's max_pattern_count);

@@ -1,4 +1,4 @@
-"""The l_inf-robust program (MATH.md section 7) against brute force over the vertices of the box.
+"""The l_inf-robust program (docs/math.md section 7) against brute force over the vertices of the box.
 
 * closed-form worst-case losses == max over the 2^d' vertices of the box of the loss of an affine model
   (the loss of an affine function is convex in the perturbation, so a vertex attains the max);

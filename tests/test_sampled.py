@@ -1,4 +1,4 @@
-"""Sampled, gated and SCP programs (MATH.md sections 4 and 5) against the exact optimum and the algebra
+"""Sampled, gated and SCP programs (docs/math.md sections 4 and 5) against the exact optimum and the algebra
 of their recovered networks.
 
 * the sampled program is a restriction: its optimum is >= the exact optimum, non-increasing along nested

@@ -18,7 +18,7 @@ __all__ = ["admm", "admm_squared"]
 
 
 def admm(program, **options):
-    r"""Solve a constrained convex ReLU program by ADMM (MATH.md sections 6 and 7): one name, three variants.
+    r"""Solve a constrained convex ReLU program by ADMM (docs/math.md sections 6 and 7): one name, three variants.
 
     * squared loss, ``exact`` / ``sampled`` program: :func:`admm_squared` (loss inside the a-update,
       polishing with a duality-gap certificate);

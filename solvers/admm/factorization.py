@@ -1,4 +1,4 @@
-r"""Cached linear algebra of the ADMM a-update (MATH.md section 6).
+r"""Cached linear algebra of the ADMM a-update (docs/math.md section 6).
 
 Notation: data X (n x d), patterns D (n x P), signs S = 2D - 1. The variable a = (v_1..v_P, w_1..w_P)
 is stored as one d x 2P array ``A = [V, W]``. With ``Dpm = [D, -D]`` and ``S2 = [S, S]`` (n x 2P):

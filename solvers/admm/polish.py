@@ -4,7 +4,7 @@ Once an ADMM's support (nonzero blocks of b) and active cone rows (c = 0 with a 
 changing, the reduced smooth problem on that support, with the active rows as equalities, is solved by
 damped Newton in a null-space parametrisation; an active-set correction loop adds violated rows, releases
 rows with negative multipliers and lets zero blocks that violate dual feasibility enter. Every feasible
-round point gets a certified relative duality gap (dual of MATH.md section 6 evaluated at the loss
+round point gets a certified relative duality gap (dual of docs/math.md section 6 evaluated at the loss
 gradient and least-squares / NNLS cone multipliers). Works for any twice-differentiable loss (squared,
 logistic); the squared loss has a fast path (its Hessian is formed once).
 
@@ -259,7 +259,7 @@ def _block_gradients(F, ys, XA, loss=None, nu=None):
     return r, F.MT(r)
 
 
-def certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=None, loss=None, nu=None):
+def dual_certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, deadline=None, loss=None, nu=None):
     r"""Lagrange-dual lower bound and pricing at the point ``A``.
 
     Dual of the scaled problem: maximise ``-l^*(nu)`` (squared: ``-0.5|nu|^2 - nu^T y``) subject to
@@ -349,7 +349,7 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
         fit = 0.5 * float((pred - ys) @ (pred - ys)) if loss is None else loss.value(pred, ys)
         obj = fit + beta * float(np.sum(np.linalg.norm(A, axis=0)))
         on = np.linalg.norm(A, axis=0) > 0
-        cert = certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss,
+        cert = dual_certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss,
                            nu=nu)
         cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=cert["dual"], rounds=rnd,
                     newton_converged=newton_ok)

@@ -1,6 +1,6 @@
 r"""ADMM for the robust (l_inf adversarial) convex ReLU program with the hinge loss.
 
-Problem (MATH.md sections 2, 6 and 7). Variables ``A = [V, W]`` (d x 2P, columns a_j), ``Dpm = [D, -D]``,
+Problem (docs/math.md sections 2, 6 and 7). Variables ``A = [V, W]`` (d x 2P, columns a_j), ``Dpm = [D, -D]``,
 ``S2 = [S, S]`` (n x 2P), ``Pi`` the 0/1 mask of the perturbed coordinates (all but the bias column):
 
 .. math::

@@ -1,4 +1,4 @@
-r"""Polish and dual certificate for the robust hinge program (MATH.md section 7), used by
+r"""Polish and dual certificate for the robust hinge program (docs/math.md section 7), used by
 :mod:`solvers.admm_robust`.
 
 Program (original units, ``A = [V, W]``, ``Sigma_k = sum_j Dpm_kj a_j``, ``w_k = y_k x_k``, ``Pi`` the

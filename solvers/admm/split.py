@@ -1,12 +1,12 @@
 r"""ADMM with a loss split for the constrained convex ReLU program: hinge, logistic (and squared) losses.
 
-Problem (MATH.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
+Problem (docs/math.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
 
 .. math::
     \min_a\ \ell(M a, y) + \beta \sum_j |a_j|_2 \quad\text{s.t.}\quad Q a \ge 0 .
 
 The squared-loss ADMM (:mod:`solvers.admm`) puts the loss into its a-update. Here the loss gets a split of
-its own, ``z = M a`` (the second design of MATH.md section 6), so it enters only through its per-sample
+its own, ``z = M a`` (the second design of docs/math.md section 6), so it enters only through its per-sample
 proximal operator and the one cached factorisation of :mod:`solvers.admm_linalg` serves every loss.
 With splits ``z = M a`` (weight ``w``), ``a = b`` and ``Q a = c`` the scaled ADMM with penalty rho reads
 
@@ -72,7 +72,7 @@ from ..core.prox import inf_norm as _inf
 from ..core.options import verbose_after as _verbose_after
 from .factorization import ADMMFactorization
 from ..core.operators import project_cones as _project_cones
-from .polish import certificate as _certificate, polish as _polish
+from .polish import dual_certificate as _dual_certificate, polish as _polish
 from ..core.options import check_int, check_positive
 from ..result import SolveResult
 
@@ -301,7 +301,7 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
                         # dropped after two attempts that did not raise the bound (measured on digits P = 200,
                         # logistic: its bound stayed below 3% of the ADMM's, at 0.5-1 s per attempt)
                         act = np.abs(F.S2 * XBp) <= 1e-9 * max(1.0, _inf(XBp))
-                        cert = _certificate(F, y, beta, Bp, XBp, act, np.maximum(-rho * sigma * Kp, 0.0),
+                        cert = _dual_certificate(F, y, beta, Bp, XBp, act, np.maximum(-rho * sigma * Kp, 0.0),
                                             deadline=t0 + max(1.0, 0.1 * (t0 - t_start)), loss=loss)
                         sharper_misses = 0 if cert["dual"] > dual_best else sharper_misses + 1
                         dual_best = max(dual_best, cert["dual"])

@@ -5,7 +5,7 @@ for the squared loss, :func:`solvers.admm_split.admm_split` (loss split ``z = M 
 logistic, and :func:`solvers.admm_robust.admm_robust` for the robust hinge program. The rest of this
 docstring describes the squared-loss variant.
 
-Problem (MATH.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
+Problem (docs/math.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
 
 .. math::
     \min_a\ \tfrac12 |M a - y|^2 + \beta \sum_j |a_j|_2 \quad\text{s.t.}\quad Q a \ge 0 .
@@ -539,7 +539,7 @@ def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_r
          sigma=1.0, check_every=10, polish_patience=2, print_every=None, blas_threads=1):
     r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` by ADMM (Bai et al., Algorithm 1).
 
-    Notation of MATH.md section 6: a = (v_1..v_P, w_1..w_P), ``M a = sum_i D_i o X (v_i - w_i)``,
+    Notation of docs/math.md section 6: a = (v_1..v_P, w_1..w_P), ``M a = sum_i D_i o X (v_i - w_i)``,
     ``Q a = (S_i o X v_i, S_i o X w_i)``; the program is
     ``min 0.5 |M a - y|^2 + beta sum_j |a_j|_2  s.t.  Q a >= 0``.
 

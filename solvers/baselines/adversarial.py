@@ -1,7 +1,7 @@
 r"""PGD adversarial training of the NON-CONVEX two-layer ReLU network by back-propagation (NumPy only).
 
-Same network, loss and weight decay as MATH.md section 1, with the loss taken at the worst point of the
-l_inf ball of radius :math:`\epsilon` around every sample (MATH.md section 7; the bias column, when
+Same network, loss and weight decay as docs/math.md section 1, with the loss taken at the worst point of the
+l_inf ball of radius :math:`\epsilon` around every sample (docs/math.md section 7; the bias column, when
 ``bias=True`` marks the last column of X as the ones column, is never perturbed):
 
 .. math::

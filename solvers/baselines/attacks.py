@@ -1,6 +1,6 @@
 r"""l_inf attacks on a recovered ReLU network, and the exact worst case for small input dimension.
 
-For a network f (MATH.md section 1) and a training point (x_k, y_k), an attack looks for a perturbation
+For a network f (docs/math.md section 1) and a training point (x_k, y_k), an attack looks for a perturbation
 :math:`|\delta|_\infty \le \epsilon` (bias coordinate never perturbed) that maximises the loss. Every loss
 here is a monotone function of one scalar - the margin :math:`-y f(x)` for hinge and logistic,
 :math:`s\,(f(x) - y)` with :math:`s = \mathrm{sign}(f(x_k) - y_k)` for the squared loss - so the attacks

@@ -1,4 +1,4 @@
-r"""Back-propagation baseline for the NON-CONVEX two-layer ReLU objective (MATH.md section 1).
+r"""Back-propagation baseline for the NON-CONVEX two-layer ReLU objective (docs/math.md section 1).
 
 The network of width m is :math:`f(x) = \sum_{j=1}^m \max(0, x^\top u_j)\,\alpha_j` with first layer
 :math:`U = [u_1, \dots, u_m]` (d x m) and output weights :math:`\alpha \in \mathbb{R}^m`. Training minimises
@@ -16,7 +16,7 @@ with a SUM-form loss :math:`\ell` from :mod:`formulations.losses` (squared, hing
 
 (the ReLU derivative is taken as 0 at 0; the hinge loss uses its subgradient). This objective is
 non-convex: every run ends at a network whose objective is an UPPER bound on the global minimum, which
-the exact convex program of MATH.md section 2 attains. The module is the baseline the convex solvers are
+the exact convex program of docs/math.md section 2 attains. The module is the baseline the convex solvers are
 compared against; it is deliberately plain NumPy (no autodiff framework).
 
 Methods of :func:`train_nonconvex`:
@@ -100,7 +100,7 @@ def _objective_and_gradient(U, alpha, X, y, loss, beta, loss_scale=1.0):
 
 
 def nc_objective_and_gradient(U, alpha, X, y, loss, beta):
-    r"""Non-convex objective and its gradient (MATH.md section 1).
+    r"""Non-convex objective and its gradient (docs/math.md section 1).
 
     Returns ``(F, grad_U, grad_alpha)`` with
     :math:`F = \ell(\max(0, XU)\alpha, y) + \frac{\beta}{2}(|U|_F^2 + |\alpha|^2)`,

@@ -1,4 +1,4 @@
-"""The ``cvxnn`` command line (CONTRACT.md).
+"""The ``cvxnn`` command line (docs/cli.md).
 
     cvxnn solve    --data NAME|FILE --formulation F --loss L --beta B --solver S [--json PATH|-]
     cvxnn verify   [instance options] --solvers admm,ipm,... [--oracle clarabel] [--json PATH|-] [--plot PNG]

@@ -5,7 +5,7 @@
 predict on new data with the network the solution maps to:
 
 * ``sampled`` / ``exact`` / ``robust`` - the recovered :class:`~formulations.network.ReLUNetwork`
-  (square-root split, MATH.md section 3);
+  (square-root split, docs/math.md section 3);
 * ``gated`` - the :class:`~formulations.network.GatedReLUNetwork` with the sampled gate directions;
 * ``scp`` - the random-feature network (frozen first layer).
 
@@ -16,7 +16,7 @@ decision value means ``classes_[1]``) and handles more classes one-vs-rest: one 
 class (``classes_[k]`` -> +1, every other class -> -1), all on the same activation patterns; the
 predicted class is the argmax of the per-class decision values.
 
-Losses are sums over samples (MATH.md section 1), so ``beta`` is relative to the number of samples:
+Losses are sums over samples (docs/math.md section 1), so ``beta`` is relative to the number of samples:
 the same ``beta`` regularises less on a larger training set.
 """
 from __future__ import annotations
@@ -151,7 +151,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     Parameters
     ----------
     formulation : {"sampled", "exact", "gated", "scp", "robust"}, default="sampled"
-        The convex program (MATH.md): constrained program on sampled patterns, on all patterns
+        The convex program (docs/math.md): constrained program on sampled patterns, on all patterns
         (small data only), gated ReLU, random features (frozen first layer), l_inf-robust program.
     loss : {"hinge", "logistic", "squared"}, default="hinge"
         Sum-form training loss on labels mapped to -1/+1.
