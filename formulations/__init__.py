@@ -12,15 +12,16 @@ from .factory import add_bias_column, make_program
 from .gated import GatedReLUProgram
 from .losses import LOSSES, HingeLoss, LogisticLoss, Loss, SquaredLoss, get_loss
 from .network import GatedReLUNetwork, ReLUNetwork
-from .patterns import enumerate_patterns, max_pattern_count, sample_patterns
+from .patterns import enumerate_patterns, max_pattern_count, patterns_from_directions, sample_patterns
 from .relu import ReLUProgram
-from .robust import RobustReLUProgram
+from .robust import RobustReLUProgram, perturbation_mask
 from .scp import SCPProgram
 from .validation import FORMULATIONS
 
 __all__ = [
     "ConvexProgram", "ReLUProgram", "GatedReLUProgram", "SCPProgram", "RobustReLUProgram",
-    "make_program", "add_bias_column", "enumerate_patterns", "sample_patterns", "max_pattern_count",
+    "make_program", "add_bias_column", "enumerate_patterns", "sample_patterns", "patterns_from_directions",
+    "max_pattern_count",
     "Loss", "SquaredLoss", "HingeLoss", "LogisticLoss", "LOSSES", "get_loss",
-    "ReLUNetwork", "GatedReLUNetwork", "FORMULATIONS",
+    "ReLUNetwork", "GatedReLUNetwork", "FORMULATIONS", "perturbation_mask",
 ]

@@ -22,10 +22,14 @@ class ConvexProgram(ABC):
     formulation = ""
     variable_names: tuple = ()
 
-    def __init__(self, X, y, loss, beta):
+    def __init__(self, X, y, loss, beta, check_input=True):
+        """``check_input=False`` trusts ``X`` and ``y`` as float64 arrays that :func:`make_program` has
+        already validated and copied (the program keeps them as they are)."""
         self.loss = get_loss(loss)
-        self.X, y = check_X_y(X, y)
-        self.y = self.loss.validate_labels(y)
+        if check_input:
+            X, y = check_X_y(X, y)
+            y = self.loss.validate_labels(y)
+        self.X, self.y = X, y
         self.beta = cp.Parameter(nonneg=True, name="beta", value=check_beta(beta))
         self.problem = None
         self.variables = {}

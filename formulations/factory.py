@@ -5,7 +5,7 @@ import numpy as np
 
 from .gated import GatedReLUProgram
 from .losses import get_loss
-from .patterns import enumerate_patterns, sample_patterns
+from .patterns import enumerate_patterns, patterns_from_directions, sample_patterns
 from .relu import ReLUProgram
 from .robust import RobustReLUProgram
 from .scp import SCPProgram
@@ -15,9 +15,10 @@ from .validation import (check_beta, check_directions, check_epsilon, check_form
 DEFAULT_SAMPLES = 100
 
 
-def add_bias_column(X):
-    """Return ``[X, 1]``: a copy of X with a column of ones appended (the bias feature)."""
-    X = check_matrix(X, "X")
+def add_bias_column(X, check_input=True):
+    """Return ``[X, 1]``: a new array, X with a column of ones appended (the bias feature)."""
+    if check_input:
+        X = check_matrix(X, "X", copy=False)
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
@@ -37,12 +38,11 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
     ``bias=True`` appends a ones column to X (never perturbed by the robust program).
     """
     check_formulation(formulation)
-    X = check_matrix(X, "X")
-    if bias:
-        X = add_bias_column(X)
+    # the one validation pass: X and y are checked and copied here, and every constructor below trusts them
+    X = add_bias_column(check_matrix(X, "X", copy=False), check_input=False) if bias else check_matrix(X, "X")
     n, d = X.shape
     # fail on bad targets / loss / beta / epsilon before any (possibly long) pattern enumeration
-    get_loss(loss).validate_labels(check_vector(y, n))
+    y = get_loss(loss).validate_labels(check_vector(y, n))
     check_beta(beta)
     if formulation == "robust":
         check_epsilon(epsilon)
@@ -52,23 +52,25 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
         if D is not None:
             raise ValueError("the exact formulation enumerates its own patterns; "
                              "use --formulation sampled to solve on the given D")
-        D, H = enumerate_patterns(X, max_patterns=max_patterns)
-        return ReLUProgram(X, y, D, loss, beta, formulation="exact", H=H)
+        D, H = enumerate_patterns(X, max_patterns=max_patterns, check_input=False)
+        return ReLUProgram(X, y, D, loss, beta, formulation="exact", H=H, check_input=False)
     if formulation == "scp":
         if H is None:
             rng = np.random.default_rng(seed)
             H = rng.standard_normal((n_patterns or DEFAULT_SAMPLES, d)).T
-        return SCPProgram(X, y, check_directions(H, d), loss, beta)
+        return SCPProgram(X, y, check_directions(H, d), loss, beta, check_input=False)
     if D is not None:
         D = check_patterns(D, n)
         if H is not None:
             H = check_directions(H, d)
             if H.shape[1] != D.shape[1] or not np.array_equal(X @ H >= 0, D > 0):
                 H = None  # directions that do not produce D exactly are not gates for D
+    elif H is not None:
+        D, H = patterns_from_directions(X, check_directions(H, d))
     else:
-        D, H = sample_patterns(X, n_patterns or DEFAULT_SAMPLES, seed=seed)
+        D, H = sample_patterns(X, n_patterns or DEFAULT_SAMPLES, seed=seed, check_input=False)
     if formulation == "sampled":
-        return ReLUProgram(X, y, D, loss, beta, formulation="sampled", H=H)
+        return ReLUProgram(X, y, D, loss, beta, formulation="sampled", H=H, check_input=False)
     if formulation == "gated":
-        return GatedReLUProgram(X, y, D, loss, beta, H=H)
-    return RobustReLUProgram(X, y, D, loss, beta, epsilon=epsilon, bias=bias, H=H)
+        return GatedReLUProgram(X, y, D, loss, beta, H=H, check_input=False)
+    return RobustReLUProgram(X, y, D, loss, beta, epsilon=epsilon, bias=bias, H=H, check_input=False)

@@ -25,10 +25,10 @@ class GatedReLUProgram(ConvexProgram):
     formulation = "gated"
     variable_names = ("U",)
 
-    def __init__(self, X, y, D, loss="squared", beta=1.0, H=None):
-        super().__init__(X, y, loss, beta)
-        self.D = check_patterns(D, self.n)
-        if H is not None:
+    def __init__(self, X, y, D, loss="squared", beta=1.0, H=None, check_input=True):
+        super().__init__(X, y, loss, beta, check_input)
+        self.D = check_patterns(D, self.n) if check_input else D
+        if H is not None and check_input:
             H = check_directions(H, self.d)
             if H.shape[1] != self.D.shape[1] or not np.array_equal((self.X @ H >= 0), self.D > 0):
                 raise ValueError("H does not produce the patterns D (need D == (X @ H >= 0) column by column)")

@@ -29,7 +29,22 @@ def unique_columns(D, H=None):
     return (D[:, keep], None if H is None else H[:, keep])
 
 
-def sample_patterns(X, n_samples, seed=None, drop_zero=True):
+def patterns_from_directions(X, H, drop_zero=True):
+    r"""Activation patterns :math:`D = 1[X H \ge 0]` of the directions ``H`` (d x N) on trusted data ``X``:
+    duplicate patterns dropped (first direction kept) and, if ``drop_zero``, the all-zero pattern (a neuron
+    that is never active contributes nothing). Returns ``(D, H)`` with the directions of the kept patterns;
+    ValueError when no usable pattern is left."""
+    D = (X @ H >= 0).astype(float)
+    if drop_zero:
+        nonzero = D.any(axis=0)
+        D, H = D[:, nonzero], H[:, nonzero]
+    if D.shape[1] == 0:
+        raise ValueError(f"the {H.shape[1] if H.ndim == 2 else 0} directions give zero usable activation "
+                         f"patterns")
+    return unique_columns(D, H)
+
+
+def sample_patterns(X, n_samples, seed=None, drop_zero=True, check_input=True):
     r"""Sample activation patterns from Gaussian directions.
 
     Draws ``n_samples`` directions :math:`h_j \sim N(0, I_d)`, forms :math:`D(h_j) = 1[X h_j \ge 0]`,
@@ -40,17 +55,15 @@ def sample_patterns(X, n_samples, seed=None, drop_zero=True):
     Returns ``(D, H)``: ``D`` is n x P (float 0/1, P <= n_samples) and ``H`` is d x P, the directions
     that produced the kept patterns.
     """
-    X = check_matrix(X, "X")
+    if check_input:
+        X = check_matrix(X, "X", copy=False)
     n_samples = check_positive_int(n_samples, "n_samples (number of sampled directions)")
     rng = np.random.default_rng(seed)
     H = rng.standard_normal((n_samples, X.shape[1])).T
-    D = (X @ H >= 0).astype(float)
-    if drop_zero:
-        nonzero = D.any(axis=0)
-        D, H = D[:, nonzero], H[:, nonzero]
-    if D.shape[1] == 0:
-        raise ValueError(f"sampling {n_samples} directions produced zero usable activation patterns")
-    return unique_columns(D, H)
+    try:
+        return patterns_from_directions(X, H, drop_zero)
+    except ValueError:
+        raise ValueError(f"sampling {n_samples} directions produced zero usable activation patterns") from None
 
 
 def max_pattern_count(n, rank):
@@ -76,7 +89,7 @@ def _cell_point(rows, signs, r):
     return -res.fun, res.x[:r]
 
 
-def enumerate_patterns(X, max_patterns=5000, tol=1e-9):
+def enumerate_patterns(X, max_patterns=5000, tol=1e-9, check_input=True):
     r"""Every activation pattern of ``X``: one per cell of the central arrangement
     :math:`\{w : x_k^\top w = 0\}_{k=1..n}`.
 
@@ -89,7 +102,8 @@ def enumerate_patterns(X, max_patterns=5000, tol=1e-9):
     exists) and ``H`` (d x P) with a direction strictly inside each cell, so ``D == (X @ H >= 0)``.
     Rows of X equal to zero are active (1) in every pattern.
     """
-    X = check_matrix(X, "X")
+    if check_input:
+        X = check_matrix(X, "X", copy=False)
     max_patterns = check_positive_int(max_patterns, "max_patterns")
     n, d = X.shape
     scale = np.linalg.norm(X, axis=1)

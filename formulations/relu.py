@@ -30,12 +30,12 @@ class ReLUProgram(ConvexProgram):
 
     variable_names = ("V", "W")
 
-    def __init__(self, X, y, D, loss="squared", beta=1.0, formulation="sampled", H=None):
-        super().__init__(X, y, loss, beta)
+    def __init__(self, X, y, D, loss="squared", beta=1.0, formulation="sampled", H=None, check_input=True):
+        super().__init__(X, y, loss, beta, check_input)
         if formulation not in ("exact", "sampled"):
             raise ValueError(f"ReLUProgram formulation must be 'exact' or 'sampled', got {formulation!r}")
         self.formulation = formulation
-        self.D = check_patterns(D, self.n)
+        self.D = check_patterns(D, self.n) if check_input else D
         self.S = 2.0 * self.D - 1.0
         self.H = H
         self._declare()

@@ -24,16 +24,25 @@ from .relu import ReLUProgram
 from .validation import check_epsilon
 
 
+def perturbation_mask(d, bias):
+    """Boolean mask of the d input coordinates an l_inf adversary may move: all of them, except the last
+    one when it is the bias (ones) column."""
+    mask = np.ones(d, dtype=bool)
+    if bias:
+        mask[-1] = False
+    return mask
+
+
 class RobustReLUProgram(ReLUProgram):
     """Robust program; ``epsilon`` is a nonnegative ``cvxpy.Parameter``; ``bias=True`` marks the last
     column of X as the (unperturbed) bias column."""
 
     formulation = "robust"
 
-    def __init__(self, X, y, D, loss="hinge", beta=1.0, epsilon=0.0, bias=False, H=None):
+    def __init__(self, X, y, D, loss="hinge", beta=1.0, epsilon=0.0, bias=False, H=None, check_input=True):
         self.bias = bool(bias)
         self.epsilon = cp.Parameter(nonneg=True, name="epsilon", value=check_epsilon(epsilon))
-        super().__init__(X, y, D, loss, beta, formulation="sampled", H=H)
+        super().__init__(X, y, D, loss, beta, formulation="sampled", H=H, check_input=check_input)
         self.formulation = "robust"
         if self.bias and not np.allclose(self.X[:, -1], 1.0):
             raise ValueError("bias=True needs the last column of X to be all ones")
@@ -42,6 +51,12 @@ class RobustReLUProgram(ReLUProgram):
     def perturbed(self):
         """Columns of X that the adversary may perturb (all but the bias column)."""
         return slice(0, self.d - 1) if self.bias else slice(0, self.d)
+
+    @property
+    def perturbed_mask(self):
+        """Boolean mask (d,) of :attr:`perturbed`: the one statement of "the bias column is never
+        perturbed" that solvers and attacks read."""
+        return perturbation_mask(self.d, self.bias)
 
     def _declare(self):
         d, P, n = self.d, self.n_patterns, self.n

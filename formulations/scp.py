@@ -26,9 +26,10 @@ class SCPProgram(ConvexProgram):
     formulation = "scp"
     variable_names = ("theta",)
 
-    def __init__(self, X, y, H, loss="squared", beta=1.0):
-        super().__init__(X, y, loss, beta)
-        H = check_directions(H, self.d)
+    def __init__(self, X, y, H, loss="squared", beta=1.0, check_input=True):
+        super().__init__(X, y, loss, beta, check_input)
+        if check_input:
+            H = check_directions(H, self.d)
         self.H = H / np.linalg.norm(H, axis=0)
         self.F = np.maximum(0.0, self.X @ self.H)
         self.theta = cp.Variable(self.H.shape[1], name="theta")

@@ -12,10 +12,11 @@ import numpy as np
 FORMULATIONS = ("exact", "sampled", "gated", "scp", "robust")
 
 
-def check_matrix(X, name="X"):
-    """Return a float64 copy of the 2-D array ``X`` after checking shape and finiteness."""
+def check_matrix(X, name="X", copy=True):
+    """Return a float64 copy of the 2-D array ``X`` after checking shape and finiteness (``copy=False``: the
+    array itself when it already is float64, for callers that build a new array from it anyway)."""
     try:
-        arr = np.array(X, dtype=float, copy=True)
+        arr = np.array(X, dtype=float, copy=True) if copy else np.asarray(X, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array: {exc}") from None
     if arr.ndim != 2:

@@ -6,6 +6,7 @@ from .admm import admm
 from .fista import fista
 from .ipm import ipm
 from .oracle import installed_solvers, solve_oracle
+from .registry import solve
 from .result import ConvergenceWarning, SolveResult
 
 #: public names loaded on first use (keeps ``import solvers`` and the CLI start-up light)
@@ -16,9 +17,11 @@ _LAZY = {
     "column_generation": "certificate",
     "CertificateResult": "certificate",
     "ColumnGenerationResult": "certificate",
+    "run_battery": "battery",
+    "reference_problems": "battery",
 }
 
-__all__ = ["solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", "ipm", *_LAZY]
+__all__ = ["solve", "solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", "ipm", *_LAZY]
 
 
 def __getattr__(name):

@@ -1,19 +1,33 @@
-"""Solver names the toolkit knows: hand-written NumPy solvers and every installed CVXPY solver."""
+"""Solver names the toolkit knows - hand-written NumPy solvers and every installed CVXPY solver - and the
+capability table that says which program (formulation x loss) each hand-written solver solves.
+
+The table drives every "solver X does not solve Y" error, the command line's early checks of
+``--solver`` / ``--solvers``, and the solvers ``cvxnn verify`` runs by default. CVXPY solvers solve every
+program (they are the oracle).
+"""
 from __future__ import annotations
 
 import importlib
 
 import cvxpy as cp
 
+from formulations.losses import LOSSES
+
 from .oracle import installed_solvers, solve_oracle
 
-#: hand-written solvers: name -> (module, function, formulations it solves)
+#: hand-written solvers: name -> (module, function)
 NUMPY_SOLVERS = {
     "admm": ("solvers.admm", "admm"),
     "fista": ("solvers.fista", "fista"),
     "ipm": ("solvers.ipm", "ipm"),
 }
 
+#: which (formulation, loss) pairs each hand-written solver solves
+CAPABILITIES = {
+    "admm": frozenset({(form, loss) for form in ("exact", "sampled") for loss in LOSSES} | {("robust", "hinge")}),
+    "ipm": frozenset({("exact", "squared"), ("sampled", "squared")}),
+    "fista": frozenset({(form, loss) for form in ("gated", "scp") for loss in LOSSES}),
+}
 
 #: with verbose="auto", runs longer than this many seconds print their iteration table (stderr)
 AUTO_VERBOSE_S = 3.0
@@ -30,6 +44,28 @@ def _load(name):
 def available_solvers():
     """Names usable with ``--solver``: hand-written solvers present in this install, then CVXPY's."""
     return [n for n in NUMPY_SOLVERS if _load(n) is not None] + installed_solvers()
+
+
+def solves(name, formulation, loss):
+    """True when solver ``name`` solves the ``formulation`` program with ``loss`` (CVXPY solvers: always)."""
+    key = name.lower()
+    return key not in CAPABILITIES or (formulation, loss) in CAPABILITIES[key]
+
+
+def solvers_for(formulation, loss):
+    """The hand-written solvers that solve this program, in the registry's order (verify's default)."""
+    return [name for name in NUMPY_SOLVERS if (formulation, loss) in CAPABILITIES[name]]
+
+
+def check_solves(name, formulation, loss):
+    """ValueError naming the solver, the program and the solvers that do solve it, unless ``name`` solves
+    the ``formulation`` program with ``loss``."""
+    if solves(name, formulation, loss):
+        return
+    others = solvers_for(formulation, loss)
+    alternatives = ", ".join(others + ["clarabel", "scs"])
+    raise ValueError(f"solver {name.lower()!r} does not solve the {formulation} program with the {loss} loss; "
+                     f"solvers that do: {alternatives}")
 
 
 def cvxpy_options(name, tol=None, max_iter=None):
@@ -64,6 +100,7 @@ def get_solver(name):
                              f"{', '.join(available_solvers())}")
 
         def run_numpy(program, tol=None, max_iter=None, verbose=False):
+            check_solves(key, program.formulation, program.loss.name)
             opts = {}
             if tol is not None:
                 opts.update(tol_abs=tol, tol_rel=tol)
@@ -82,3 +119,30 @@ def get_solver(name):
         run_cvxpy.__name__ = key
         return run_cvxpy
     raise ValueError(f"unknown solver {name!r}; available: {', '.join(available_solvers())}")
+
+
+def solve(program, solver="clarabel", **options):
+    """Solve ``program`` with the solver named ``solver`` and return its :class:`~solvers.result.SolveResult`.
+
+    One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): a hand-written solver
+    (``admm``, ``ipm``, ``fista``; ``options`` are its keyword options) or a CVXPY solver (``clarabel``,
+    ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
+    the program is refused with the solvers that do.
+    """
+    from formulations.base import ConvexProgram
+
+    if not isinstance(program, ConvexProgram):
+        raise ValueError(f"program must be a cvxnn program (see formulations.make_program), "
+                         f"got {type(program).__name__}")
+    if not isinstance(solver, str):
+        raise ValueError(f"solver must be a name, got {solver!r}")
+    key = solver.lower()
+    if key in NUMPY_SOLVERS:
+        check_solves(key, program.formulation, program.loss.name)
+        fn = _load(key)
+        if fn is None:
+            raise ValueError(f"solver {key!r} is not available in this version")
+        return fn(program, **options)
+    if key.upper() not in cp.installed_solvers():
+        raise ValueError(f"unknown solver {solver!r}; available: {', '.join(available_solvers())}")
+    return solve_oracle(program, key, **options)

@@ -185,3 +185,17 @@ def test_verify_default_solvers_follow_the_program(capsys, loss, expected):
     runs = json.loads(out)["runs"]
     assert [r["solver"] for r in runs[1:]] == expected
     assert all(r["status"] == "optimal" for r in runs[1:])
+
+
+def test_solvers_that_do_not_solve_the_program_are_refused_before_any_work(capsys):
+    """The registry's capability table refuses a solver for a program it does not solve, naming the
+    solvers that do, before the data are loaded (a missing data file is never reached)."""
+    code, _, err = run_cli(capsys, "solve", "--data", "no_such_file.npz", "--formulation", "gated",
+                           "--solver", "ipm")
+    assert code == 2 and "does not solve the gated program" in err and "fista" in err
+    code, _, err = run_cli(capsys, "verify", "--data", "no_such_file.npz", "--loss", "hinge",
+                           "--solvers", "admm,ipm")
+    assert code == 2 and "'ipm' does not solve the sampled program with the hinge loss" in err
+    code, _, err = run_cli(capsys, "verify", "--data", "no_such_file.npz", "--formulation", "robust",
+                           "--loss", "squared", "--epsilon", "0.1")
+    assert code == 2 and "no hand-written solver solves the robust program" in err

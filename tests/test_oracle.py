@@ -112,3 +112,28 @@ def test_failed_solve_falls_back_and_says_so(tiny_data):
     assert res.objective == pytest.approx(ref.objective, rel=AGREE_RTOL)
     none = solve_oracle(prog, "osqp", fallback=None)
     assert none.weights is None and none.status == "solver_error" and np.isnan(none.objective)
+
+
+def test_solve_is_one_entry_point_over_every_solver():
+    """solvers.solve dispatches by name to the hand-written solvers and to CVXPY, and refuses what the
+    capability table says a solver does not solve, or something that is not a program."""
+    from formulations import make_program
+    from solvers import solve
+    from solvers.registry import CAPABILITIES, solvers_for
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 2)), rng.standard_normal(20)
+    program = make_program("sampled", X, y, beta=0.5, n_patterns=4, seed=0)
+    oracle = solve(program, "clarabel")
+    mine = solve(program, "ipm")
+    assert oracle.solver == "clarabel" and mine.solver == "ipm"
+    assert abs(mine.objective - oracle.objective) <= 1e-6 * max(1.0, oracle.objective)
+    gated = make_program("gated", X, y, beta=0.5, n_patterns=4, seed=0)
+    with pytest.raises(ValueError, match="'ipm' does not solve the gated program.*fista"):
+        solve(gated, "ipm")
+    with pytest.raises(ValueError, match="program must be a cvxnn program"):
+        solve({"X": X}, "admm")
+    with pytest.raises(ValueError, match="unknown solver"):
+        solve(program, "no_such_solver")
+    assert solvers_for("sampled", "squared") == ["admm", "ipm"] and solvers_for("gated", "hinge") == ["fista"]
+    assert all(("robust", "hinge") in CAPABILITIES[n] for n in solvers_for("robust", "hinge"))

@@ -189,3 +189,40 @@ def test_backprop_does_not_modify_inputs(data):
     net = ReLUNetwork(U0, a0)
     U0[0, 0] += 1.0  # the network holds a copy
     assert net.U[0, 0] == before[2][0, 0]
+
+
+def test_make_program_validates_once_and_the_constructors_trust_it(monkeypatch):
+    """make_program checks and copies X and y once; the program classes then trust them (check_input=False),
+    keep their own copy, and never modify the user's arrays. Built directly, a program still checks."""
+    import formulations.base as base
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    X_before, y_before = X.copy(), y.copy()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a trusted program re-validated its data")
+    monkeypatch.setattr(base, "check_X_y", refuse)
+    for formulation in ("exact", "sampled", "gated", "scp", "robust"):
+        program = make_program(formulation, X, y, beta=0.5, n_patterns=5, seed=1,
+                               loss="squared" if formulation != "robust" else "squared")
+        assert program.X is not X and not np.shares_memory(program.X, X)
+        program.X[0, 0] += 1.0
+    assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
+    with pytest.raises(AssertionError, match="re-validated"):
+        ReLUProgram(X, y, np.ones((12, 1)))
+
+
+def test_directions_without_patterns_become_the_program_patterns():
+    """Directions H given without D make the patterns 1[X H >= 0] (duplicates and the zero pattern dropped),
+    the same function the command line uses."""
+    from formulations import patterns_from_directions
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    H = rng.standard_normal((3, 6))
+    program = make_program("sampled", X, y, H=np.hstack([H, H[:, :2]]))
+    D, kept = patterns_from_directions(X, H)
+    assert np.array_equal(program.D, D) and np.array_equal(program.H, kept)
+    with pytest.raises(ValueError, match="zero usable activation patterns"):
+        patterns_from_directions(np.abs(X), -np.ones((3, 1)))

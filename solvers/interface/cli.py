@@ -22,7 +22,7 @@ from formulations import FORMULATIONS, LOSSES, make_program
 from formulations.datasets import list_datasets, load_data, standardize
 
 from ..battery import compare, relative_gap, tolerance_for
-from ..registry import get_solver
+from ..registry import check_solves, get_solver, solvers_for
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -75,8 +75,8 @@ def build_parser():
 
 
 # -- instance ------------------------------------------------------------------------------------------
-def build_instance(args):
-    """Program and instance description from the parsed options (ValueError on bad input)."""
+def check_instance_options(args):
+    """Refuse bad instance options (UsageError naming the option) before any data is read."""
     if args.formulation not in FORMULATIONS:
         raise UsageError(f"unknown formulation {args.formulation!r}; choose one of {', '.join(FORMULATIONS)}")
     if args.loss not in LOSSES:
@@ -93,23 +93,17 @@ def build_instance(args):
         raise UsageError(f"--tol must be a finite number > 0, got {args.tol}")
     if args.max_iter is not None and args.max_iter < 1:
         raise UsageError(f"--max-iter must be a positive integer, got {args.max_iter}")
+
+
+def build_instance(args):
+    """Program and instance description from the parsed options (ValueError on bad input)."""
+    check_instance_options(args)
     data = load_data(args.data, args.target)
     X = data.X
     if args.standardize:
         X = standardize(X)[0]
-    D, H = data.D, data.H
-    if H is not None and D is None and args.formulation in ("sampled", "gated", "robust"):
-        Xb = np.hstack([X, np.ones((X.shape[0], 1))]) if args.bias else X
-        H = np.asarray(H, float)
-        if H.ndim != 2 or H.shape[0] != Xb.shape[1]:
-            raise ValueError(f"H in {args.data} must have {Xb.shape[1]} rows (one per feature"
-                             f"{' incl. bias' if args.bias else ''}), got shape {H.shape}")
-        D = (Xb @ H >= 0).astype(float)
-        keep = D.any(axis=0)
-        D, H = D[:, keep], H[:, keep]
-        if D.shape[1] == 0:
-            raise ValueError(f"the directions H in {args.data} give zero usable activation patterns")
-    program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=D, H=H,
+    # directions without patterns become patterns inside make_program (formulations.patterns_from_directions)
+    program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=data.D, H=data.H,
                            n_patterns=args.patterns, seed=args.seed, epsilon=args.epsilon, bias=args.bias,
                            max_patterns=args.max_patterns)
     instance = {"data": args.data, "formulation": args.formulation, "loss": args.loss, "beta": args.beta,
@@ -145,6 +139,9 @@ def _fmt(x, spec=".6g"):
 
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_solve(args, out):
+    check_instance_options(args)
+    get_solver(args.solver)  # unknown names and solvers that do not solve the program fail before any work
+    check_solves(args.solver, args.formulation, args.loss)
     program, instance = build_instance(args)
     verbose = args.verbose or "auto"
     result = _run(program, args.solver, args, verbose)
@@ -165,15 +162,21 @@ def cmd_solve(args, out):
 
 
 def cmd_verify(args, out):
-    program, instance = build_instance(args)
-    if args.solvers is None:  # the hand-written solvers of this program
-        squared = args.loss == "squared" and args.formulation in ("exact", "sampled")
-        args.solvers = "admm,ipm" if squared else "admm"
-    names = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    check_instance_options(args)
+    if args.solvers is None:  # the hand-written solvers of this program (the registry's capability table)
+        names = solvers_for(args.formulation, args.loss)
+        if not names:
+            raise UsageError(f"no hand-written solver solves the {args.formulation} program with the "
+                             f"{args.loss} loss; name CVXPY solvers with --solvers (e.g. scs)")
+    else:
+        names = [s.strip() for s in args.solvers.split(",") if s.strip()]
     if not names:
         raise UsageError("--solvers needs at least one solver name")
     solvers = [(name, get_solver(name)) for name in names]  # fail early on unknown names
+    for name in names:  # and on solvers that do not solve this program, before any solve starts
+        check_solves(name, args.formulation, args.loss)
     oracle = get_solver(args.oracle)
+    program, instance = build_instance(args)
     verbose = args.verbose or "auto"
     start = time.perf_counter()
     reference = oracle(program, verbose=bool(args.verbose))
