@@ -18,7 +18,7 @@ import numpy as np
 from formulations import make_program
 from solvers import admm, solve_oracle
 from solvers.battery import relative_gap
-from solvers.interface.cli import plot_convergence
+from solvers.interface import plot_convergence
 
 
 def main(argv=None):

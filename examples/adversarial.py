@@ -8,14 +8,15 @@ feature units; the bias column is never perturbed), with the same pattern / widt
 (b) robust convex training: ``make_program("robust", ..., epsilon=eps, bias=True)`` on the SAME sampled
     patterns, Clarabel (docs/math.md section 7); at eps = 0 it is the program of (a), whose solution is reused;
 (c) PGD adversarial training of the non-convex network by back-propagation
-    (:func:`solvers.adversarial.train_adversarial`, Adam, full batch) with width 2P - the largest width
-    a P-pattern convex program can produce - and the same beta; at eps = 0 this is standard training.
+    (:func:`solvers.baselines.adversarial.train_adversarial`, Adam, full batch) with width 2P - the
+    largest width a P-pattern convex program can produce - and the same beta; at eps = 0 this is standard
+    training.
 
 Reported per (data set, eps, method): recovered / trained width, the adversarial training objective on
 the training split (exact optimum for (b); PGD estimate - a lower bound - for (a) and (c)), clean test
-accuracy, PGD-robust test accuracy (:func:`solvers.attacks.robust_accuracy`), the share of test points
-certified by stability (:func:`solvers.adversarial.stable_certificates`, sound for any network) and, for
-(b), the share of certified TRAINING points (``RobustReLUProgram.certificates``).
+accuracy, PGD-robust test accuracy (:func:`solvers.baselines.attacks.robust_accuracy`), the share of test
+points certified by stability (:func:`solvers.baselines.adversarial.stable_certificates`, sound for any
+network) and, for (b), the share of certified TRAINING points (``RobustReLUProgram.certificates``).
 
 Data: the bundled standardised sets; a random training subsample of ``--train`` rows (the robust program
 has n x d' l1 terms and 2 n P robust cone rows, so Clarabel's cost grows quickly), every remaining row is
@@ -36,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from formulations import add_bias_column, make_program, sample_patterns  # noqa: E402
 from formulations.datasets import breast_cancer, digits_binary  # noqa: E402
 from solvers import SolveResult, solve_oracle  # noqa: E402
-from solvers.baselines.adversarial import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
+from solvers.baselines import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
 METHODS = ("(a) convex standard", "(b) convex robust", "(c) NC PGD adv. training")

@@ -41,10 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import make_program  # noqa: E402
-from solvers.admm import admm  # noqa: E402
-from solvers.ipm import ipm  # noqa: E402
-from solvers.oracle import solve_oracle  # noqa: E402
-from solvers.result import ConvergenceWarning  # noqa: E402
+from solvers import ConvergenceWarning, admm, ipm, solve_oracle  # noqa: E402
 
 BETA = 1e-3
 LADDER = (1e-4, 1e-6, 1e-8)

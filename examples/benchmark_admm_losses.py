@@ -18,10 +18,9 @@ squared through the squared-loss ADMM) it measures, in one run:
 
 Writes ``benchmark_admm_losses.md`` and ``.json`` to ``--out``, rewritten after every row.
 
-Memory: the oracle, not ADMM, is the limit. On digits, logistic, P = 400 the CVXPY oracle solve was
-killed by the out-of-memory killer at 24 GiB resident (the whole machine); the whole ADMM process on
-that instance peaked at 330 MiB. Each oracle solve therefore runs in its own process with its address
-space capped (``--oracle-memory-gb``, default 16) and is reported as ``out_of_memory`` past the cap.
+Memory: the oracle, not ADMM, is the limit on the large instances (measured in docs/benchmarks.md).
+Each oracle solve therefore runs in its own process with its address space capped
+(``--oracle-memory-gb``, default 16) and is reported as ``out_of_memory`` past the cap.
 ``--oracle-from`` reuses stored oracle runs.
 """
 from __future__ import annotations
@@ -42,9 +41,7 @@ from benchmark_fista import _oracle_cell, accuracy, fmt  # noqa: E402  (same tab
 
 from formulations import make_program  # noqa: E402
 from formulations.datasets import breast_cancer, digits_binary  # noqa: E402
-from solvers.admm import admm  # noqa: E402
-from solvers.oracle import solve_oracle  # noqa: E402
-from solvers.result import ConvergenceWarning  # noqa: E402
+from solvers import ConvergenceWarning, admm, solve_oracle  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
 LOSSES = ("logistic", "hinge", "squared")
@@ -71,11 +68,11 @@ def _oracle_child(conn, program, solver, opts, memory_bytes):
 
 def run_oracle(program, solver, budget, memory_gb=None):
     """One CVXPY solve with a time budget, in a child process whose address space is capped at
-    ``memory_gb`` GiB (None: no cap): an oracle that would need more memory than the machine has (Clarabel
-    on digits, logistic, P = 400 grew past 24 GiB) ends as ``out_of_memory`` instead of taking the machine
-    and the benchmark down. The child is killed after ``3 budget + 60`` s of wall time (status
-    ``wall_limit``): the solver's time limit does not cover CVXPY's compilation, which alone ran past
-    12 minutes and 14 GiB for SCS on that instance. Returns (summary dict, wall seconds)."""
+    ``memory_gb`` GiB (None: no cap): an oracle that would need more memory than the machine has ends as
+    ``out_of_memory`` instead of taking the machine and the benchmark down. The child is killed after
+    ``3 budget + 60`` s of wall time (status ``wall_limit``): the solver's time limit does not cover
+    CVXPY's compilation, which can alone exceed it on large instances. Returns (summary dict, wall
+    seconds)."""
     import multiprocessing as mp
     opts = {"time_limit": budget} if solver == "clarabel" else {"time_limit_secs": budget, "eps_abs": 1e-5,
                                                                  "eps_rel": 1e-5}

@@ -35,9 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import make_program  # noqa: E402
 from formulations.datasets import breast_cancer, digits_binary  # noqa: E402
-from solvers.fista import fista  # noqa: E402
-from solvers.oracle import solve_oracle  # noqa: E402
-from solvers.result import ConvergenceWarning  # noqa: E402
+from solvers import ConvergenceWarning, fista, solve_oracle  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
 LOSSES = ("squared", "logistic", "hinge")

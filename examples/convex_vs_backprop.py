@@ -21,7 +21,7 @@ import numpy as np
 from formulations import make_program
 from formulations.datasets import moons
 from solvers import solve_oracle
-from solvers.baselines.backprop import train_nonconvex
+from solvers.baselines import train_nonconvex
 
 
 def main(argv=None):

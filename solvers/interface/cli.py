@@ -11,7 +11,6 @@ the JSON document and nothing else.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -21,8 +20,9 @@ import numpy as np
 from formulations import FORMULATIONS, LOSSES, make_program
 from formulations.datasets import list_datasets, load_data, standardize
 
-from ..battery import compare, relative_gap, tolerance_for
+from ..battery import compare, tolerance_for
 from ..registry import check_solves, get_solver, solvers_for
+from .report import plot_convergence, solve_summary, verify_table, write_json
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -121,22 +121,6 @@ def _run(program, solver_name, args, verbose):
     return solver(program, tol=args.tol, max_iter=args.max_iter, verbose=verbose)
 
 
-def _emit_json(document, target):
-    text = json.dumps(document, indent=2, allow_nan=False)
-    if target == "-":
-        sys.stdout.write(text + "\n")
-    else:
-        try:
-            with open(target, "w") as fh:
-                fh.write(text + "\n")
-        except OSError as exc:
-            raise ValueError(f"cannot write the JSON report to {target}: {exc.strerror}") from None
-
-
-def _fmt(x, spec=".6g"):
-    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
-
-
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_solve(args, out):
     check_instance_options(args)
@@ -146,18 +130,10 @@ def cmd_solve(args, out):
     verbose = args.verbose or "auto"
     result = _run(program, args.solver, args, verbose)
     run = result.to_dict()
-    lines = [f"{instance['formulation']} program, {instance['loss']} loss, beta={instance['beta']:g} on "
-             f"{instance['data']} (n={program.n}, d={program.d}, {program.n_patterns} patterns)"]
-    for key in ("solver", "status", "objective", "max_violation", "network_objective", "network_width",
-                "train_accuracy", "solve_time_s", "compile_time_s", "iterations"):
-        value = run.get(key)
-        lines.append(f"  {key:<18} {_fmt(value) if isinstance(value, float) else value}")
-    if "fallback_from" in run["info"]:
-        lines.append(f"  note: {run['info']['fallback_from']} failed ({run['info']['fallback_reason']}); "
-                     f"the answer comes from {run['solver']}")
+    lines = solve_summary(instance, program, run)
     print("\n".join(lines), file=out)
     if args.json:
-        _emit_json(run, args.json)
+        write_json(run, args.json)
     return 0
 
 
@@ -199,67 +175,15 @@ def cmd_verify(args, out):
         runs.append(run)
         results.append(result)
         failed |= not row.passed
-    head = (f"{'solver':<10} {'status':<18} {'objective':>16} {'rel_gap':>10} {'violation':>10} "
-            f"{'net_obj':>16} {'width':>6} {'time_s':>9} {'iters':>7}  result")
-    lines = [f"verify: {instance['formulation']} program, {instance['loss']} loss, beta={instance['beta']:g} on "
-             f"{instance['data']} (n={program.n}, d={program.d}, {program.n_patterns} patterns), "
-             f"oracle {args.oracle}", head, "-" * len(head)]
-    for run in runs:
-        verdict = "oracle" if run["role"] == "oracle" else ("ok" if run["passed"] else "FAIL " + run["reason"])
-        lines.append(f"{run['solver']:<10} {run['status']:<18} {_fmt(run['objective'], '.10g'):>16} "
-                     f"{_fmt(run.get('rel_gap'), '.2e'):>10} {_fmt(run['max_violation'], '.2e'):>10} "
-                     f"{_fmt(run['network_objective'], '.10g'):>16} {_fmt(run['network_width'], 'd'):>6} "
-                     f"{run['solve_time_s']:>9.3f} {run['iterations']:>7d}  {verdict}")
+    lines = verify_table(instance, program, runs, args.oracle)
     lines.append(f"total time {time.perf_counter() - start:.1f} s")
     print("\n".join(lines), file=out)
     if args.plot:
         plot_convergence(args.plot, reference, results)
         print(f"wrote {args.plot}", file=out)
     if args.json:
-        _emit_json({"instance": instance, "oracle": args.oracle, "runs": runs}, args.json)
+        write_json({"instance": instance, "oracle": args.oracle, "runs": runs}, args.json)
     return 1 if failed else 0
-
-
-def plot_convergence(path, reference, results):
-    """Objective gap and residuals against time (log scale) for solvers that keep a history."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install 'cvxnn[plot]'") from None
-    if not str(path).lower().endswith(".png"):
-        raise ValueError(f"--plot needs a .png path, got {path}")
-    fig, (ax_gap, ax_res) = plt.subplots(1, 2, figsize=(11, 4))
-    oracle_obj = reference.objective
-    for res in results:
-        hist = res.history or {}
-        t = np.asarray(hist.get("time", []), float)
-        if t.size and "objective" in hist:
-            gap = np.abs([relative_gap(o, oracle_obj) for o in hist["objective"]])
-            ax_gap.semilogy(t, np.maximum(gap, 1e-16), label=res.solver)
-        else:
-            ax_gap.semilogy([res.solve_time_s], [max(abs(relative_gap(res.objective, oracle_obj)), 1e-16)],
-                            "o", label=res.solver)
-        for key, style in (("primal_residual", "-"), ("dual_residual", "--")):
-            if t.size and key in hist:
-                ax_res.semilogy(t, np.maximum(np.asarray(hist[key], float), 1e-16), style,
-                                label=f"{res.solver} {key.replace('_', ' ')}")
-    for ax in (ax_gap, ax_res):
-        ax.axvline(reference.solve_time_s, color="k", lw=0.8, ls=":", label=f"{reference.solver} solve time")
-        ax.set_xlabel("time (s)")
-        ax.legend(fontsize=8)
-    ax_gap.set_ylabel("|objective - oracle| / max(1, |oracle|)")
-    ax_res.set_ylabel("residual")
-    ax_gap.set_title("objective gap")
-    ax_res.set_title("primal and dual residuals")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise ValueError(f"cannot write the plot to {path}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
 
 
 def cmd_datasets(args, out):
