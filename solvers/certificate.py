@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-from scipy.optimize import nnls
 from scipy.stats import beta as beta_distribution
 
 from formulations.factory import add_bias_column
@@ -43,6 +42,7 @@ from formulations.relu import ReLUProgram
 from formulations.robust import RobustReLUProgram
 from formulations.validation import check_beta, check_matrix, check_patterns, check_positive_int
 
+from .core.operators import project_onto_cone
 from .registry import get_solver
 
 __all__ = ["CertificateResult", "ColumnGenerationResult", "cone_projection", "pattern_values",
@@ -63,12 +63,9 @@ def cone_projection(A, c):
     (KKT of :math:`\min |w - c|^2` s.t. :math:`Aw \ge 0`). Returns the projection (d,)."""
     A = np.asarray(A, float)
     c = np.asarray(c, float)
-    if not np.any(c):
-        return np.zeros_like(c)
     if np.all(A @ c >= 0):  # already in the cone
         return c.copy()
-    mu, _ = nnls(A.T, -c)
-    return c + A.T @ mu
+    return project_onto_cone(A, c)
 
 
 def _pattern_value(X, pattern, lam):

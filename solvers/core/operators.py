@@ -35,7 +35,7 @@ class PatternMaps:
         return np.hstack([half, -half])
 
 
-def _project_block(G, a, max_rounds=5):
+def project_onto_cone(G, a, max_rounds=5):
     r"""Projection of ``a`` onto the polyhedral cone ``{v : G v >= 0}`` (rows of G: the constraints).
 
     Dual form: ``v = a + G^T lam`` with ``lam = argmin_{lam >= 0} |a + G^T lam|`` (NNLS). The NNLS is first
@@ -44,6 +44,8 @@ def _project_block(G, a, max_rounds=5):
     row (the other rows keep ``lam = 0``, so the KKT conditions hold); rows it violates join the subset.
     Falls back to the NNLS on all rows."""
     n, d = G.shape
+    if not np.any(a):
+        return np.zeros_like(a)
     Ga = G @ a
     slack = Ga / np.maximum(np.linalg.norm(G, axis=1), 1e-300)
     k = min(n, 4 * d)
@@ -65,7 +67,7 @@ def _project_block(G, a, max_rounds=5):
 
 def project_cones(F, A, deadline=None):
     r"""Euclidean projection of every violating block onto its cone :math:`\{v : S_i \circ X v \ge 0\}`
-    (:func:`_project_block` per block, ``G = S_i o X``; an NNLS on candidate rows, exact by a KKT check).
+    (:func:`project_onto_cone` per block, ``G = S_i o X``; an NNLS on candidate rows, exact by a KKT check).
     Only blocks that violate their cone are touched. Returns the projected point, or None if the deadline
     passed first."""
     QA = F.S2 * (F.X @ A)
@@ -74,5 +76,5 @@ def project_cones(F, A, deadline=None):
     for j in bad:
         if deadline is not None and time.perf_counter() > deadline:
             return None
-        out[:, j] = _project_block(F.S2[:, j:j + 1] * F.X, A[:, j])
+        out[:, j] = project_onto_cone(F.S2[:, j:j + 1] * F.X, A[:, j])
     return out
