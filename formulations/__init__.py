@@ -11,10 +11,10 @@ from .base import ConvexProgram
 from .factory import add_bias_column, make_program
 from .gated import GatedReLUProgram
 from .losses import LOSSES, HingeLoss, LogisticLoss, Loss, SquaredLoss, get_loss
-from .network import GatedReLUNetwork, ReLUNetwork
+from .network import GatedReLUNetwork, ReLUNetwork, perturbation_mask, perturbed_columns
 from .patterns import enumerate_patterns, max_pattern_count, patterns_from_directions, sample_patterns
 from .relu import ReLUProgram
-from .robust import RobustReLUProgram, perturbation_mask
+from .robust import RobustReLUProgram
 from .scp import SCPProgram
 from .validation import FORMULATIONS
 
@@ -23,5 +23,5 @@ __all__ = [
     "make_program", "add_bias_column", "enumerate_patterns", "sample_patterns", "patterns_from_directions",
     "max_pattern_count",
     "Loss", "SquaredLoss", "HingeLoss", "LogisticLoss", "LOSSES", "get_loss",
-    "ReLUNetwork", "GatedReLUNetwork", "FORMULATIONS", "perturbation_mask",
+    "ReLUNetwork", "GatedReLUNetwork", "FORMULATIONS", "perturbation_mask", "perturbed_columns",
 ]

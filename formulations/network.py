@@ -16,6 +16,19 @@ from .losses import get_loss
 from .validation import check_beta, check_epsilon, check_matrix, check_X_y
 
 
+def perturbed_columns(d, bias):
+    """The input coordinates an l_inf adversary may move, as a slice of the d columns: all of them, except
+    the last one when it is the bias (ones) column - the one place this rule is written."""
+    return slice(0, d - 1) if bias else slice(0, d)
+
+
+def perturbation_mask(d, bias):
+    """:func:`perturbed_columns` as a boolean mask of length d."""
+    mask = np.zeros(d, dtype=bool)
+    mask[perturbed_columns(d, bias)] = True
+    return mask
+
+
 def _square_root_split(blocks, rel_tol):
     """Columns b_i of ``blocks`` (d x P) -> (u_i = b_i / sqrt|b_i|, sqrt|b_i|) for the kept columns.
 
@@ -103,16 +116,12 @@ class ReLUNetwork(_TwoLayerNetwork):
         return self.hidden(X) @ self.alpha
 
     # -- adversarial evaluation (docs/math.md section 7) -------------------------------------------------
-    @staticmethod
-    def _perturbed(d, bias):
-        return slice(0, d - 1) if bias else slice(0, d)
-
     def input_slopes(self, X, bias=False):
         r"""Gradient of f at each training point in the perturbed coordinates:
         :math:`a_k = \sum_j 1[x_k^\top u_j \ge 0]\,\alpha_j u_j` (bias coordinate excluded); n x d'."""
         X = self._check_X(X)
         active = (X @ self.U >= 0).astype(float)
-        return (active * self.alpha) @ self.U[self._perturbed(self.d, bias)].T
+        return (active * self.alpha) @ self.U[perturbed_columns(self.d, bias)].T
 
     def stable_mask(self, X, epsilon, bias=False, tol=1e-7):
         r"""Points whose activations cannot flip inside the l_inf ball of radius epsilon:
@@ -123,7 +132,7 @@ class ReLUNetwork(_TwoLayerNetwork):
         X = self._check_X(X)
         epsilon = check_epsilon(epsilon)
         margin = np.abs(X @ self.U)
-        radius = epsilon * np.abs(self.U[self._perturbed(self.d, bias)]).sum(axis=0)
+        radius = epsilon * np.abs(self.U[perturbed_columns(self.d, bias)]).sum(axis=0)
         weight = np.abs(self.alpha)
         scale = 1.0 + np.abs(X).max() * weight * np.abs(self.U).sum(axis=0)
         return np.all(weight * (radius - margin) <= tol * scale, axis=1)

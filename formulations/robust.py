@@ -20,17 +20,9 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
+from .network import perturbation_mask, perturbed_columns
 from .relu import ReLUProgram
 from .validation import check_epsilon
-
-
-def perturbation_mask(d, bias):
-    """Boolean mask of the d input coordinates an l_inf adversary may move: all of them, except the last
-    one when it is the bias (ones) column."""
-    mask = np.ones(d, dtype=bool)
-    if bias:
-        mask[-1] = False
-    return mask
 
 
 class RobustReLUProgram(ReLUProgram):
@@ -50,7 +42,7 @@ class RobustReLUProgram(ReLUProgram):
     @property
     def perturbed(self):
         """Columns of X that the adversary may perturb (all but the bias column)."""
-        return slice(0, self.d - 1) if self.bias else slice(0, self.d)
+        return perturbed_columns(self.d, self.bias)
 
     @property
     def perturbed_mask(self):

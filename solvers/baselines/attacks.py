@@ -20,11 +20,8 @@ import itertools
 import numpy as np
 
 from formulations.losses import get_loss
+from formulations.network import perturbed_columns
 from formulations.validation import check_epsilon, check_positive_int, check_X_y
-
-
-def _perturbed_columns(d, bias):
-    return slice(0, d - 1) if bias else slice(0, d)
 
 
 def _ascent_sign(net, X, y, loss):
@@ -55,7 +52,7 @@ def _check(net, X, y, loss, epsilon):
 def fgsm(net, X, y, loss, epsilon, bias=False):
     """Fast gradient sign attack: x + epsilon * sign(d/dx of the ascent scalar). Returns X_adv (copy)."""
     X, y, loss, epsilon = _check(net, X, y, loss, epsilon)
-    p = _perturbed_columns(X.shape[1], bias)
+    p = perturbed_columns(X.shape[1], bias)
     direction = _ascent_sign(net, X, y, loss)[:, None] * net.input_slopes(X, bias)
     X_adv = X.copy()
     X_adv[:, p] += epsilon * np.sign(direction)
@@ -77,7 +74,7 @@ def pgd(net, X, y, loss, epsilon, steps=40, step_size=None, restarts=5, seed=Non
     if not np.isfinite(step) or step < 0:
         raise ValueError(f"step_size must be a finite number >= 0, got {step_size}")
     rng = np.random.default_rng(seed)
-    p = _perturbed_columns(X.shape[1], bias)
+    p = perturbed_columns(X.shape[1], bias)
     sign = _ascent_sign(net, X, y, loss)  # fixed from the clean point (squared: away from the target)
     best = X.copy()
     best_loss = loss.per_sample(net.predict(X), y)
@@ -103,7 +100,7 @@ def worst_case_vertices(net, X, y, loss, epsilon, bias=False, max_dim=16):
     a lower bound elsewhere. Refuses d' > ``max_dim``. Returns (losses, X_worst).
     """
     X, y, loss, epsilon = _check(net, X, y, loss, epsilon)
-    p = _perturbed_columns(X.shape[1], bias)
+    p = perturbed_columns(X.shape[1], bias)
     dp = p.stop - p.start
     if dp > max_dim:
         raise ValueError(f"vertex enumeration needs 2^{dp} evaluations per point; limit is 2^{max_dim}")
