@@ -8,10 +8,10 @@ l_inf ball of radius :math:`\epsilon` around every sample (docs/math.md section 
     F_\epsilon(U, \alpha) = \sum_k \max_{|\delta_k|_\infty \le \epsilon}
         \ell\big(f(x_k + \delta_k), y_k\big) + \frac{\beta}{2}\big(|U|_F^2 + |\alpha|^2\big).
 
-* Inner maximisation: :func:`solvers.attacks.pgd` (signed-gradient ascent with restarts; the best of
+* Inner maximisation: :func:`solvers.baselines.attacks.pgd` (signed-gradient ascent with restarts; the best of
   the clean point and all iterates is kept per sample), run at the CURRENT weights before every step.
 * Outer minimisation: Adam (or plain (sub)gradient descent, ``method="sgd"``) with the gradient of the
-  NC objective at the adversarial points, :func:`solvers.backprop.nc_objective_and_gradient`
+  NC objective at the adversarial points, :func:`solvers.baselines.backprop.nc_objective_and_gradient`
   (Danskin: at an exact, unique maximiser this is the gradient of :math:`F_\epsilon` wherever that is
   differentiable; with PGD maximisers it is the usual adversarial-training approximation).
 
@@ -22,11 +22,11 @@ program (:class:`formulations.robust.RobustReLUProgram`) gives a network whose e
 objective equals its optimum, i.e. an UPPER bound on :math:`\min F_\epsilon`.
 
 With ``epsilon=0`` the attack returns the clean points and :func:`train_adversarial` follows exactly
-the path of :func:`solvers.backprop.train_nonconvex` (same seed, same initialisation, same steps;
+the path of :func:`solvers.baselines.backprop.train_nonconvex` (same seed, same initialisation, same steps;
 bit-identical in full batch, equal up to rounding with mini-batches).
 
 :func:`evaluate_robustness` measures a network: clean accuracy, PGD robust accuracy
-(:func:`solvers.attacks.robust_accuracy`), a sound stability-based certificate on the given points and,
+(:func:`solvers.baselines.attacks.robust_accuracy`), a sound stability-based certificate on the given points and,
 for a result of the robust convex program, the share of certified training points
 (:meth:`formulations.robust.RobustReLUProgram.certificates`).
 """
@@ -41,12 +41,12 @@ import numpy as np
 
 from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
-from formulations.validation import check_beta, check_epsilon, check_matrix, check_positive_int, check_X_y
+from formulations.validation import check_beta, check_epsilon, check_positive_int, check_X_y
 from solvers.baselines.attacks import pgd, robust_accuracy, worst_case_vertices
-from solvers.baselines.backprop import DescentStep, _check_positive_float, nc_objective_and_gradient
+from solvers.baselines.backprop import DescentStep, _check_positive_float, initial_point, nc_objective_and_gradient
 
 METHODS = ("adam", "sgd")
-#: default constant step size of each method (``lr=None``), as in :mod:`solvers.backprop`
+#: default constant step size of each method (``lr=None``), as in :mod:`solvers.baselines.backprop`
 DEFAULT_LR = {"adam": 1e-2, "sgd": 1e-3}
 ATTACKS = ("pgd", "vertices", "closed_form")
 
@@ -97,7 +97,7 @@ class RobustnessReport:
     """Robustness of a network on data (X, y) at radius ``epsilon``.
 
     clean_accuracy : share of points with sign(f(x)) == y (f(x) = 0 counts as +1)
-    robust_accuracy : share still correct after the PGD attack of :func:`solvers.attacks.robust_accuracy`
+    robust_accuracy : share still correct after the PGD attack of :func:`solvers.baselines.attacks.robust_accuracy`
         (an UPPER bound on the true robust accuracy: PGD may miss an adversarial point)
     stable_certified : share of points that are epsilon-stable (no activation can flip in the ball, to
         the tolerance of :meth:`ReLUNetwork.stable_mask`) with worst-case margin
@@ -171,8 +171,8 @@ def adversarial_objective(net, X, y, loss, beta, epsilon, bias=False, attack="pg
 
     ``attack``:
 
-    * ``"pgd"``         - :func:`solvers.attacks.pgd` (a lower bound; exact on epsilon-stable points);
-    * ``"vertices"``    - maximum over the 2^d' box vertices, :func:`solvers.attacks.worst_case_vertices`
+    * ``"pgd"``         - :func:`solvers.baselines.attacks.pgd` (a lower bound; exact on epsilon-stable points);
+    * ``"vertices"``    - maximum over the 2^d' box vertices, :func:`solvers.baselines.attacks.worst_case_vertices`
       (small d' only; exact on epsilon-stable points, a lower bound elsewhere);
     * ``"closed_form"`` - :meth:`ReLUNetwork.adversarial_objective` (exact; raises ValueError unless every
       point is epsilon-stable).
@@ -217,13 +217,13 @@ def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bia
     method : ``"adam"`` (Kingma & Ba, moments 0.9/0.999) or ``"sgd"`` ((sub)gradient descent); both with
         the constant step ``lr`` (default ``DEFAULT_LR[method]``).
     seed : None or an int >= 0: seed of the initialisation and of the mini-batch shuffling - the same stream as
-        :func:`solvers.backprop.train_nonconvex`, so the initial weights are the same for the same seed.
+        :func:`solvers.baselines.backprop.train_nonconvex`, so the initial weights are the same for the same seed.
     max_iter : epochs. batch_size : mini-batch size (None: full batch, one step per epoch). Each
         mini-batch is attacked at the current weights; its gradient is rescaled by n/|B| (sum-form loss).
     tol : stop when the largest entry of the full-batch gradient at the adversarial points is <= tol.
     init_scale : random initialisation :math:`U_{ij} \sim N(0, s^2/d)`, :math:`\alpha_j \sim N(0, s^2/m)`.
     U0, alpha0 : explicit initial weights (copied).
-    steps, restarts, step_size : PGD settings of the inner maximisation (:func:`solvers.attacks.pgd`).
+    steps, restarts, step_size : PGD settings of the inner maximisation (:func:`solvers.baselines.attacks.pgd`).
     attack_seed : None or an int >= 0: seed of the PGD random restarts (default: derived from ``seed``).
     """
     start = time.perf_counter()
@@ -243,92 +243,105 @@ def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bia
     if batch_size is not None:
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)
     attack = _attack_options(steps, restarts, step_size)
-    if width is None:
-        if U0 is not None:
-            width = check_matrix(U0, "U0").shape[1]
-        elif alpha0 is not None:
-            width = int(np.size(alpha0))
-        else:
-            raise ValueError("width (number of neurons) is required when U0 and alpha0 are not given")
-    width = check_positive_int(width, "width")
-
     seed = _check_seed(seed, "seed")
     attack_seed = _check_seed(attack_seed, "attack_seed")
-    # same initialisation stream as solvers.backprop.train_nonconvex
-    rng = np.random.default_rng(seed)
-    U = rng.standard_normal((d, width)) * (init_scale / np.sqrt(d)) if U0 is None else check_matrix(U0, "U0")
-    if alpha0 is None:
-        alpha = rng.standard_normal(width) * (init_scale / np.sqrt(width))
-    else:
-        try:
-            alpha = np.array(alpha0, dtype=float, copy=True).reshape(-1)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"alpha0 must be a numeric array: {exc}") from None
-    if U.shape != (d, width):
-        raise ValueError(f"shape mismatch: U0 has shape {U.shape}, expected ({d}, {width})")
-    if alpha.shape != (width,) or not np.all(np.isfinite(alpha)):
-        raise ValueError(f"alpha0 must hold {width} finite numbers, got shape {alpha.shape}")
-    if attack_seed is None:
-        attack_rng = np.random.default_rng(None if seed is None else [int(seed), 0xAD5])
-    else:
-        attack_rng = np.random.default_rng(attack_seed)
-
-    def adversarial_step(U, alpha, Xb, yb):
-        """(objective at the PGD points, grad_U, grad_alpha) for the samples (Xb, yb)."""
-        X_adv = pgd(ReLUNetwork(U, alpha), Xb, yb, loss, epsilon, bias=bias,
-                    seed=int(attack_rng.integers(2 ** 63)), **attack)
-        return nc_objective_and_gradient(U, alpha, X_adv, yb, loss, beta)
-
-    def clean_objective(U, alpha):
-        return loss.value(np.maximum(X @ U, 0.0) @ alpha, y) + beta * _regularizer(U, alpha)
-
-    value, gU, ga = adversarial_step(U, alpha, X, y)
-    history, clean_history = [value], [clean_objective(U, alpha)]
+    rng = np.random.default_rng(seed)  # the initialisation stream of solvers.baselines.backprop.train_nonconvex
+    U, alpha = initial_point(rng, d, width, U0, alpha0, init_scale)
+    attack_rng = np.random.default_rng(([int(seed), 0xAD5] if seed is not None else None)
+                                       if attack_seed is None else attack_seed)
+    run = _AdversarialRun(X, y, loss, beta, epsilon, bias, attack, attack_rng)
+    state = run.start(U, alpha)
     status, message, epochs = "max_iter", f"reached max_iter={max_iter}", max_iter
-    full_batch = batch_size is None or batch_size >= n
     descend = DescentStep(method, lr, U, alpha)
-    if not np.isfinite(value):
+    if not np.isfinite(state[2]):
         status, message, epochs = "diverged", "the initial objective is not finite", 0
     for epoch in range(1, max_iter + 1):
         if status == "diverged":
             break
-        if max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)) <= tol:
+        if _largest_entry(state[3], state[4]) <= tol:
             status, message, epochs = "converged", "gradient below tol", epoch - 1
             break
-        prev = (U.copy(), alpha.copy(), value, gU, ga)
-        batches = [None] if full_batch else np.array_split(rng.permutation(n), int(np.ceil(n / batch_size)))
-        finite = True
+        batches = run.batches(rng, batch_size)
+        new_state = run.epoch(state, batches, descend)
+        if new_state is None:
+            status, message, epochs = "diverged", f"objective became non-finite at epoch {epoch}", epoch
+            break
+        state = new_state
+        run.record(state)
+    else:
+        if _largest_entry(state[3], state[4]) <= tol:
+            status, message = "converged", "gradient below tol"
+    U, alpha, value, gU, ga = state
+    return AdversarialTrainingResult(
+        network=ReLUNetwork(U, alpha), objective=float(value), iterations=epochs, status=status,
+        history=np.asarray(run.history, float), clean_history=np.asarray(run.clean_history, float),
+        epsilon=epsilon, bias=bias, method=method, lr=lr, batch_size=batch_size, attack=dict(attack),
+        grad_norm=_largest_entry(gU, ga), message=message, time_s=time.perf_counter() - start)
+
+
+def _largest_entry(gU, ga):
+    """The largest absolute entry of the gradient ``(gU, ga)`` (the stopping test of both trainers)."""
+    return float(max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)))
+
+
+class _AdversarialRun:
+    """One PGD adversarial-training run: the data, the inner attack, and the per-epoch descent.
+
+    A state is ``(U, alpha, objective, grad_U, grad_alpha)`` with the objective and gradient taken at the
+    PGD points of the full training set (Danskin: the gradient of the max is the gradient at the maximiser)."""
+
+    def __init__(self, X, y, loss, beta, epsilon, bias, attack, attack_rng):
+        self.X, self.y, self.loss, self.beta = X, y, loss, beta
+        self.epsilon, self.bias, self.attack, self.attack_rng = epsilon, bias, attack, attack_rng
+        self.history, self.clean_history = [], []
+
+    def adversarial_step(self, U, alpha, Xb, yb):
+        """(objective at the PGD points, grad_U, grad_alpha) for the samples (Xb, yb)."""
+        X_adv = pgd(ReLUNetwork(U, alpha), Xb, yb, self.loss, self.epsilon, bias=self.bias,
+                    seed=int(self.attack_rng.integers(2 ** 63)), **self.attack)
+        return nc_objective_and_gradient(U, alpha, X_adv, yb, self.loss, self.beta)
+
+    def clean_objective(self, U, alpha):
+        return self.loss.value(np.maximum(self.X @ U, 0.0) @ alpha, self.y) + self.beta * _regularizer(U, alpha)
+
+    def start(self, U, alpha):
+        state = (U, alpha, *self.adversarial_step(U, alpha, self.X, self.y))
+        self.record(state)
+        return state
+
+    def record(self, state):
+        self.history.append(state[2])
+        self.clean_history.append(self.clean_objective(state[0], state[1]))
+
+    def batches(self, rng, batch_size):
+        """The epoch's mini-batches (index arrays), or ``[None]`` for one full-batch step."""
+        n = self.X.shape[0]
+        if batch_size is None or batch_size >= n:
+            return [None]
+        return np.array_split(rng.permutation(n), int(np.ceil(n / batch_size)))
+
+    def epoch(self, state, batches, descend):
+        """One epoch: a descent step per mini-batch (each attacked at the current weights, its gradient
+        rescaled by n/|B| for the sum-form loss), then the full-batch objective and gradient. None when
+        anything became non-finite (the caller keeps the previous state)."""
+        U, alpha, _, gU, ga = state
+        n, beta = self.X.shape[0], self.beta
         with np.errstate(over="ignore", invalid="ignore"):
             for idx in batches:
                 if idx is None:
                     bU, ba = gU, ga
                 else:
-                    _, bU, ba = adversarial_step(U, alpha, X[idx], y[idx])
-                    scale = n / len(idx)  # unbiased estimate of the sum-form loss gradient
+                    _, bU, ba = self.adversarial_step(U, alpha, self.X[idx], self.y[idx])
+                    scale = n / len(idx)
                     bU = scale * (bU - beta * U) + beta * U
                     ba = scale * (ba - beta * alpha) + beta * alpha
                 U, alpha = descend(U, alpha, bU, ba)
-                finite = bool(np.all(np.isfinite(U)) and np.all(np.isfinite(alpha)))
-                if not finite:
-                    break
-            if finite:
-                value, gU, ga = adversarial_step(U, alpha, X, y)
-                finite = bool(np.isfinite(value) and np.all(np.isfinite(gU)) and np.all(np.isfinite(ga)))
-        if not finite:
-            U, alpha, value, gU, ga = prev
-            status, message, epochs = "diverged", f"objective became non-finite at epoch {epoch}", epoch
-            break
-        history.append(value)
-        clean_history.append(clean_objective(U, alpha))
-    else:
-        if max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)) <= tol:
-            status, message = "converged", "gradient below tol"
-    grad_norm = float(max(np.abs(gU).max(initial=0.0), np.abs(ga).max(initial=0.0)))
-    return AdversarialTrainingResult(
-        network=ReLUNetwork(U, alpha), objective=float(value), iterations=epochs, status=status,
-        history=np.asarray(history, float), clean_history=np.asarray(clean_history, float),
-        epsilon=epsilon, bias=bias, method=method, lr=lr, batch_size=batch_size, attack=dict(attack),
-        grad_norm=grad_norm, message=message, time_s=time.perf_counter() - start)
+                if not (np.all(np.isfinite(U)) and np.all(np.isfinite(alpha))):
+                    return None
+            value, gU, ga = self.adversarial_step(U, alpha, self.X, self.y)
+        if not (np.isfinite(value) and np.all(np.isfinite(gU)) and np.all(np.isfinite(ga))):
+            return None
+        return U, alpha, value, gU, ga
 
 
 # -- evaluation -------------------------------------------------------------------------------------

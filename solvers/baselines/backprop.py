@@ -152,6 +152,29 @@ def _unflatten(theta, d, m):
 
 
 # -- training ------------------------------------------------------------------------------------------
+def initial_point(rng, d, width, U0, alpha0, init_scale):
+    r"""The starting weights ``(U, alpha)`` of a training run: ``U0`` / ``alpha0`` when given (copied and
+    checked), otherwise drawn from ``rng`` as :math:`U_{ij} \sim N(0, s^2/d)`, :math:`\alpha_j \sim N(0, s^2/m)`
+    (``U`` first, so runs with the same seed start from the same point whichever trainer draws them). The
+    width m is inferred from ``U0`` or ``alpha0`` when ``width`` is None."""
+    if width is None:
+        if U0 is not None:
+            width = check_matrix(U0, "U0").shape[1]
+        elif alpha0 is not None:
+            width = int(np.size(alpha0))
+        else:
+            raise ValueError("width (number of neurons) is required when U0 and alpha0 are not given")
+    width = check_positive_int(width, "width")
+    U = rng.standard_normal((d, width)) * (init_scale / np.sqrt(d)) if U0 is None else check_matrix(U0, "U0")
+    if alpha0 is None:
+        alpha = rng.standard_normal(width) * (init_scale / np.sqrt(width))
+    elif np.size(alpha0) != width:
+        raise ValueError(f"alpha0 must hold {width} numbers (one per neuron), got shape {np.shape(alpha0)}")
+    else:
+        alpha = alpha0
+    return _check_weights(U, alpha, d, width)
+
+
 def train_nonconvex(X, y, loss="squared", beta=1.0, width=None, method="adam", seed=None, max_iter=1000,
                     lr=None, batch_size=None, tol=1e-6, init_scale=1.0, U0=None, alpha0=None):
     r"""Train the non-convex two-layer ReLU network by back-propagation (local method).
@@ -190,21 +213,8 @@ def train_nonconvex(X, y, loss="squared", beta=1.0, width=None, method="adam", s
     lr = DEFAULT_LR.get(method, 0.0) if lr is None else _check_positive_float(lr, "lr")
     if batch_size is not None:
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)
-    if width is None:
-        if U0 is not None:
-            width = check_matrix(U0, "U0").shape[1]
-        elif alpha0 is not None:
-            width = int(np.size(alpha0))
-        if width is None:
-            raise ValueError("width (number of neurons) is required when U0 and alpha0 are not given")
-    width = check_positive_int(width, "width")
-
     rng = np.random.default_rng(seed)
-    U = (rng.standard_normal((d, width)) * (init_scale / np.sqrt(d)) if U0 is None
-         else check_matrix(U0, "U0"))
-    alpha = (rng.standard_normal(width) * (init_scale / np.sqrt(width)) if alpha0 is None
-             else np.array(alpha0, dtype=float, copy=True))
-    U, alpha = _check_weights(U, alpha, d, width)
+    U, alpha = initial_point(rng, d, width, U0, alpha0, init_scale)
 
     if method == "lbfgs":
         U, alpha, value, iterations, status, history, message = _run_lbfgs(
