@@ -342,8 +342,7 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
     beta = check_beta(beta)
     X = check_matrix(X, "X")
     if bias:
-        X = add_bias_column(X)
-    n = X.shape[0]
+        X = add_bias_column(X, check_input=False)
     n_candidates = check_positive_int(n_candidates, "n_candidates")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 0:
         raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
@@ -353,45 +352,22 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
         raise ValueError(f"exact_search must be True, False or 'auto', got {exact_search!r}")
     solve = get_solver(solver)
     rng = np.random.default_rng(seed)
-
     if isinstance(initial_patterns, (int, np.integer)) and not isinstance(initial_patterns, bool):
         D, H = sample_patterns(X, initial_patterns, seed=int(rng.integers(2 ** 63 - 1)))
     else:
-        D, H = check_patterns(initial_patterns, n), None
-
-    enumerated = None  # directions of every pattern of X, once computed
-    if exact_directions is not None:
-        enumerated = check_matrix(exact_directions, "exact_directions")
-        if enumerated.shape[0] != X.shape[1]:
-            raise ValueError(f"shape mismatch: exact_directions have {enumerated.shape[0]} rows, X has "
-                             f"{X.shape[1]} columns{' (with the bias column)' if bias else ''}")
-        use_exact = exact_search is not False
-    elif exact_search == "auto":
-        nonzero = int(np.count_nonzero(np.linalg.norm(X, axis=1)))
-        use_exact = max_pattern_count(nonzero, int(np.linalg.matrix_rank(X))) <= exact_limit
-    else:
-        use_exact = bool(exact_search)
+        D, H = check_patterns(initial_patterns, X.shape[0]), None
+    search = _ExactSearch(X, exact_search, exact_limit, exact_directions, bias)
 
     history, sizes, added = [], [], []
     prev_weights = None
     info = {"kept_previous_point": [], "exact_additions": 0, "solver_statuses": []}
-    converged = exhaustive = False
-    certificate = None
+    converged = False
     rounds = 0
     while True:
         program = ReLUProgram(X, y, D, loss, beta, formulation="sampled", H=H)
-        if program.n_patterns != D.shape[1]:  # pragma: no cover - new patterns are always distinct
-            raise RuntimeError("internal error: duplicate patterns entered the program")
         result = solve(program, tol=solver_tol, max_iter=solver_max_iter)
         info["solver_statuses"].append(result.status)
-        weights = result.weights
-        if prev_weights is not None:
-            padded = _pad(prev_weights, D.shape[1] - prev_weights["V"].shape[1])
-            if weights is None or program.objective(weights) > program.objective(padded):
-                weights = padded
-                info["kept_previous_point"].append(rounds)
-        if weights is None:
-            raise RuntimeError(f"solver {result.solver!r} returned no point (status {result.status!r})")
+        weights = _no_worse_than_previous(program, result, prev_weights, rounds, info)
         history.append(program.objective(weights))
         sizes.append(program.n_patterns)
         prev_weights = weights
@@ -400,26 +376,15 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
                                              seed=int(rng.integers(2 ** 63 - 1)), tol=tol)
         new_D, new_H = certificate.improving_patterns, certificate.improving_directions
         exhaustive = False
-        if new_D.shape[1] == 0 and use_exact:
-            if enumerated is None:
-                try:
-                    _, enumerated = enumerate_patterns(X, max_patterns=max(exact_limit, 1))
-                except ValueError:
-                    if exact_search is True:
-                        raise
-                    use_exact = False
-            if enumerated is not None:
-                full = optimality_certificate(program, weights, directions=enumerated, tol=tol)
+        if new_D.shape[1] == 0:  # the random search found nothing: price every pattern, when allowed
+            full = search.price(program, weights, tol)
+            if full is not None:
                 new_D, new_H = full.improving_patterns, full.improving_directions
                 exhaustive = new_D.shape[1] == 0
                 info["exact_additions"] += int(new_D.shape[1])
-                if exhaustive:
-                    certificate = full
-        if new_D.shape[1] == 0:
-            converged = True
-            added.append(0)
-            break
-        if rounds >= max_rounds:
+                certificate = full if exhaustive else certificate
+        if new_D.shape[1] == 0 or rounds >= max_rounds:
+            converged = new_D.shape[1] == 0
             added.append(0)
             break
         if max_add is not None:
@@ -429,9 +394,60 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
         H = None if H is None else np.hstack([H, new_H])
         rounds += 1
 
-    final = result
-    if final.weights is None or not all(np.array_equal(final.weights[k], weights[k]) for k in weights):
+    if result.weights is None or not all(np.array_equal(result.weights[k], weights[k]) for k in weights):
         info["final_point"] = "previous round's point, padded (the last solve was not better)"
-    return ColumnGenerationResult(program=program, result=final, weights=weights, history=history,
+    return ColumnGenerationResult(program=program, result=result, weights=weights, history=history,
                                   n_patterns_history=sizes, added=added, rounds=rounds, converged=converged,
                                   exhaustive=exhaustive, certificate=certificate, info=info)
+
+
+def _no_worse_than_previous(program, result, prev_weights, round_index, info):
+    """The round's point: the solver's, unless the previous round's point padded with zero blocks (feasible
+    for this round's larger program) is better or the solver returned none - so the objective history never
+    increases."""
+    weights = result.weights
+    if prev_weights is not None:
+        padded = _pad(prev_weights, program.n_patterns - prev_weights["V"].shape[1])
+        if weights is None or program.objective(weights) > program.objective(padded):
+            weights = padded
+            info["kept_previous_point"].append(round_index)
+    if weights is None:
+        raise RuntimeError(f"solver {result.solver!r} returned no point (status {result.status!r})")
+    return weights
+
+
+class _ExactSearch:
+    """Pricing of every pattern of X, for column generation once the random search finds nothing: on the
+    given ``exact_directions``, else on an enumeration done once (``exact_search="auto"``: only when the
+    general-position count of X's patterns is at most ``exact_limit``)."""
+
+    def __init__(self, X, exact_search, exact_limit, exact_directions, bias):
+        self.X, self.exact_search, self.exact_limit = X, exact_search, exact_limit
+        self.directions = None
+        if exact_directions is not None:
+            self.directions = check_matrix(exact_directions, "exact_directions")
+            if self.directions.shape[0] != X.shape[1]:
+                raise ValueError(f"shape mismatch: exact_directions have {self.directions.shape[0]} rows, X has "
+                                 f"{X.shape[1]} columns{' (with the bias column)' if bias else ''}")
+            self.enabled = exact_search is not False
+        elif exact_search == "auto":
+            nonzero = int(np.count_nonzero(np.linalg.norm(X, axis=1)))
+            self.enabled = max_pattern_count(nonzero, int(np.linalg.matrix_rank(X))) <= exact_limit
+        else:
+            self.enabled = bool(exact_search)
+
+    def price(self, program, weights, tol):
+        """The certificate over every pattern of X, or None when the exact search is off or X has too many
+        patterns to enumerate (an error only when ``exact_search=True`` asked for it)."""
+        if not self.enabled:
+            return None
+        if self.directions is None:
+            try:
+                _, self.directions = enumerate_patterns(self.X, max_patterns=max(self.exact_limit, 1),
+                                                        check_input=False)
+            except ValueError:
+                if self.exact_search is True:
+                    raise
+                self.enabled = False
+                return None
+        return optimality_certificate(program, weights, directions=self.directions, tol=tol)
