@@ -123,6 +123,7 @@ class SolveResult:
             "solve_time_s": float(self.solve_time_s),
             "compile_time_s": float(self.compile_time_s),
             "iterations": int(self.iterations),
+            "fallback_from": self.info.get("fallback_from"),
         })
         out["info"] = {k: _jsonable(v) for k, v in self.info.items()}
         return out

@@ -199,3 +199,39 @@ def test_solvers_that_do_not_solve_the_program_are_refused_before_any_work(capsy
     code, _, err = run_cli(capsys, "verify", "--data", "no_such_file.npz", "--formulation", "robust",
                            "--loss", "squared", "--epsilon", "0.1")
     assert code == 2 and "no hand-written solver solves the robust program" in err
+
+
+def test_verify_names_the_oracle_that_answered_and_never_judges_a_solver_by_itself(capsys):
+    """The oracle's provenance is in the header and the JSON; a solver whose own answer is the oracle's is
+    judged against the next CVXPY solver instead (its row says which)."""
+    code, out, err = run_cli(capsys, "verify", "--data", "moons", "--loss", "squared", "--beta", "0.5",
+                             "--patterns", "4", "--oracle", "scs", "--solvers", "scs,ipm", "--json", "-")
+    assert code == 0
+    document = json.loads(out)
+    assert document["oracle"] == "scs" and document["oracle_requested"] == "scs"
+    assert document["oracle_fallback_from"] is None and "verify: oracle scs, status optimal" in err
+    rows = {run["solver"]: run for run in document["runs"][1:]}
+    assert rows["scs"]["reference"] == "clarabel" and rows["ipm"]["reference"] == "scs"
+    assert "(vs clarabel)" in err
+    assert "verify: ipm optimal in" in err  # one progress line per solver, no iteration table
+
+
+def test_verify_reports_a_fallback_oracle(capsys, monkeypatch):
+    """When the requested oracle fails and the fallback answers, the header and the JSON say so."""
+    import solvers.oracle as oracle
+
+    real = oracle._attempt
+
+    def clarabel_fails(program, name, verbose, options):
+        if name == "CLARABEL":
+            return dict(status="solver_error", weights=None, error="forced failure", compile_time=0.0,
+                        solve_time=0.0, iterations=0, wall=0.0, notes=[])
+        return real(program, name, verbose, options)
+    monkeypatch.setattr(oracle, "_attempt", clarabel_fails)
+    code, out, err = run_cli(capsys, "verify", "--data", "moons", "--loss", "squared", "--beta", "0.5",
+                             "--patterns", "4", "--solvers", "ipm", "--json", "-")
+    document = json.loads(out)
+    assert document["oracle"] == "scs" and document["oracle_fallback_from"] == "clarabel"
+    assert "forced failure" in document["oracle_fallback_reason"]
+    assert "oracle scs (clarabel failed: forced failure)" in err
+    assert document["runs"][0]["fallback_from"] == "clarabel"

@@ -22,7 +22,8 @@ from formulations.datasets import list_datasets, load_data, standardize
 
 from ..battery import compare, tolerance_for
 from ..registry import check_solves, get_solver, solvers_for
-from .report import plot_convergence, solve_summary, verify_table, write_json
+from ..oracle import solve_oracle
+from .report import oracle_provenance, plot_convergence, solve_summary, verify_table, write_json
 
 DEFAULT_DATA = "breast_cancer"
 
@@ -137,53 +138,89 @@ def cmd_solve(args, out):
     return 0
 
 
-def cmd_verify(args, out):
-    check_instance_options(args)
-    if args.solvers is None:  # the hand-written solvers of this program (the registry's capability table)
+def _verify_solver_names(args):
+    """The solvers ``verify`` runs: ``--solvers``, or the hand-written solvers of the program (the registry's
+    capability table); every one checked against the program before any solve starts."""
+    if args.solvers is None:
         names = solvers_for(args.formulation, args.loss)
         if not names:
             raise UsageError(f"no hand-written solver solves the {args.formulation} program with the "
                              f"{args.loss} loss; name CVXPY solvers with --solvers (e.g. scs)")
     else:
-        names = [s.strip() for s in args.solvers.split(",") if s.strip()]
+        names = [s.strip().lower() for s in args.solvers.split(",") if s.strip()]
     if not names:
         raise UsageError("--solvers needs at least one solver name")
-    solvers = [(name, get_solver(name)) for name in names]  # fail early on unknown names
-    for name in names:  # and on solvers that do not solve this program, before any solve starts
+    for name in names:
+        get_solver(name)  # unknown names
         check_solves(name, args.formulation, args.loss)
+    return names
+
+
+def _independent_reference(name, reference, program, others):
+    """The oracle answer a solver named ``name`` is judged against: the oracle's, unless the oracle's answer
+    came from that same solver (a fallback) - then the next CVXPY solver's (cached in ``others``), or None
+    when no independent solver answered."""
+    if name != reference.solver:
+        return reference
+    for other in ("clarabel", "scs"):
+        if other == name:
+            continue
+        if other not in others:
+            others[other] = solve_oracle(program, other, fallback=None)
+        if others[other].weights is not None:
+            return others[other]
+    return None
+
+
+def _judge(program, name, result, reference, args):
+    """The run object of one solver under test, judged against ``reference`` (None: no independent oracle,
+    the row is marked ``self`` and not judged)."""
+    tolerance = tolerance_for(name, program.loss.name)
+    if args.gap_tol is not None:
+        tolerance["gap"] = args.gap_tol
+    run = dict(result.to_dict(), role="solver", tolerance=tolerance)
+    if reference is None:
+        return dict(run, reference="self", rel_gap=None, violation_relative=None, prediction_error=None,
+                    passed=None, reason="no independent oracle answered (the oracle's answer is this solver's)")
+    row = compare(program, result, reference, tolerance)
+    finite = lambda value: value if math.isfinite(value) else None  # noqa: E731
+    return dict(run, reference=reference.solver, rel_gap=finite(row.rel_gap),
+                violation_relative=finite(row.violation), prediction_error=finite(row.prediction_error),
+                passed=row.passed, reason=row.reason)
+
+
+def cmd_verify(args, out):
+    check_instance_options(args)
+    names = _verify_solver_names(args)
     oracle = get_solver(args.oracle)
     program, instance = build_instance(args)
-    verbose = args.verbose or "auto"
     start = time.perf_counter()
+    print(f"verify: oracle {args.oracle} ...", file=out, flush=True)
     reference = oracle(program, verbose=bool(args.verbose))
     if reference.weights is None:
         raise RuntimeError(f"the oracle {args.oracle} found no solution (status {reference.status})")
+    provenance = oracle_provenance(reference, args.oracle)
+    print(f"verify: {provenance}", file=out, flush=True)
     runs = [dict(reference.to_dict(), role="oracle")]
-    results = []
-    failed = False
-    for name, solver in solvers:
-        result = solver(program, tol=args.tol, max_iter=args.max_iter, verbose=verbose)
-        tolerance = tolerance_for(name)
-        if args.gap_tol is not None:
-            tolerance["gap"] = args.gap_tol
-        row = compare(program, result, reference, tolerance)
-        run = result.to_dict()
-        run.update(role="solver", rel_gap=row.rel_gap if math.isfinite(row.rel_gap) else None,
-                   violation_relative=row.violation if math.isfinite(row.violation) else None,
-                   prediction_error=row.prediction_error if math.isfinite(row.prediction_error) else None,
-                   tolerance=tolerance, passed=row.passed, reason=row.reason)
+    results, others = [], {}
+    for name in names:
+        print(f"verify: {name} ...", file=out, flush=True)
+        result = get_solver(name)(program, tol=args.tol, max_iter=args.max_iter, verbose=bool(args.verbose))
+        run = _judge(program, name, result, _independent_reference(name, reference, program, others), args)
+        print(f"verify: {name} {result.status} in {result.solve_time_s:.2f} s", file=out, flush=True)
         runs.append(run)
         results.append(result)
-        failed |= not row.passed
-    lines = verify_table(instance, program, runs, args.oracle)
+    lines = verify_table(instance, program, runs, provenance)
     lines.append(f"total time {time.perf_counter() - start:.1f} s")
     print("\n".join(lines), file=out)
     if args.plot:
         plot_convergence(args.plot, reference, results)
         print(f"wrote {args.plot}", file=out)
     if args.json:
-        write_json({"instance": instance, "oracle": args.oracle, "runs": runs}, args.json)
-    return 1 if failed else 0
+        write_json({"instance": instance, "oracle": reference.solver, "oracle_requested": args.oracle,
+                    "oracle_fallback_from": reference.info.get("fallback_from"),
+                    "oracle_fallback_reason": reference.info.get("fallback_reason"), "runs": runs}, args.json)
+    return 1 if any(run.get("passed") is False for run in runs) else 0
 
 
 def cmd_datasets(args, out):

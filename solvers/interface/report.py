@@ -54,14 +54,29 @@ def solve_summary(instance, program, run):
     return lines
 
 
-def verify_table(instance, program, runs, oracle):
+def oracle_provenance(reference, requested):
+    """Which solver produced the oracle answer, and why the requested one did not when it fell back."""
+    if reference.info.get("fallback_from"):
+        return (f"oracle {reference.solver} ({reference.info['fallback_from']} failed: "
+                f"{reference.info.get('fallback_reason', 'no answer')}), status {reference.status}")
+    return f"oracle {reference.solver}, status {reference.status}"
+
+
+def verify_table(instance, program, runs, provenance):
     """The lines of ``cvxnn verify``'s table: the oracle's run first, then one row per solver with its gap
-    to the oracle and its verdict."""
+    to the oracle and its verdict (``self`` when no oracle independent of that solver answered)."""
     head = (f"{'solver':<10} {'status':<18} {'objective':>16} {'rel_gap':>10} {'violation':>10} "
             f"{'net_obj':>16} {'width':>6} {'time_s':>9} {'iters':>7}  result")
-    lines = [f"verify: {instance_line(instance, program)}, oracle {oracle}", head, "-" * len(head)]
+    lines = [f"verify: {instance_line(instance, program)}", f"verify: {provenance}", head, "-" * len(head)]
     for run in runs:
-        verdict = "oracle" if run["role"] == "oracle" else ("ok" if run["passed"] else "FAIL " + run["reason"])
+        if run["role"] == "oracle":
+            verdict = "oracle"
+        elif run.get("passed") is None:
+            verdict = "self (not judged: the oracle's answer is this solver's)"
+        else:
+            verdict = ("ok" if run["passed"] else "FAIL " + run["reason"])
+            if run.get("reference") and run["reference"] != runs[0]["solver"]:
+                verdict += f" (vs {run['reference']})"
         lines.append(f"{run['solver']:<10} {run['status']:<18} {fmt(run['objective'], '.10g'):>16} "
                      f"{fmt(run.get('rel_gap'), '.2e'):>10} {fmt(run['max_violation'], '.2e'):>10} "
                      f"{fmt(run['network_objective'], '.10g'):>16} {fmt(run['network_width'], 'd'):>6} "
