@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -175,11 +176,13 @@ def list_datasets():
 
 
 def _load_npz(path):
+    if not zipfile.is_zipfile(path):  # an .npy or any other file under an .npz name
+        raise ValueError(f"{path} is not an .npz archive (a zip of arrays X, y; np.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as f:
             contents = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path} as an .npz archive: {exc}") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot read {path} as an .npz archive: {str(exc).splitlines()[0]}") from None
     for key in ("X", "y"):
         if key not in contents:
             raise ValueError(f"{path} has no array {key!r} (found: {', '.join(sorted(contents)) or 'none'})")

@@ -4,10 +4,10 @@ The pattern of a direction h is :math:`D(h) = 1[X h \ge 0]` (an n-vector). A mat
 P distinct patterns as columns. Two sources:
 
 * :func:`sample_patterns` - Gaussian directions :math:`h \sim N(0, I_d)`, deduplicated, all-zero pattern
-  dropped (the sampled program of section 4);
+  dropped (the sampled program of docs/math.md section 4);
 * :func:`enumerate_patterns` - every cell of the central hyperplane arrangement
   :math:`\{w : x_k^\top w = 0\}`, found by adding one hyperplane at a time and splitting a cell when a
-  linear program finds points of it strictly on both sides (the exact program of section 2).
+  linear program finds points of it strictly on both sides (the exact program of docs/math.md section 2).
 
 The number of cells is at most :math:`2 \sum_{k<r} \binom{n-1}{k}` with r = rank(X), with equality for
 points in general position (:func:`max_pattern_count`).
@@ -115,8 +115,8 @@ def enumerate_patterns(X, max_patterns=5000, tol=1e-9, check_input=True):
     expected = max_pattern_count(len(nonzero_rows), r)
     if expected > max_patterns:
         raise ValueError(
-            f"exact enumeration would produce up to {expected} activation patterns (n={n}, rank={r}), "
-            f"more than max_patterns={max_patterns}; raise max_patterns or use sampled patterns")
+            f"exact enumeration would produce up to {expected:.3g} activation patterns (n={n}, rank={r}), "
+            f"more than max_patterns={max_patterns:.3g}; raise max_patterns or use sampled patterns")
     basis = Vt[:r].T  # d x r
     Z = (X @ basis)[nonzero_rows] / scale[nonzero_rows, None]  # unit normals in R^r
 

@@ -13,6 +13,7 @@ import cvxpy as cp
 
 from formulations.losses import LOSSES
 
+from .core.memory import check_memory
 from .oracle import installed_solvers, solve_oracle
 
 #: hand-written solvers: name -> (module, function)
@@ -121,13 +122,15 @@ def get_solver(name):
     raise ValueError(f"unknown solver {name!r}; available: {', '.join(available_solvers())}")
 
 
-def solve(program, solver="clarabel", **options):
+def solve(program, solver="clarabel", *, max_memory=None, **options):
     """Solve ``program`` with the solver named ``solver`` and return its :class:`~solvers.result.SolveResult`.
 
     One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): a hand-written solver
     (``admm``, ``ipm``, ``fista``; ``options`` are its keyword options) or a CVXPY solver (``clarabel``,
     ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
-    the program is refused with the solvers that do.
+    the program is refused with the solvers that do, and one whose estimated peak memory exceeds
+    ``max_memory`` bytes (default: the memory available now) is refused before it allocates anything
+    (:mod:`solvers.core.memory`).
     """
     from formulations.base import ConvexProgram
 
@@ -139,10 +142,12 @@ def solve(program, solver="clarabel", **options):
     key = solver.lower()
     if key in NUMPY_SOLVERS:
         check_solves(key, program.formulation, program.loss.name)
+        check_memory(key, program.n, program.d, program.n_patterns, max_memory)
         fn = _load(key)
         if fn is None:
             raise ValueError(f"solver {key!r} is not available in this version")
         return fn(program, **options)
     if key.upper() not in cp.installed_solvers():
         raise ValueError(f"unknown solver {solver!r}; available: {', '.join(available_solvers())}")
+    check_memory(key, program.n, program.d, program.n_patterns, max_memory)
     return solve_oracle(program, key, **options)

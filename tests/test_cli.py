@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from solvers.interface.cli import main
+from solvers.interface.cli import build_parser, main
 
 RUN_KEYS = {"formulation", "loss", "beta", "n", "d", "n_patterns", "solver", "status", "objective",
             "max_violation", "network_objective", "network_width", "train_accuracy", "solve_time_s",
@@ -235,3 +235,76 @@ def test_verify_reports_a_fallback_oracle(capsys, monkeypatch):
     assert "forced failure" in document["oracle_fallback_reason"]
     assert "oracle scs (clarabel failed: forced failure)" in err
     assert document["runs"][0]["fallback_from"] == "clarabel"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["solve", "--seed", "-3"], "--seed must be an integer >= 0, got -3"),
+    (["verify", "--gap-tol", "-1"], "--gap-tol must be a finite number > 0"),
+    (["solve", "--max-patterns", "0"], "--max-patterns must be a positive integer"),
+    (["solve", "--max-memory", "-2"], "--max-memory must be a finite number of GiB > 0"),
+    (["verify", "--plot", "convergence.pdf"], "--plot needs a .png path"),
+    (["verify", "--plot", "no_such_folder/convergence.png"], "the folder"),
+    (["solve", "--json", "no_such_folder/run.json"], "the folder"),
+    (["solve", "--data", "spiral", "--formulation", "exact", "--bias"], "raise --max-patterns"),
+])
+def test_probes_exit_2_with_one_line_naming_the_problem(capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_instance_files_and_overwrites_are_refused(capsys, tmp_path):
+    """An .npy under an .npz name, a text file under an .npz name, and --json / --plot onto the input file:
+    exit 2 with one line, and the input file is left as it was."""
+    npy = tmp_path / "data.npz"
+    np.save(tmp_path / "data.npy", np.ones((4, 2)))
+    (tmp_path / "data.npy").rename(npy)
+    text = tmp_path / "text.npz"
+    text.write_text("not an archive")
+    for path in (npy, text):
+        code, _, err = run_cli(capsys, "solve", "--data", str(path))
+        assert code == 2 and "is not an .npz archive" in err and len(err.strip().splitlines()) == 1
+    good = tmp_path / "good.npz"
+    rng = np.random.default_rng(0)
+    np.savez(good, X=rng.standard_normal((20, 2)), y=rng.standard_normal(20))
+    before = good.read_bytes()
+    code, _, err = run_cli(capsys, "solve", "--data", str(good), "--json", str(good))
+    assert code == 2 and "would overwrite the input data file" in err
+    code, _, err = run_cli(capsys, "verify", "--data", str(good), "--plot", str(good))
+    assert code == 2
+    assert good.read_bytes() == before
+
+
+def test_max_patterns_refusal_prints_the_count_in_scientific_notation(capsys):
+    code, _, err = run_cli(capsys, "solve", "--data", "spiral", "--formulation", "exact", "--bias")
+    assert code == 2 and "up to 9.9e+03 activation patterns" in err and "--max-patterns" in err
+
+
+def test_requests_that_cannot_fit_are_refused_with_the_estimate(capsys, tmp_path):
+    """A solver whose estimated peak memory exceeds --max-memory is refused before any solve, naming the
+    estimate and an alternative; the same estimate refuses a 50,000 x 50 request against the memory
+    available on the machine (the n x n capacitance alone would be 18.6 GiB)."""
+    code, _, err = run_cli(capsys, "solve", "--data", "moons", "--solver", "admm", "--max-memory", "1e-4")
+    assert code == 2 and "solver 'admm' would need about" in err and "more than the" in err
+    assert "--max-memory" in err and "fista on the gated program" in err
+    from solvers.core.memory import check_memory, estimate_bytes
+    assert estimate_bytes("admm", 50_000, 50, 200) > 3 * 18.6 * 2 ** 30 * 0.99
+    with pytest.raises(ValueError, match="would need about .* GiB for n=50000, d=50, P=200"):
+        check_memory("admm", 50_000, 50, 200, max_memory=24 * 2 ** 30)
+
+
+def test_help_shows_every_default(capsys):
+    parser = build_parser()
+    for command in ("solve", "verify"):
+        sub = parser._subparsers._group_actions[0].choices[command]
+        for action in sub._actions:
+            if action.option_strings and action.dest not in ("help", "data_path"):
+                assert "default" in (action.help or ""), f"{command} {action.option_strings} hides its default"
+
+
+def test_warnings_reach_the_terminal_as_one_clean_line(capsys):
+    """A solver's ConvergenceWarning is one 'cvxnn: warning: ...' line, without a source path."""
+    code, _, err = run_cli(capsys, "solve", "--data", "moons", "--solver", "admm", "--max-iter", "3")
+    warning_lines = [line for line in err.splitlines() if "warning" in line.lower()]
+    assert code == 0 and warning_lines
+    assert all(line.startswith("cvxnn: warning: ") and ".py" not in line for line in warning_lines)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import warnings
 import time
 
 import numpy as np
@@ -22,6 +24,7 @@ from formulations.datasets import list_datasets, load_data, standardize
 
 from ..battery import compare, tolerance_for
 from ..registry import check_solves, get_solver, solvers_for
+from ..core.memory import check_memory
 from ..oracle import solve_oracle
 from .report import oracle_provenance, plot_convergence, solve_summary, verify_table, write_json
 
@@ -41,20 +44,25 @@ def _add_instance_options(p, default_beta, default_patterns):
     p.add_argument("--data", default=DEFAULT_DATA, help="bundled dataset name or .npz/.csv file "
                    f"(default {DEFAULT_DATA})")
     p.add_argument("--target", default=None, help="target column of a CSV file (default: the last)")
-    p.add_argument("--formulation", default="sampled", help=f"one of {', '.join(FORMULATIONS)}")
-    p.add_argument("--loss", default="squared", help=f"one of {', '.join(LOSSES)}")
+    p.add_argument("--formulation", default="sampled", help=f"one of {', '.join(FORMULATIONS)} (default sampled)")
+    p.add_argument("--loss", default="squared", help=f"one of {', '.join(LOSSES)} (default squared)")
     p.add_argument("--beta", type=float, default=default_beta, help=f"weight decay (default {default_beta:g})")
     p.add_argument("--patterns", type=int, default=default_patterns,
                    help=f"sampled directions / random features (default {default_patterns})")
     p.add_argument("--seed", type=int, default=0, help="seed of the pattern sampling (default 0)")
-    p.add_argument("--epsilon", type=float, default=0.0, help="l_inf radius of the robust program")
-    p.add_argument("--bias", action="store_true", help="append a ones column (never perturbed)")
-    p.add_argument("--standardize", action="store_true", help="standardise the features first")
-    p.add_argument("--max-patterns", type=int, default=5000, help="limit of exact enumeration")
-    p.add_argument("--tol", type=float, default=None, help="solver tolerance")
-    p.add_argument("--max-iter", type=int, default=None, help="solver iteration limit")
-    p.add_argument("--json", default=None, metavar="PATH|-", help="write the JSON report ('-' = stdout)")
-    p.add_argument("--verbose", action="store_true", help="print the solvers' iteration logs (stderr)")
+    p.add_argument("--epsilon", type=float, default=0.0, help="l_inf radius of the robust program (default 0)")
+    p.add_argument("--bias", action="store_true", help="append a ones column, never perturbed (default off)")
+    p.add_argument("--standardize", action="store_true", help="standardise the features first (default off)")
+    p.add_argument("--max-patterns", type=int, default=5000,
+                   help="limit of exact enumeration (default 5000)")
+    p.add_argument("--tol", type=float, default=None, help="solver tolerance (default: the solver's own)")
+    p.add_argument("--max-iter", type=int, default=None, help="solver iteration limit (default: the solver's own)")
+    p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="refuse solvers whose estimated memory exceeds this many GiB (default: the memory "
+                        "available now)")
+    p.add_argument("--json", default=None, metavar="PATH|-",
+                   help="write the JSON report ('-' = stdout; default: none)")
+    p.add_argument("--verbose", action="store_true", help="print the solvers' iteration logs on stderr (default off)")
 
 
 def build_parser():
@@ -69,8 +77,10 @@ def build_parser():
                         help="comma-separated solvers (default: admm, and ipm for the squared loss on the "
                              "exact or sampled program)")
     verify.add_argument("--oracle", default="clarabel", help="CVXPY oracle solver (default clarabel)")
-    verify.add_argument("--gap-tol", type=float, default=None, help="override the per-solver gap tolerance")
-    verify.add_argument("--plot", default=None, metavar="PATH.png", help="objective gap and residuals vs time")
+    verify.add_argument("--gap-tol", type=float, default=None,
+                        help="override the per-solver gap tolerance (default: solvers.battery.SOLVER_TOLERANCES)")
+    verify.add_argument("--plot", default=None, metavar="PATH.png",
+                        help="objective gap and residuals vs time (default: none)")
     sub.add_parser("datasets", help="list the bundled datasets")
     return parser
 
@@ -94,6 +104,41 @@ def check_instance_options(args):
         raise UsageError(f"--tol must be a finite number > 0, got {args.tol}")
     if args.max_iter is not None and args.max_iter < 1:
         raise UsageError(f"--max-iter must be a positive integer, got {args.max_iter}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.max_patterns < 1:
+        raise UsageError(f"--max-patterns must be a positive integer, got {args.max_patterns}")
+    if args.max_memory is not None and (not math.isfinite(args.max_memory) or args.max_memory <= 0):
+        raise UsageError(f"--max-memory must be a finite number of GiB > 0, got {args.max_memory}")
+    gap_tol = getattr(args, "gap_tol", None)
+    if gap_tol is not None and (not math.isfinite(gap_tol) or gap_tol <= 0):
+        raise UsageError(f"--gap-tol must be a finite number > 0, got {gap_tol}")
+    _check_output_paths(args)
+
+
+def _check_output_paths(args):
+    """--json and --plot: a writable folder, a .png plot, and never the input file."""
+    data_path = os.path.realpath(args.data) if os.path.isfile(args.data) else None
+    for flag, path in (("--json", args.json), ("--plot", getattr(args, "plot", None))):
+        if path is None or path == "-":
+            continue
+        if flag == "--plot" and not path.lower().endswith(".png"):
+            raise UsageError(f"--plot needs a .png path, got {path}")
+        if data_path is not None and os.path.realpath(path) == data_path:
+            raise UsageError(f"{flag} {path} would overwrite the input data file")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+        if os.path.isdir(path) or not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            raise UsageError(f"{flag} {path} is not a writable file path")
+
+
+def _check_fits(solver_names, program, args):
+    """Refuse, before any solve, a solver whose estimated peak memory exceeds --max-memory (or the memory
+    available now), with the estimate and an alternative in the message."""
+    limit = None if args.max_memory is None else args.max_memory * 2 ** 30
+    for name in solver_names:
+        check_memory(name, program.n, program.d, program.n_patterns, limit)
 
 
 def build_instance(args):
@@ -104,9 +149,14 @@ def build_instance(args):
     if args.standardize:
         X = standardize(X)[0]
     # directions without patterns become patterns inside make_program (formulations.patterns_from_directions)
-    program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=data.D, H=data.H,
-                           n_patterns=args.patterns, seed=args.seed, epsilon=args.epsilon, bias=args.bias,
-                           max_patterns=args.max_patterns)
+    try:
+        program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=data.D, H=data.H,
+                               n_patterns=args.patterns, seed=args.seed, epsilon=args.epsilon, bias=args.bias,
+                               max_patterns=args.max_patterns)
+    except ValueError as exc:
+        if "max_patterns=" in str(exc):  # name the command line's flag
+            raise UsageError(str(exc).replace("raise max_patterns", "raise --max-patterns")) from None
+        raise
     instance = {"data": args.data, "formulation": args.formulation, "loss": args.loss, "beta": args.beta,
                 "n": program.n, "d": program.d, "n_patterns": program.n_patterns,
                 "patterns_source": "file" if (data.D is not None or data.H is not None) and
@@ -128,6 +178,7 @@ def cmd_solve(args, out):
     get_solver(args.solver)  # unknown names and solvers that do not solve the program fail before any work
     check_solves(args.solver, args.formulation, args.loss)
     program, instance = build_instance(args)
+    _check_fits([args.solver], program, args)
     verbose = args.verbose or "auto"
     result = _run(program, args.solver, args, verbose)
     run = result.to_dict()
@@ -194,6 +245,7 @@ def cmd_verify(args, out):
     names = _verify_solver_names(args)
     oracle = get_solver(args.oracle)
     program, instance = build_instance(args)
+    _check_fits([args.oracle, *names], program, args)
     start = time.perf_counter()
     print(f"verify: oracle {args.oracle} ...", file=out, flush=True)
     reference = oracle(program, verbose=bool(args.verbose))
@@ -231,8 +283,15 @@ def cmd_datasets(args, out):
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings reach the terminal as one line naming their kind (no source path or code line)."""
+    text = str(message).splitlines()[0] if str(message) else category.__name__
+    print(f"cvxnn: warning: {text}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = build_parser()
+    warnings.showwarning = _show_warning
     try:
         args = parser.parse_args(argv)
         if args.command is None:

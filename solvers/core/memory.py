@@ -1,0 +1,69 @@
+"""Peak-memory estimates of every solver, computed from the program's shape before anything is allocated,
+so that a request that cannot fit is refused up front with the estimate and an alternative.
+
+The estimates count the dominant arrays of each solver's own storage (8-byte floats):
+
+* ``admm`` (constrained programs): the n x n capacitance matrix and its eigendecomposition (three n x n
+  arrays at once during ``eigh``) plus about twelve n x 2P iterate-sized arrays;
+* ``ipm``: the n x n matrix ``I + L L^T`` and its Cholesky factor, ``L`` (n x 2dP) and its copy, plus
+  about twenty n x 2P slack and multiplier arrays;
+* ``fista``: about ten n x P arrays and the d x P iterates;
+* CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
+  program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
+  canonicalisation and the solver's own copy (measured order of magnitude, not a bound).
+"""
+from __future__ import annotations
+
+import os
+
+_FLOAT = 8
+#: bytes per nonzero of the compiled CVXPY problem, canonicalisation and solver copies included
+_CVXPY_BYTES_PER_NONZERO = 120
+
+
+def estimate_bytes(solver, n, d, P):
+    """Estimated peak bytes of ``solver`` on a program with n samples, d features and P patterns."""
+    data = n * d * _FLOAT + n * P * _FLOAT
+    key = solver.lower()
+    if key == "admm":
+        return data + 3 * n * n * _FLOAT + 12 * n * 2 * P * _FLOAT
+    if key == "ipm":
+        return data + 2 * n * n * _FLOAT + 2 * n * 2 * d * P * _FLOAT + 20 * n * 2 * P * _FLOAT
+    if key == "fista":
+        return data + 10 * n * P * _FLOAT + 10 * d * P * _FLOAT
+    return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO
+
+
+def available_bytes():
+    """Memory available to this process now (MemAvailable of /proc/meminfo; else physical memory; None
+    when neither can be read)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
+        return None
+
+
+def describe_bytes(nbytes):
+    """``nbytes`` for messages: GiB from 1 GiB up, MiB below."""
+    return f"{nbytes / 2 ** 30:.1f} GiB" if nbytes >= 2 ** 30 else f"{nbytes / 2 ** 20:.1f} MiB"
+
+
+def check_memory(solver, n, d, P, max_memory=None):
+    """ValueError with the estimate and an alternative when ``solver`` would need more than ``max_memory``
+    bytes (default: the memory available now). Returns the estimate in bytes."""
+    need = estimate_bytes(solver, n, d, P)
+    limit = available_bytes() if max_memory is None else max_memory
+    if limit is not None and need > limit:
+        source = "--max-memory" if max_memory is not None else "available"
+        raise ValueError(f"solver {solver.lower()!r} would need about {describe_bytes(need)} for n={n}, d={d}, "
+                         f"P={P}, more than the {describe_bytes(limit)} {source}; use fewer samples or patterns, "
+                         f"or a solver with smaller storage (fista on the gated program: about "
+                         f"{describe_bytes(estimate_bytes('fista', n, d, P))})")
+    return need
