@@ -83,8 +83,14 @@ looser than 1e-2; rho doubles when the primal residual falls by less than a fact
 after every outer step; it is what usually stops the hinge solver: default ``tol_gap`` 1e-5 for hinge
 (1e-6 for the smooth losses), because the subproblems of degenerate instances (tiny beta, data nearly
 separable) converge slowly; 1e-5 certified is still 10x inside the battery's 1e-4 acceptance.
-A warm start also re-estimates the multiplier from the warm point (:func:`_hinge_multiplier`), so
-starting at a solution is accepted after a few dozen to a few hundred iterations.
+A warm start also re-estimates the multiplier from the warm point (:func:`_hinge_multiplier`), so a
+start at a solution is accepted at once rather than after the multiplier is rebuilt from zero.
+
+Code layout: :class:`FISTASettings` (options, defaults, checks), :class:`_Operator` (A, A^T, prox,
+penalty, dual norm), :func:`_setup` (start point, Lipschitz estimate), :class:`_Run` (the FISTA loop
+with its backtracking, restart and convergence steps, and :meth:`_Run.certify`), :func:`_solve_smooth`
+and :func:`_solve_hinge` (the augmented-Lagrangian outer loop), :func:`_finish` (returned point, certified
+gap, result).
 
 Certificate (all losses): for a multiplier :math:`\lambda` (:math:`\nabla\ell(Aw)` for smooth losses,
 the ALM multiplier for hinge) the scaled :math:`c\lambda`, :math:`c = \min(1, \beta / R^*(A^T\lambda))`,
@@ -96,8 +102,9 @@ Conjugates (sum form): squared :math:`\ell^*(s) = \tfrac12|s|^2 + s^Ty`; logisti
 """
 from __future__ import annotations
 
-import sys
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -105,23 +112,65 @@ from formulations.gated import GatedReLUProgram
 from formulations.losses import get_loss
 from formulations.scp import SCPProgram
 
-from .core.options import check_int, check_positive
-from .result import SolveResult
+from .core.dual import dual_scaling
+from .core.log import IterationLog, record
+from .core.options import check_flags, check_int, check_positive
+from .core.prox import group_soft, soft_threshold
+from .result import SolveResult, finish_run
 
-__all__ = ["fista"]
+__all__ = ["fista", "FISTASettings"]
 
 RESTARTS = ("gradient", "function", "both", None)
+#: FISTA iterations between two certified-gap checks (each costs one gradient)
+_CHECK_EVERY = 25
 
 
-# ------------------------------------------------------------------------------------------------------
-# option checks
-# ------------------------------------------------------------------------------------------------------
-def _check_positive(name, value, allow_none=False, upper=None):
-    return check_positive("fista", name, value, allow_none, upper, upper_closed=False)
+@dataclass
+class FISTASettings:
+    """The options of :func:`fista` with their defaults, checked once (``ValueError`` naming ``fista`` and
+    the option)."""
 
+    tol_abs: float = 1e-10
+    tol_rel: float = 1e-7
+    tol_rel_hinge: float = 1e-7
+    #: None: 1e-6 for the smooth losses, 1e-5 for the hinge (its degenerate subproblems converge slowly)
+    tol_gap: Optional[float] = None
+    max_iter: int = 100_000
+    time_limit: Optional[float] = None
+    verbose: bool = False
+    restart: Optional[str] = "gradient"
+    lipschitz: Optional[float] = None
+    backtrack: float = 2.0
+    shrink: float = 0.9
+    #: None: 1 (hinge margins are O(1))
+    rho: Optional[float] = None
+    print_every: int = 500
 
-def _check_int(name, value, minimum=1):
-    return check_int("fista", name, value, minimum)
+    def __post_init__(self):
+        self.tol_abs = check_positive("fista", "tol_abs", self.tol_abs)
+        self.tol_rel = check_positive("fista", "tol_rel", self.tol_rel)
+        self.tol_rel_hinge = check_positive("fista", "tol_rel_hinge", self.tol_rel_hinge)
+        self.tol_gap = check_positive("fista", "tol_gap", self.tol_gap, allow_none=True)
+        self.max_iter = check_int("fista", "max_iter", self.max_iter, 0)
+        self.time_limit = check_positive("fista", "time_limit", self.time_limit, allow_none=True)
+        self.lipschitz = check_positive("fista", "lipschitz", self.lipschitz, allow_none=True)
+        self.backtrack = check_positive("fista", "backtrack", self.backtrack)
+        if self.backtrack <= 1.0:
+            raise ValueError(f"fista option backtrack must be > 1, got {self.backtrack}")
+        self.shrink = check_positive("fista", "shrink", self.shrink)
+        if self.shrink > 1.0:
+            raise ValueError(f"fista option shrink must be in (0, 1], got {self.shrink}")
+        self.rho = check_positive("fista", "rho", self.rho, allow_none=True)
+        self.print_every = check_int("fista", "print_every", self.print_every)
+        if self.restart not in RESTARTS:
+            raise ValueError(f"fista option restart must be one of {RESTARTS}, got {self.restart!r}")
+        check_flags("fista", verbose=self.verbose)
+
+    def gap_tolerance(self, loss_name):
+        """``tol_gap``, or its default for the loss."""
+        if self.tol_gap is not None:
+            return self.tol_gap
+        return 1e-5 if loss_name == "hinge" else 1e-6
 
 
 def _check_program(program):
@@ -162,11 +211,11 @@ class _Operator:
         return self.F.T @ r
 
     def prox(self, W, tau):
-        """argmin_V tau R(V) + |V - W|^2 / 2 (group / elementwise soft-thresholding)."""
+        """argmin_V tau R(V) + |V - W|^2 / 2: group soft-thresholding of the columns u_i of U (d x P), or
+        entrywise soft-thresholding of theta."""
         if self.kind == "group":
-            norms = np.linalg.norm(W, axis=0)
-            return W * (np.maximum(0.0, 1.0 - tau / np.maximum(norms, 1e-300)))[None, :]
-        return np.sign(W) * np.maximum(np.abs(W) - tau, 0.0)
+            return group_soft(W, tau)
+        return soft_threshold(W, tau)
 
     def penalty(self, W):
         if self.kind == "group":
@@ -255,22 +304,26 @@ def _hinge_multiplier(op, x, Ax, y, beta, margin_tol=1e-3, max_entries=4_000_000
 
 def _certified_dual(op, loss, lam, y, beta):
     """Dual objective at c * lam, c = min(1, beta / R^*(A^T lam)) (dual feasible): a lower bound on F^*."""
-    dn = op.dual_norm(op.AT(lam))
-    c = 1.0 if dn <= beta else beta / dn
+    c = dual_scaling(op.dual_norm(op.AT(lam)), beta)
     return get_loss(loss).dual_value(c * lam, y)
 
 
 # ------------------------------------------------------------------------------------------------------
-# the solver
+# the FISTA loop
 # ------------------------------------------------------------------------------------------------------
-class _Run:
-    """State shared by the FISTA loops of one call: counters, limits, history, best point."""
+_COLUMNS = [("iter", 7), ("objective", 16), ("residual", 10), ("step", 10), ("time", 8)]
 
-    def __init__(self, program, op, restart, backtrack, shrink, max_iter, deadline, verbose, print_every):
+
+class _Run:
+    """One call's state: program pieces, options, counters, history, the best point seen, the best
+    certified dual value, the Lipschitz cap, and the FISTA loop with its steps."""
+
+    def __init__(self, program, op, settings, deadline, tol_gap, log):
         self.program, self.op = program, op
         self.loss, self.y, self.beta = program.loss, program.y, program.beta_value
-        self.restart, self.backtrack, self.shrink = restart, backtrack, shrink
-        self.max_iter, self.deadline, self.verbose, self.print_every = max_iter, deadline, verbose, print_every
+        self.restart, self.backtrack, self.shrink = settings.restart, settings.backtrack, settings.shrink
+        self.max_iter, self.deadline, self.print_every = settings.max_iter, deadline, settings.print_every
+        self.tol_gap, self.log = tol_gap, log
         self.it = 0
         self.restarts = 0
         self.backtracks = 0
@@ -278,22 +331,24 @@ class _Run:
         self.t0 = time.perf_counter()
         self.hist = {"objective": [], "residual": [], "step": [], "time": []}
         self.best = (np.inf, None)
+        self.best_dual = -np.inf
         self.L_cap = np.inf
-        self.certify = None      # callable(x, Ax, fun) -> True when the duality gap certifies x
-        self.check_every = 25
 
     def true_objective(self, Ax, x):
         return self.loss.value(Ax, self.y) + self.beta * self.op.penalty(x)
 
-    def record(self, F, res, step):
-        self.hist["objective"].append(F)
-        self.hist["residual"].append(res)
-        self.hist["step"].append(step)
-        self.hist["time"].append(time.perf_counter() - self.t0)
-
     def keep_best(self, F, x):
         if np.isfinite(F) and F < self.best[0]:
             self.best = (F, x.copy())
+
+    def certify(self, x, Ax, fun):
+        """True when the certified relative duality gap at x is at most tol_gap: the multiplier is the
+        gradient of ``fun`` (the loss, or the hinge envelope) at Ax; the best dual value is kept."""
+        lam = fun(Ax)[1]
+        self.grad_evals += 1
+        self.best_dual = max(self.best_dual, _certified_dual(self.op, self.loss, lam, self.y, self.beta))
+        F = self.true_objective(Ax, x)
+        return (F - self.best_dual) / max(1.0, abs(F)) <= self.tol_gap
 
     def gradient_mapping(self, fun, x, Ax, L):
         """(|G_L(x)|, |grad f(x)|, p, grad_z) with p = prox step from x."""
@@ -302,6 +357,62 @@ class _Run:
         self.grad_evals += 1
         p = self.op.prox(x - g / L, self.beta / L)
         return L * float(np.linalg.norm(x - p)), float(np.linalg.norm(g)), p, gz
+
+    def limit_reached(self):
+        """``max_iter`` / ``time_limit`` when that limit is reached, else None."""
+        if self.it >= self.max_iter:
+            return "max_iter"
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return "time_limit"
+        return None
+
+    def prox_step(self, val, yk, Ay, fy, gz, g, L):
+        """The prox-gradient step from y_k with backtracking: L starts at ``L * shrink`` and grows by
+        ``backtrack`` until ``f(x+) <= f(y) + <g, x+ - y> + L/2 |x+ - y|^2`` holds up to rounding (or L
+        reaches its cap). Returns (x+, A x+, f(x+), |x+ - y|^2, L)."""
+        op, beta = self.op, self.beta
+        eps = np.finfo(float).eps
+        gz_size = float(np.linalg.norm(gz))
+        L *= self.shrink
+        while True:
+            x_new = op.prox(yk - g / L, beta / L)
+            dlt = x_new - yk
+            Ax_new = op.A(x_new)
+            f_new = val(Ax_new)
+            dd = float(np.vdot(dlt, dlt))
+            bound = fy + float(np.vdot(g, dlt)) + 0.5 * L * dd
+            # rounding in f: the predictions carry relative errors ~eps, worth |grad_z| |Ay| in f
+            slack = 64 * eps * (abs(fy) + abs(f_new) + gz_size * float(np.linalg.norm(Ay)))
+            if f_new <= bound + slack or dd == 0.0 or L >= self.L_cap:
+                return x_new, Ax_new, f_new, dd, L
+            L = min(L * self.backtrack, self.L_cap)
+            self.backtracks += 1
+
+    def restart_due(self, yk, x_new, x, F_new, F_x):
+        """O'Donoghue-Candes adaptive restart: the gradient test, the function test, both or none."""
+        if self.restart in ("gradient", "both") and float(np.vdot(yk - x_new, x_new - x)) > 0:
+            return True
+        return self.restart in ("function", "both") and F_new > F_x
+
+    def log_iteration(self, F, residual, L):
+        record(self.hist, objective=F, residual=residual, step=1.0 / L, time=time.perf_counter() - self.t0)
+        if self.log.started and (self.it == 1 or self.it % self.print_every == 0):
+            self.log.row(f"{self.it:d}", f"{F:.9e}", f"{residual:.2e}", f"{1.0 / L:.2e}",
+                         f"{time.perf_counter() - self.t0:.3f}")
+
+    def converged(self, fun, val, x, Ax, L, F_x, tol_abs, tol_rel):
+        """The stopping test at the candidate x: ``|G_L(x)| <= tol_abs + tol_rel max(|grad f(x)|, beta)``.
+        When it holds, returns the better of x and its prox-gradient step p as (x, Ax, L, "optimal",
+        relative residual, grad_z at x); else None."""
+        beta = self.beta
+        G, gx, p, gz_x = self.gradient_mapping(fun, x, Ax, L)
+        if G > tol_abs + tol_rel * max(gx, beta):
+            return None
+        Ap = self.op.A(p)
+        if val(Ap) + beta * self.op.penalty(p) <= F_x:
+            x, Ax = p, Ap
+            _, gz_x = fun(Ax)
+        return x, Ax, L, "optimal", G / max(gx, beta), gz_x
 
     def fista(self, fun, val, x, Ax, L, tol_abs, tol_rel):
         """FISTA with backtracking and adaptive restart on fun(A w) + beta R(w).
@@ -312,76 +423,48 @@ class _Run:
         """
         op, beta = self.op, self.beta
         x_prev, Ax_prev = x, Ax
-        t = 1.0
+        t, momentum = 1.0, 0.0
         F_x = val(Ax) + beta * op.penalty(x)
-        mom = 0.0
-        eps = np.finfo(float).eps
         while True:
-            if self.it >= self.max_iter:
-                return x, Ax, L, "max_iter", np.nan, None
-            if self.deadline is not None and time.perf_counter() >= self.deadline:
-                return x, Ax, L, "time_limit", np.nan, None
+            limit = self.limit_reached()
+            if limit is not None:
+                return x, Ax, L, limit, np.nan, None
             self.it += 1
-            yk = x + mom * (x - x_prev) if mom else x
-            Ay = Ax + mom * (Ax - Ax_prev) if mom else Ax
+            yk = x + momentum * (x - x_prev) if momentum else x
+            Ay = Ax + momentum * (Ax - Ax_prev) if momentum else Ax
             fy, gz = fun(Ay)
-            gz_size = float(np.linalg.norm(gz))
             g = op.AT(gz)
             self.grad_evals += 1
             if not (np.isfinite(fy) and np.all(np.isfinite(g))):
                 return x, Ax, L, "diverged", np.nan, None
-            L *= self.shrink
-            while True:
-                x_new = op.prox(yk - g / L, beta / L)
-                dlt = x_new - yk
-                Ax_new = op.A(x_new)
-                f_new = val(Ax_new)
-                dd = float(np.vdot(dlt, dlt))
-                bound = fy + float(np.vdot(g, dlt)) + 0.5 * L * dd
-                # rounding in f: the predictions carry relative errors ~eps, worth |grad_z| |Ay| in f
-                slack = 64 * eps * (abs(fy) + abs(f_new) + gz_size * float(np.linalg.norm(Ay)))
-                if f_new <= bound + slack or dd == 0.0 or L >= self.L_cap:
-                    break
-                L = min(L * self.backtrack, self.L_cap)
-                self.backtracks += 1
+            x_new, Ax_new, f_new, dd, L = self.prox_step(val, yk, Ay, fy, gz, g, L)
             F_new = f_new + beta * op.penalty(x_new)
-            gnorm = float(np.linalg.norm(g))
-            scale = max(gnorm, beta)
-            res_y = L * np.sqrt(dd)
+            scale = max(float(np.linalg.norm(g)), beta)
+            res_y = L * np.sqrt(dd)  # |G_L(y_k)|
             F_true = F_new if self.loss.name != "hinge" else self.true_objective(Ax_new, x_new)
-            self.record(F_true, res_y / scale, 1.0 / L)
+            self.log_iteration(F_true, res_y / scale, L)
             self.keep_best(F_true, x_new)
-            if self.verbose and (self.it == 1 or self.it % self.print_every == 0):
-                print(f"{self.it:>7d} {F_true:>16.9e} {res_y / scale:>10.2e} {1.0 / L:>10.2e} "
-                      f"{time.perf_counter() - self.t0:>8.3f}", file=sys.stderr)
             if not np.isfinite(F_new):
                 return x, Ax, L, "diverged", np.nan, None
-            # adaptive restart
-            restart = False
-            if self.restart in ("gradient", "both") and float(np.vdot(yk - x_new, x_new - x)) > 0:
-                restart = True
-            if self.restart in ("function", "both") and F_new > F_x:
-                restart = True
-            if restart:
+            if self.restart_due(yk, x_new, x, F_new, F_x):
                 self.restarts += 1
                 t = 1.0
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            mom = (t - 1.0) / t_new
+            momentum = (t - 1.0) / t_new
             t = t_new
             x_prev, Ax_prev, x, Ax, F_x = x, Ax, x_new, Ax_new, F_new
-            if self.certify is not None and self.it % self.check_every == 0 and self.certify(x, Ax, fun):
+            if self.it % _CHECK_EVERY == 0 and self.certify(x, Ax, fun):
                 return x, Ax, L, "certified", res_y / scale, None
             # convergence: cheap test at y, confirmed at the candidate x
             if res_y <= tol_abs + tol_rel * scale:
-                G, gx, p, gz_x = self.gradient_mapping(fun, x, Ax, L)
-                if G <= tol_abs + tol_rel * max(gx, beta):
-                    Ap = op.A(p)
-                    if val(Ap) + beta * op.penalty(p) <= F_x:
-                        x, Ax = p, Ap
-                        _, gz_x = fun(Ax)
-                    return x, Ax, L, "optimal", G / max(gx, beta), gz_x
+                done = self.converged(fun, val, x, Ax, L, F_x, tol_abs, tol_rel)
+                if done is not None:
+                    return done
 
 
+# ------------------------------------------------------------------------------------------------------
+# setup, the two methods, the result
+# ------------------------------------------------------------------------------------------------------
 def _as_weights(program, warm_start):
     if isinstance(warm_start, SolveResult):
         if warm_start.weights is None:
@@ -392,9 +475,135 @@ def _as_weights(program, warm_start):
     return program.check_weights(warm_start)
 
 
-def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=None, max_iter=100_000, time_limit=None,
-          warm_start=None, verbose=False, restart="gradient", lipschitz=None, backtrack=2.0, shrink=0.9,
-          rho=None, print_every=500):
+@dataclass
+class _Start:
+    """The starting point and the Lipschitz data of a run."""
+
+    x: np.ndarray
+    Ax: np.ndarray
+    curvature: float  # c in L = c |A|^2: 1 squared, 1/4 logistic (rho for the hinge subproblems)
+    normA2: float  # power-iteration estimate of |A|_2^2
+    #: |A|^2 from power iteration is a slight underestimate: 2x it bounds the curvature, so a failed
+    #: sufficient-decrease test above the cap can only be rounding and L never runs away
+    cap_factor: float
+
+
+def _setup(program, settings, warm_start, t_start):
+    """The run (with the operator and the verbose log), the start point (warm start or zero) with the
+    Lipschitz estimate, and ``info``."""
+    op = _Operator(program)
+    loss = program.loss
+    x = _as_weights(program, warm_start)[op.name] if warm_start is not None else np.zeros(op.shape)
+    deadline = None if settings.time_limit is None else t_start + settings.time_limit
+    info = {"method": "fista" if loss.name != "hinge" else "augmented-lagrangian + fista",
+            "restart": settings.restart}
+    log = IterationLog("fista", _COLUMNS, 0.0 if settings.verbose else None)
+    log.active(0.0, f"{program!r}, method {info['method']}")
+    run = _Run(program, op, settings, deadline, settings.gap_tolerance(loss.name), log)
+    curvature = {"squared": 1.0, "logistic": 0.25}.get(loss.name, 1.0)
+    normA2 = op.norm_sq_estimate()
+    start = _Start(x, op.A(x), curvature, normA2, 2.0 * curvature * normA2)
+    return run, start, info
+
+
+def _solve_smooth(run, settings, start, info):
+    """FISTA on the smooth loss. Returns (x, Ax, L, status, residual, multiplier)."""
+    loss, y = run.loss, run.y
+    fun, val = _smooth_loss(loss, y)
+    L = settings.lipschitz if settings.lipschitz is not None else start.curvature * start.normA2
+    run.L_cap = max(start.cap_factor, L)
+    x, Ax, L, status, res, gz = run.fista(fun, val, start.x, start.Ax, L, settings.tol_abs, settings.tol_rel)
+    info["stopped_by"] = {"certified": "duality_gap", "optimal": "residual"}.get(status)
+    status = "optimal" if status == "certified" else status
+    lam = gz if gz is not None else loss.gradient(Ax, y)
+    return x, Ax, L, status, res, lam
+
+
+def _multiplier_update(loss, y, Ax, lam, rho):
+    """ALM step: ``z* = prox_{loss/rho}(Ax + lam/rho)``, the new multiplier ``rho (v - z*)`` and the relative
+    primal residual ``|Ax - z*| / max(|Ax|, |z*|, sqrt n)``."""
+    v = Ax + lam / rho
+    z = loss.prox(v, y, 1.0 / rho)
+    r_p = float(np.linalg.norm(Ax - z)) / max(np.linalg.norm(Ax), np.linalg.norm(z), np.sqrt(y.size))
+    return rho * (v - z), r_p
+
+
+def _solve_hinge(run, settings, start, warm, info):
+    """The augmented-Lagrangian outer loop: FISTA on the envelope subproblem (inexact, tolerance tied to
+    the primal residual), multiplier update, certificate, stopping test, rho doubling when the primal
+    residual falls by less than 4x. Returns (x, Ax, L, status, residual, multiplier)."""
+    op, loss, y, beta = run.op, run.loss, run.y, run.beta
+    tol_rel = settings.tol_rel
+    rho = 1.0 if settings.rho is None else settings.rho
+    info["rho_initial"] = rho
+    x, Ax = start.x, start.Ax
+    lam = _hinge_multiplier(op, x, Ax, y, beta) if warm else np.zeros(y.size)
+    outer_hist = {"outer_iteration": [], "primal_residual": [], "rho": [], "rel_duality_gap": []}
+    L, r_p_prev, r_p, outer, inner_rel = None, np.inf, np.nan, 0, 1e-2
+    while True:
+        outer += 1
+        fun, val = _hinge_envelope(loss, y, lam, rho)
+        if L is None:
+            L = rho * (settings.lipschitz if settings.lipschitz is not None else start.normA2)
+        run.L_cap = max(rho * start.cap_factor, L)
+        tol_inner = max(tol_rel, inner_rel)
+        x, Ax, L, reason, res, _ = run.fista(fun, val, x, Ax, L, settings.tol_abs, tol_inner)
+        lam_new, r_p = _multiplier_update(loss, y, Ax, lam, rho)
+        certified = False
+        if reason != "diverged":
+            lam = lam_new
+            certified = run.certify(x, Ax, fun) or reason == "certified"
+        F_w = run.true_objective(Ax, x)
+        gap_rel = (F_w - run.best_dual) / max(1.0, abs(F_w))
+        record(outer_hist, outer_iteration=run.it, primal_residual=r_p, rho=rho, rel_duality_gap=gap_rel)
+        if run.log.started:
+            print(f"  outer {outer}: rho {rho:.3g}, primal residual {r_p:.2e}, inner residual {res:.2e}, "
+                  f"certified rel. gap {gap_rel:.2e}, iterations {run.it}", file=run.log.stream)
+        if certified or (reason == "optimal" and r_p <= settings.tol_rel_hinge and tol_inner <= tol_rel):
+            status = "optimal"
+            info["stopped_by"] = "duality_gap" if certified else "residual"
+            break
+        if reason not in ("optimal", "certified"):
+            status = reason
+            break
+        if r_p > 0.25 * r_p_prev and rho < 1e8:
+            rho *= 2.0
+            L *= 2.0
+        r_p_prev = r_p
+        inner_rel = max(tol_rel, min(inner_rel, 0.1 * r_p))
+    run.hist.update(outer_hist)
+    info.update({"outer_iterations": outer, "primal_residual": r_p, "rho": rho})
+    return x, Ax, L, status, res, lam
+
+
+def _finish(program, run, settings, solved, info, t_start):
+    """The returned point (the best point seen when not optimal and better), its certified duality gap
+    from the multiplier and every dual value met, and the result."""
+    x, Ax, L, status, res, lam = solved
+    op, loss, y = run.op, run.loss, run.y
+    if status != "optimal" and run.best[1] is not None and run.best[0] < run.true_objective(Ax, x):
+        x = run.best[1]
+        Ax = op.A(x)
+        if loss.name != "hinge":
+            lam = loss.gradient(Ax, y)
+    F_final = run.true_objective(Ax, x)
+    # every certified dual value is a lower bound on the optimum
+    dual = max(_certified_dual(op, loss, np.asarray(lam, float), y, run.beta), run.best_dual)
+    gap = F_final - dual
+    rel_gap = gap / max(1.0, abs(F_final))
+    info.update({"residual": res, "tolerance": {"tol_abs": settings.tol_abs, "tol_rel": settings.tol_rel,
+                                                "tol_rel_hinge": settings.tol_rel_hinge, "tol_gap": run.tol_gap},
+                 "restarts": run.restarts, "backtracks": run.backtracks,
+                 "gradient_evaluations": run.grad_evals, "lipschitz": L,
+                 "dual_objective": dual, "duality_gap": gap, "rel_duality_gap": rel_gap,
+                 "duality_gap_rel": rel_gap})
+    # the warning points at the caller of fista (finish_run, _finish, fista)
+    return finish_run(program, {op.name: x}, status=status, solver="fista", iterations=run.it,
+                      solve_time_s=time.perf_counter() - t_start, history=run.hist, info=info,
+                      verbose=settings.verbose, stacklevel=5)
+
+
+def fista(program, *, warm_start=None, **options):
     r"""Solve a gated-ReLU or SCP program (squared, logistic or hinge loss) by FISTA.
 
     Minimises :math:`\ell(Aw, y) + \beta R(w)` (module docstring): plain FISTA with backtracking and
@@ -406,21 +615,25 @@ def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=N
     program : :class:`~formulations.gated.GatedReLUProgram` or :class:`~formulations.scp.SCPProgram`;
         its arrays are read, never modified. Constrained programs (exact / sampled / robust) raise
         ValueError (use ``admm`` or a CVXPY solver).
-    tol_abs, tol_rel : stop when the prox-gradient mapping satisfies
-        ``|G_L(w)| <= tol_abs + tol_rel * max(|grad f(w)|, beta)`` (for hinge: of the last subproblem).
-    tol_rel_hinge : hinge only, relative primal residual ``|Aw - z| / max(|Aw|, |z|, sqrt(n))``.
-    tol_gap : also stop (status ``optimal``) when the certified relative duality gap
-        ``(F(w) - dual) / max(1, |F(w)|) <= tol_gap``; default 1e-6 (squared, logistic), 1e-5 (hinge).
-    max_iter : limit on FISTA iterations (summed over the outer hinge iterations); 0 returns the start.
-    time_limit : wall-clock limit in seconds (None: none).
     warm_start : weights dict (``{"U": ...}`` / ``{"theta": ...}``), an array of the variable's shape, or
         a SolveResult; default: zero.
-    verbose : print progress to ``sys.stderr`` every ``print_every`` iterations.
-    restart : ``"gradient"`` (default), ``"function"``, ``"both"`` or None (plain FISTA).
-    lipschitz : initial Lipschitz estimate (default: power iteration); backtracking adapts it.
-    backtrack : factor > 1 applied to L when the sufficient-decrease test fails.
-    shrink : factor in (0, 1] applied to L at each iteration before the test (1: L never decreases).
-    rho : hinge only, initial augmented-Lagrangian penalty (default 1, margins are O(1)).
+    **options : the fields of :class:`FISTASettings`:
+
+        tol_abs (1e-10), tol_rel (1e-7) : stop when the prox-gradient mapping satisfies
+            ``|G_L(w)| <= tol_abs + tol_rel * max(|grad f(w)|, beta)`` (for hinge: of the last subproblem).
+        tol_rel_hinge (1e-7) : hinge only, relative primal residual ``|Aw - z| / max(|Aw|, |z|, sqrt(n))``.
+        tol_gap (None) : also stop (status ``optimal``) when the certified relative duality gap
+            ``(F(w) - dual) / max(1, |F(w)|) <= tol_gap``; default 1e-6 (squared, logistic), 1e-5 (hinge).
+        max_iter (100000) : limit on FISTA iterations (summed over the outer hinge iterations); 0 returns
+            the start.
+        time_limit (None) : wall-clock limit in seconds (None: none).
+        verbose (False) : print progress to ``sys.stderr`` every ``print_every`` (500) iterations.
+        restart ("gradient") : ``"gradient"``, ``"function"``, ``"both"`` or None (plain FISTA).
+        lipschitz (None) : initial Lipschitz estimate (default: power iteration); backtracking adapts it.
+        backtrack (2.0) : factor > 1 applied to L when the sufficient-decrease test fails.
+        shrink (0.9) : factor in (0, 1] applied to L at each iteration before the test (1: L never
+            decreases).
+        rho (None) : hinge only, initial augmented-Lagrangian penalty (default 1, margins are O(1)).
 
     Returns
     -------
@@ -431,152 +644,16 @@ def fista(program, *, tol_abs=1e-10, tol_rel=1e-7, tol_rel_hinge=1e-7, tol_gap=N
     gradient mapping at y_k), ``step`` (1/L), ``time``; hinge adds per outer iteration ``outer_iteration``
     (FISTA iterations so far), ``primal_residual``, ``rho``, ``rel_duality_gap``. ``info``: method,
     residual, tolerance, restarts, backtracks, gradient_evaluations, lipschitz, duality_gap,
-    rel_duality_gap, dual_objective, stopped_by (``residual`` / ``duality_gap``, None when not optimal),
-    (hinge) outer_iterations, primal_residual, rho, rho_initial.
+    rel_duality_gap (also as duality_gap_rel, the key every solver's summary reads), dual_objective,
+    stopped_by (``residual`` / ``duality_gap``, None when not optimal), (hinge) outer_iterations,
+    primal_residual, rho, rho_initial.
     """
     t_start = time.perf_counter()
     _check_program(program)
-    tol_abs = _check_positive("tol_abs", tol_abs)
-    tol_rel = _check_positive("tol_rel", tol_rel)
-    tol_rel_hinge = _check_positive("tol_rel_hinge", tol_rel_hinge)
-    tol_gap = _check_positive("tol_gap", tol_gap, allow_none=True)
-    max_iter = _check_int("max_iter", max_iter, minimum=0)
-    time_limit = _check_positive("time_limit", time_limit, allow_none=True)
-    lipschitz = _check_positive("lipschitz", lipschitz, allow_none=True)
-    backtrack = _check_positive("backtrack", backtrack)
-    if backtrack <= 1.0:
-        raise ValueError(f"fista option backtrack must be > 1, got {backtrack}")
-    shrink = _check_positive("shrink", shrink)
-    if shrink > 1.0:
-        raise ValueError(f"fista option shrink must be in (0, 1], got {shrink}")
-    rho = _check_positive("rho", rho, allow_none=True)
-    print_every = _check_int("print_every", print_every)
-    if restart not in RESTARTS:
-        raise ValueError(f"fista option restart must be one of {RESTARTS}, got {restart!r}")
-    if not isinstance(verbose, (bool, np.bool_)):
-        raise ValueError(f"fista option verbose must be True or False, got {verbose!r}")
-
-    op = _Operator(program)
-    loss, y, beta, n = program.loss, program.y, program.beta_value, program.n
-    if tol_gap is None:
-        tol_gap = 1e-5 if loss.name == "hinge" else 1e-6
-    if warm_start is not None:
-        x = _as_weights(program, warm_start)[op.name]
+    settings = FISTASettings(**options)
+    run, start, info = _setup(program, settings, warm_start, t_start)
+    if program.loss.name != "hinge":
+        solved = _solve_smooth(run, settings, start, info)
     else:
-        x = np.zeros(op.shape)
-    Ax = op.A(x)
-    deadline = None if time_limit is None else t_start + time_limit
-    run = _Run(program, op, restart, backtrack, shrink, max_iter, deadline, verbose, print_every)
-    curvature = {"squared": 1.0, "logistic": 0.25}.get(loss.name, 1.0)
-    normA2 = op.norm_sq_estimate()
-    # |A|^2 from power iteration is a slight underestimate: 2x it bounds the curvature, so a failed
-    # sufficient-decrease test above the cap can only be rounding and L never runs away
-    cap_factor = 2.0 * curvature * normA2
-    info = {"method": "fista" if loss.name != "hinge" else "augmented-lagrangian + fista",
-            "restart": restart}
-    if verbose:
-        print(f"fista: {program!r}, method {info['method']}", file=sys.stderr)
-        print(f"{'iter':>7} {'objective':>16} {'residual':>10} {'step':>10} {'time':>8}", file=sys.stderr)
-
-    best_dual = [-np.inf]
-
-    def certify(xc, Axc, fun_c):
-        lam_c = fun_c(Axc)[1]
-        run.grad_evals += 1
-        dual_c = _certified_dual(op, loss, lam_c, y, beta)
-        best_dual[0] = max(best_dual[0], dual_c)
-        F_c = run.true_objective(Axc, xc)
-        return (F_c - best_dual[0]) / max(1.0, abs(F_c)) <= tol_gap
-
-    run.certify = certify
-
-    if loss.name != "hinge":
-        fun, val = _smooth_loss(loss, y)
-        L = lipschitz if lipschitz is not None else curvature * normA2
-        run.L_cap = max(cap_factor, L)
-        x, Ax, L, status, res, gz = run.fista(fun, val, x, Ax, L, tol_abs, tol_rel)
-        info["stopped_by"] = {"certified": "duality_gap", "optimal": "residual"}.get(status)
-        status = "optimal" if status == "certified" else status
-        lam = gz if gz is not None else loss.gradient(Ax, y)
-    else:
-        rho = 1.0 if rho is None else rho
-        info["rho_initial"] = rho
-        lam = np.zeros(n) if warm_start is None else _hinge_multiplier(op, x, Ax, y, beta)
-        hist_outer = {"outer_iteration": [], "primal_residual": [], "rho": [], "rel_duality_gap": []}
-        L = None
-        r_p_prev = np.inf
-        outer = 0
-        inner_rel = 1e-2
-        status = None
-        res = np.nan
-        r_p = np.nan
-        while status is None:
-            outer += 1
-            fun, val = _hinge_envelope(loss, y, lam, rho)
-            if L is None:
-                L = rho * (lipschitz if lipschitz is not None else normA2)
-            run.L_cap = max(rho * cap_factor, L)
-            tol_inner = max(tol_rel, inner_rel)
-            x, Ax, L, reason, res, _ = run.fista(fun, val, x, Ax, L, tol_abs, tol_inner)
-            v = Ax + lam / rho
-            z = loss.prox(v, y, 1.0 / rho)
-            lam_new = rho * (v - z)
-            r_p = float(np.linalg.norm(Ax - z)) / max(np.linalg.norm(Ax), np.linalg.norm(z), np.sqrt(n))
-            if reason != "diverged":
-                lam = lam_new
-                certified = certify(x, Ax, fun) or reason == "certified"
-            else:
-                certified = False
-            F_w = run.true_objective(Ax, x)
-            gap_rel = (F_w - best_dual[0]) / max(1.0, abs(F_w))
-            hist_outer["outer_iteration"].append(run.it)
-            hist_outer["primal_residual"].append(r_p)
-            hist_outer["rho"].append(rho)
-            hist_outer["rel_duality_gap"].append(gap_rel)
-            if verbose:
-                print(f"  outer {outer}: rho {rho:.3g}, primal residual {r_p:.2e}, inner residual {res:.2e}, "
-                      f"certified rel. gap {gap_rel:.2e}, iterations {run.it}", file=sys.stderr)
-            if certified or (reason == "optimal" and r_p <= tol_rel_hinge and tol_inner <= tol_rel):
-                status = "optimal"
-                info["stopped_by"] = "duality_gap" if certified else "residual"
-                break
-            if reason not in ("optimal", "certified"):
-                status = reason
-                break
-            if r_p > 0.25 * r_p_prev and rho < 1e8:
-                rho *= 2.0
-                L *= 2.0
-            r_p_prev = r_p
-            inner_rel = max(tol_rel, min(inner_rel, 0.1 * r_p))
-        run.hist.update(hist_outer)
-        info.update({"outer_iterations": outer, "primal_residual": r_p, "rho": rho})
-
-    # best point when not converged
-    weights_x = x
-    F_x = run.true_objective(Ax, x)
-    if status != "optimal" and run.best[1] is not None and run.best[0] < F_x:
-        weights_x = run.best[1]
-        Ax = op.A(weights_x)
-        if loss.name != "hinge":
-            lam = loss.gradient(Ax, y)
-    F_final = run.true_objective(Ax, weights_x)
-
-    # certified duality gap from the multiplier lam
-    dual = max(_certified_dual(op, loss, np.asarray(lam, float), y, beta),
-               best_dual[0])  # every certified dual value is a lower bound on the optimum
-    gap = F_final - dual
-    info.update({"residual": res, "tolerance": {"tol_abs": tol_abs, "tol_rel": tol_rel,
-                                                "tol_rel_hinge": tol_rel_hinge, "tol_gap": tol_gap},
-                 "restarts": run.restarts, "backtracks": run.backtracks,
-                 "gradient_evaluations": run.grad_evals, "lipschitz": L,
-                 "dual_objective": dual, "duality_gap": gap, "rel_duality_gap": gap / max(1.0, abs(F_final))})
-    history = {k: np.asarray(v, float) for k, v in run.hist.items()}
-    elapsed = time.perf_counter() - t_start
-    result = SolveResult(program=program, weights={op.name: weights_x}, status=status, solver="fista",
-                         iterations=run.it, solve_time_s=elapsed, history=history, info=info)
-    if verbose:
-        print(f"fista: status {status}, iterations {run.it}, objective {F_final:.10e}, "
-              f"certified rel. gap {info['rel_duality_gap']:.2e}, time {elapsed:.3g}s", file=sys.stderr)
-    if status != "optimal":
-        result.warn_if_not_converged(stacklevel=3)
-    return result
+        solved = _solve_hinge(run, settings, start, warm_start is not None, info)
+    return _finish(program, run, settings, solved, info, t_start)

@@ -1,7 +1,8 @@
 r"""A structured primal-dual interior-point method for the squared-loss constrained program.
 
-The program of docs/math.md section 6, ``a = (v_1..v_P, w_1..w_P)`` (blocks ``a_j``, d x 2P), written as a
-conic quadratic program with one epigraph variable ``t_j`` per group norm:
+The program of docs/math.md sections 2 and 4 in the stacked form of section 6, ``a = (v_1..v_P,
+w_1..w_P)`` (blocks ``a_j``, d x 2P), written as a conic quadratic program with one epigraph variable
+``t_j`` per group norm:
 
 .. math::
     \min_{a, t}\ \tfrac12 |M a - y|^2 + \beta \sum_j t_j \quad\text{s.t.}\quad
@@ -12,11 +13,18 @@ Dual variables: ``z_j >= 0`` (n per block, the cone multipliers lambda of the La
 ``M^T(M a - y) - X^T(S_j o z_j) - z1_j = 0`` and ``beta - z0_j = 0``.
 
 Algorithm: Mehrotra's predictor-corrector with Nesterov-Todd scaling, in the form of CVXOPT's ``coneqp``
-(Vandenberghe 2010): residuals, an affine (predictor) direction, the centering parameter
-``sigma = (mu_aff / mu)^3``, a combined direction with the second-order correction, up to two of
-Gondzio's centrality correctors on the orthant (measured: 34 instead of 40 iterations at n = 1000,
-44 instead of 50 at n = 500), and a step of 0.99 of the distance to the cone boundary, computed in the
-scaled variables ``lambda = W z = W^{-T} s``.
+(Vandenberghe 2010). One iteration (:func:`_iterate`):
+
+1. residuals of the KKT conditions and the certificate of the current point (:func:`_residuals`,
+   :func:`_certificate`), then the stopping test (:func:`_stopping_status`);
+2. the Nesterov-Todd scaling ``W`` of the cones, the scaled point ``lambda = W z = W^{-T} s``
+   (:class:`_NTScaling`) and the Newton system (:class:`_NewtonSystem`);
+3. the affine (predictor) direction, and from its step length the centering parameter
+   ``sigma = (mu_aff / mu)^3`` (:func:`_predictor`);
+4. the combined (corrector) direction with Mehrotra's second-order term (:func:`_corrector`);
+5. up to two of Gondzio's centrality correctors on the orthant (:func:`_centrality_correctors`; they
+   save iterations at large n);
+6. a step of 0.99 of the distance to the cone boundary (:func:`_iterate`).
 
 The Newton system is never formed as a 2dP x 2dP matrix. After eliminating the slack and dual
 directions it is ``K dx = r`` with ``K = M^T M + B``, where ``B`` is block diagonal with one
@@ -38,39 +46,41 @@ safeguards keep the directions exact:
 
 * the eigenvalues ``Lambda_j`` are floored at 1e-10 (scaled data), so the Woodbury solve is a
   symmetric positive definite *preconditioner*, and ``K dx = r`` is solved by preconditioned conjugate
-  gradients (usually 0-3 steps; measured: without them the direction's KKT residual reached 1e-1 and the
-  run stalled at a 1e-6 gap);
+  gradients (usually 0-3 steps; the Woodbury solve alone loses the digits the near-singular blocks cancel);
 * each direction is refined on the full KKT system (up to 3 steps, kept only if the residual falls);
-* a direction whose relative KKT residual stays above 1e-9 is recomputed with a 100x larger floor
-  (up to 1e-4), which later iterations keep.
+* a direction - predictor or corrector - whose relative KKT residual stays above 1e-9 is recomputed with
+  a 100x larger floor (up to 1e-4), which later iterations keep (:func:`_accurate_solve`). Rounding
+  decides when this is needed (it differs with the number of BLAS threads), so both directions of an
+  iteration go through it.
 
 Every iterate carries a certificate: the Lagrange dual of the scaled problem evaluated at
-``nu = M a - y`` and ``lambda = z`` (scaled by theta into the dual feasible set, as the ADMM's
-certificate), so the reported relative duality gap ``(objective - dual bound) / max(1, |objective|)``
-(best primal objective of a cone-feasible iterate against the best dual bound) is a proven bound. The
-solver stops when it is below ``tol_gap``. If a direction stays inaccurate or two steps in a row
-collapse, the best certified point is returned with status ``optimal_inaccurate`` and its gap in
-``info``.
+``nu = M a - y`` and ``lambda = z`` (scaled by theta into the dual feasible set,
+:func:`~solvers.core.dual.dual_scaling`), so the reported relative duality gap
+``(objective - dual bound) / max(1, |objective|)`` (best primal objective of a cone-feasible iterate
+against the best dual bound) is a proven bound. The solver stops when it is below ``tol_gap``. If a
+direction stays inaccurate or two steps in a row collapse, the best certified point is returned with
+status ``optimal_inaccurate`` and its gap in ``info``.
 """
 from __future__ import annotations
 
 import os
-import sys
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from scipy import linalg as sla
 from scipy.linalg import blas
 
-from .core.scaling import Scaled
-from .core.options import check_constrained_squared
-from .core.log import record
-from .core.operators import PatternMaps, project_cones
-from .core.options import check_int, check_positive
 from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
-from .result import SolveResult
+from .core.dual import dual_scaling
+from .core.log import IterationLog, record
+from .core.operators import PatternMaps, project_cones
+from .core.options import check_constrained_squared, check_int, check_positive
+from .core.scaling import Scaled
+from .result import finish_run
 
-__all__ = ["ipm"]
+__all__ = ["ipm", "IPMSettings"]
 
 
 #: step to the boundary actually taken (Mehrotra's usual 0.99)
@@ -79,10 +89,43 @@ _STEP_FRACTION = 0.99
 _EIG_FLOOR = 1e-10
 #: the largest floor tried before a direction is declared inaccurate
 _EIG_FLOOR_MAX = 1e-4
-#: relative KKT residual a direction must reach (typical: 1e-14; failures were measured at 1e-1)
+#: relative KKT residual a direction must reach (an accurate solve reaches ~1e-14)
 _KKT_ACCURACY = 1e-9
 #: Gondzio centrality correctors per iteration (each one solve with the iteration's factorisation)
 _MAX_CORRECTORS = 2
+
+
+@dataclass
+class IPMSettings:
+    """The options of :func:`ipm` with their defaults, checked once (``ValueError`` naming ``ipm`` and the
+    option). ``tol_abs`` / ``tol_rel`` are the registry's generic ``--tol``: when given, ``tol_gap`` becomes
+    their minimum."""
+
+    tol_gap: float = 1e-7
+    feas_tol: float = 1e-9
+    max_iter: int = 100
+    time_limit: Optional[float] = None
+    verbose: bool = False
+    scaling: bool = True
+    #: the small products of the solves gain nothing from sharing a (shared) machine's cores
+    blas_threads: Optional[int] = 1
+    #: the one large product per iteration, L L^T, is worth every core; None: all cores
+    capacitance_threads: Optional[int] = None
+    tol_abs: Optional[float] = None
+    tol_rel: Optional[float] = None
+
+    def __post_init__(self):
+        if self.tol_abs is not None or self.tol_rel is not None:
+            self.tol_gap = min(check_positive("ipm", "tol", v)
+                               for v in (self.tol_abs, self.tol_rel) if v is not None)
+        self.tol_gap = check_positive("ipm", "tol_gap", self.tol_gap)
+        self.feas_tol = check_positive("ipm", "feas_tol", self.feas_tol)
+        self.max_iter = check_int("ipm", "max_iter", self.max_iter, 0)
+        self.time_limit = check_positive("ipm", "time_limit", self.time_limit, allow_none=True)
+        if self.capacitance_threads is None:
+            self.capacitance_threads = os.cpu_count() or 1
+        self.capacitance_threads = check_int("ipm", "capacitance_threads", self.capacitance_threads)
+        self.scaling = bool(self.scaling)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -175,7 +218,7 @@ class _NewtonSystem:
 
     def __init__(self, data, hL, Hs, floor=_EIG_FLOOR):
         X, Dpm, n, d, J = data.X, data.Dpm, data.n, data.d, data.J
-        self.data = data
+        self.data, self.hL, self.Hs, self.floor = data, hL, Hs, floor
         K = (data.XX.T @ hL).T.reshape(J, d, d)  # X^T diag(h_j) X for every block, one GEMM
         self.Buu = Hs[:, 1:, 1:] + K
         self.But = np.ascontiguousarray(Hs[:, 1:, 0].T)  # d x J
@@ -199,6 +242,10 @@ class _NewtonSystem:
             C = blas.dsyrk(1.0, L.T, trans=1, lower=1)
             C[np.diag_indices(n)] += 1.0 + 1e-12 * float(np.max(np.diag(C)))
             self.cho = sla.cho_factor(C, lower=True, check_finite=False, overwrite_a=True)
+
+    def refloored(self, floor):
+        """The same system with another eigenvalue floor."""
+        return _NewtonSystem(self.data, self.hL, self.Hs, floor)
 
     def _precondition(self, rU, rt):
         """The Woodbury solve: exact in exact arithmetic, up to the eigenvalue floor."""
@@ -255,15 +302,16 @@ class _NewtonSystem:
 
 
 class _Data(PatternMaps):
-    """Scaled data, the maps of :class:`~solvers.admm_linalg.PatternMaps` (``M a``, ``M^T r``), the cone map
-    ``S o X a``, the products ``x_i x_i^T`` (n x d^2, for the blocks ``X^T diag(h) X``) and the count of
-    conjugate-gradient steps of the run."""
+    """Scaled data, the maps of :class:`~solvers.core.operators.PatternMaps` (``M a``, ``M^T r``), the cone
+    map ``S o X a``, the products ``x_i x_i^T`` (n x d^2, for the blocks ``X^T diag(h) X``), the number of
+    cone dimensions ``degree`` and the count of conjugate-gradient steps of the run."""
 
     def __init__(self, sc, D, capacitance_threads=1):
         super().__init__(sc.X, D)
         self.y = sc.y
         self.beta = sc.beta
         self.J = 2 * self.P
+        self.degree = self.n * self.J + self.J  # orthant n J plus one per second-order cone
         self.XX = (self.X[:, :, None] * self.X[:, None, :]).reshape(self.n, self.d * self.d)
         self.big_threads = capacitance_threads
         self.cg_steps = 0
@@ -367,6 +415,32 @@ def _centrality_correctors(data, system, nt, step, mu_target, info, max_correcto
     return step
 
 
+# ------------------------------------------------------------------------------------------------------
+# the iterate, the start and the certificate
+# ------------------------------------------------------------------------------------------------------
+class _Iterate:
+    """A primal-dual point: the blocks ``U`` (d x J) and epigraph variables ``t`` (J); the slacks of the
+    orthant ``sL`` (n x J) and of the second-order cones ``(s0, s1)`` (J, d x J); their multipliers
+    ``zL`` and ``(z0, z1)``."""
+
+    def __init__(self, U, t, sL, s0, s1, zL, z0, z1):
+        self.U, self.t = U, t
+        self.sL, self.s0, self.s1 = sL, s0, s1
+        self.zL, self.z0, self.z1 = zL, z0, z1
+
+    def mu(self, degree):
+        """The complementarity measure ``s^T z / degree``."""
+        return (float(np.sum(self.sL * self.zL)) + float(np.sum(self.s0 * self.z0))
+                + float(np.sum(self.s1 * self.z1))) / degree
+
+    def moved(self, direction, alpha):
+        """The point ``x + alpha dx`` for a direction ``(dU, dt, dzL, dz0, dz1, dsL, ds0, ds1, ...)``."""
+        dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = direction[:8]
+        return _Iterate(self.U + alpha * dU, self.t + alpha * dt,
+                        self.sL + alpha * dsL, self.s0 + alpha * ds0, self.s1 + alpha * ds1,
+                        self.zL + alpha * dzL, self.z0 + alpha * dz0, self.z1 + alpha * dz1)
+
+
 def _initial_point(data):
     """CVXOPT's starting point: the Newton system with W = I gives ``x``, ``s = -G x`` and ``z = G x``, each
     shifted into the interior by ``(1 + max(0, -min eigenvalue)) e`` when it is not already there."""
@@ -382,7 +456,7 @@ def _initial_point(data):
         shift = 0.0 if worst < 0 else 1.0 + worst
         points.append((xL + shift, x0 + shift, x1))
     (sL, s0, s1), (zL, z0, z1) = points
-    return U, t, sL, s0, s1, zL, z0, z1
+    return _Iterate(U, t, sL, s0, s1, zL, z0, z1)
 
 
 def _certificate(data, U, zL, pred):
@@ -391,8 +465,7 @@ def _certificate(data, U, zL, pred):
     ``|M_j^T nu - X^T (S_j o lambda_j)| <= beta``."""
     nu = pred - data.y
     R = data.MT(nu) - data.XT @ (data.S2 * zL)
-    worst = float(np.max(np.sqrt(np.einsum("ij,ij->j", R, R)), initial=0.0))
-    theta = 1.0 if worst <= data.beta else data.beta / worst
+    theta = dual_scaling(float(np.max(np.sqrt(np.einsum("ij,ij->j", R, R)), initial=0.0)), data.beta)
     dual = -0.5 * theta ** 2 * float(nu @ nu) - theta * float(nu @ data.y)
     objective = 0.5 * float(nu @ nu) + data.beta * float(np.sum(np.linalg.norm(U, axis=0)))
     violation = max(0.0, -float(data.cone(U).min(initial=0.0)))
@@ -425,213 +498,280 @@ def _drop_tiny_blocks(data, U, slack):
     return best
 
 
-def _ipm(program, *, tol_gap, feas_tol, max_iter, time_limit, verbose, scaling, capacitance_threads):
-    t_start = time.perf_counter()
-    sc = Scaled(program, scaling)
-    data = _Data(sc, program.D, capacitance_threads)
-    n, J = data.n, data.J
-    yscale = max(1.0, float(np.max(np.abs(sc.y), initial=0.0)))
-    to_orig = sc.sy ** 2
-    U, t, sL, s0, s1, zL, z0, z1 = _initial_point(data)
-    degree = n * J + J
-    hist = {k: [] for k in ("iteration", "objective", "dual_bound", "gap", "primal_residual", "dual_residual",
-                            "mu", "step", "time")}
-    info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start, "correctors": 0}
-    best_primal = best_dual = None  # (objective_s, U) of the best feasible iterate; the highest dual bound
-    status, it, stalls = None, 0, 0
-    if verbose:
-        print(f"ipm: n={n}, d={data.d}, P={data.P}, beta={program.beta_value:g}, "
-              f"{degree} cone dimensions (orthant {n * J}, {J} second-order cones)", file=sys.stderr)
-        print(f"{'iter':>5} {'objective':>16} {'dual bound':>16} {'rel gap':>9} {'prim res':>9} {'dual res':>9} "
-              f"{'mu':>9} {'step':>7} {'time':>8}", file=sys.stderr)
-    alpha, floor = 0.0, _EIG_FLOOR
-    while True:
-        pred = data.M(U)
-        obj_s, dual_s, viol_s = _certificate(data, U, zL, pred)
-        if viol_s <= feas_tol * yscale and (best_primal is None or obj_s < best_primal[0]):
-            best_primal = (obj_s, U.copy())
-        if np.isfinite(dual_s) and (best_dual is None or dual_s > best_dual):
-            best_dual = dual_s
-        # residuals of G x + s = h and P x + q + G^T z = 0
-        rL = sL - data.cone(U)
-        r0, r1 = s0 - t, s1 - U
-        rU = data.MT(pred - data.y) - data.XT @ (data.S2 * zL) - z1
-        rt = data.beta - z0
-        mu = (float(np.sum(sL * zL)) + float(np.sum(s0 * z0)) + float(np.sum(s1 * z1))) / degree
-        r_p = max(float(np.max(np.abs(rL))), float(np.max(np.abs(r0))), float(np.max(np.abs(r1))))
-        r_d = max(float(np.max(np.abs(rU))), float(np.max(np.abs(rt))))
-        gap = None
-        if best_primal is not None and best_dual is not None:
-            gap = to_orig * (best_primal[0] - best_dual) / max(1.0, to_orig * abs(best_primal[0]))
-        now = time.perf_counter() - t_start
-        record(hist, iteration=it, objective=to_orig * obj_s, dual_bound=to_orig * dual_s,
-               gap=np.nan if gap is None else gap, primal_residual=r_p, dual_residual=r_d, mu=mu, step=alpha,
-               time=now)
-        if verbose:
-            print(f"{it:5d} {to_orig * obj_s:16.10e} {to_orig * dual_s:16.9e} "
-                  f"{'-' if gap is None else format(gap, '.2e'):>9} {r_p:9.2e} {r_d:9.2e} {mu:9.2e} "
-                  f"{alpha:7.3f} {now:7.2f}s", file=sys.stderr)
-        if not (np.isfinite(obj_s) and np.isfinite(mu)):
-            status = "diverged"
-            break
-        if gap is not None and gap <= tol_gap:
-            status = "optimal"
-            break
-        if stalls >= 2:
-            status = "optimal_inaccurate"
-            info.setdefault("stopped_by", "two steps in a row collapsed")
-            break
-        if it >= max_iter:
-            status = "max_iter"
-            break
-        if time_limit is not None and now >= time_limit:
-            status = "time_limit"
-            break
-        it += 1
-        try:
-            with np.errstate(all="raise"):
-                nt = _NTScaling(sL, zL, s0, s1, z0, z1)
-        except FloatingPointError:
-            stalls = 2
-            info["stopped_by"] = "the cone scaling could not be computed (iterates on the cone boundary)"
-            continue
-        # the Newton system; a direction the solve could not make accurate (the block floor too small for
-        # this iteration's conditioning) is recomputed with a 100x larger floor, kept for later iterations
-        Hs = nt.inverse_squared()
-        lam0, lam1 = nt.lam0, nt.lam1
-        ll0 = lam0 * lam0 + np.einsum("ij,ij->j", lam1, lam1)
-        ll1 = 2.0 * lam0 * lam1
-        b = [-rU, -rt, -rL, -r0, -r1, -nt.lamL ** 2, -ll0, -ll1]
-        while True:
-            system = _NewtonSystem(data, zL / sL, Hs, floor)
-            aff, res_aff = _refined_solve(data, system, nt, b)
-            if res_aff <= _KKT_ACCURACY or floor >= _EIG_FLOOR_MAX:
-                break
-            floor *= 100.0
-        if res_aff > _KKT_ACCURACY:
-            stalls = 2
-            info["stopped_by"] = f"inaccurate Newton direction (relative KKT residual {res_aff:.1e})"
-            continue
-        a_aff = min(1.0, _max_step(nt, aff))
-        dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = aff[:8]
-        mu_aff = (float(np.sum((sL + a_aff * dsL) * (zL + a_aff * dzL)))
-                  + float(np.sum((s0 + a_aff * ds0) * (z0 + a_aff * dz0)))
-                  + float(np.sum((s1 + a_aff * ds1) * (z1 + a_aff * dz1)))) / degree
-        sigma = min(1.0, max(0.0, mu_aff / mu)) ** 3
-        # combined step: bs = -lambda o lambda - (W^{-T} ds_a) o (W dz_a) + sigma mu e
-        dztL, dzt0, dzt1, dstL, dst0, dst1 = aff[8:14]
-        cL = dstL * dztL
-        c0 = dst0 * dzt0 + np.einsum("ij,ij->j", dst1, dzt1)
-        c1 = dst0 * dzt1 + dzt0 * dst1
-        b[5:] = [-nt.lamL ** 2 - cL + sigma * mu, -ll0 - c0 + sigma * mu, -ll1 - c1]
-        step, res_step = _refined_solve(data, system, nt, b)
-        if res_step > _KKT_ACCURACY:
-            stalls = 2
-            info["stopped_by"] = f"inaccurate Newton direction (relative KKT residual {res_step:.1e})"
-            continue
-        step = _centrality_correctors(data, system, nt, step, sigma * mu, info)
-        alpha = min(1.0, _STEP_FRACTION * _max_step(nt, step))
-        if not np.isfinite(alpha) or alpha < 1e-8:  # no progress possible along this direction
-            stalls += 1
-            alpha = 0.0
-            continue
-        stalls = 0
-        dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = step[:8]
-        U = U + alpha * dU
-        t = t + alpha * dt
-        sL, zL = sL + alpha * dsL, zL + alpha * dzL
-        s0, s1, z0, z1 = s0 + alpha * ds0, s1 + alpha * ds1, z0 + alpha * dz0, z1 + alpha * dz1
+# ------------------------------------------------------------------------------------------------------
+# the run: best bounds, history and log; residuals and stopping
+# ------------------------------------------------------------------------------------------------------
+_COLUMNS = [("iter", 5), ("objective", 16), ("dual bound", 16), ("rel gap", 9), ("prim res", 9),
+            ("dual res", 9), ("mu", 9), ("step", 7), ("time", 8)]
 
-    # ---- the returned point: the best feasible iterate, else the last one projected onto the cones -------
-    point = "iterate"
-    if best_primal is None:
-        Up = project_cones(data, U)
-        point = "projected"
-        obj_s, _, viol_s = _certificate(data, Up, zL, data.M(Up))
-        best_primal = (obj_s, Up)
-        if status == "optimal":
-            status = "optimal_inaccurate"
-    U_ret = best_primal[1]
-    if best_dual is not None:  # an interior point never has exact zeros: drop the blocks the gap allows
-        slack = 0.5 * (tol_gap * max(1.0, to_orig * abs(best_primal[0])) / to_orig - (best_primal[0] - best_dual))
-        U_ret = _drop_tiny_blocks(data, U_ret, max(slack, 0.0))
-        point += "_sparsified" if U_ret is not best_primal[1] else ""
-    weights = sc.to_weights(U_ret, data.P)
+
+class _Run:
+    """What the loop carries besides the iterate: the iteration count, the last step length, the count of
+    collapsed steps, the block eigenvalue floor (it only grows), the best feasible primal point and the
+    best dual bound (scaled problem), the history, ``info`` and the verbose log."""
+
+    def __init__(self, program, sc, data, settings, t_start):
+        self.t_start = t_start
+        self.to_orig = sc.sy ** 2  # objective of the original problem per unit of the scaled one
+        self.yscale = max(1.0, float(np.max(np.abs(sc.y), initial=0.0)))
+        self.feas_tol = settings.feas_tol * self.yscale  # accepted cone violation of the scaled problem
+        self.iteration, self.stalls, self.step, self.floor = 0, 0, 0.0, _EIG_FLOOR
+        self.best_primal = None  # (objective, U) of the best cone-feasible iterate
+        self.best_dual = None
+        self.history = {k: [] for k in ("iteration", "objective", "dual_bound", "gap", "primal_residual",
+                                        "dual_residual", "mu", "step", "time")}
+        self.info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start,
+                     "correctors": 0}
+        self.log = IterationLog("ipm", _COLUMNS, 0.0 if settings.verbose else None)
+        self.intro = (f"n={data.n}, d={data.d}, P={data.P}, beta={program.beta_value:g}, {data.degree} cone "
+                      f"dimensions (orthant {data.n * data.J}, {data.J} second-order cones)")
+
+    def certify(self, data, point, pred):
+        """Certificate of ``point``; keeps the best feasible objective and the best dual bound. Returns
+        (objective, dual bound) of the point."""
+        objective, dual, violation = _certificate(data, point.U, point.zL, pred)
+        if violation <= self.feas_tol and (self.best_primal is None or objective < self.best_primal[0]):
+            self.best_primal = (objective, point.U.copy())
+        if np.isfinite(dual) and (self.best_dual is None or dual > self.best_dual):
+            self.best_dual = dual
+        return objective, dual
+
+    def gap(self):
+        """The certified relative gap (original units) of the best bounds, None before both exist."""
+        if self.best_primal is None or self.best_dual is None:
+            return None
+        objective = self.best_primal[0]
+        return self.to_orig * (objective - self.best_dual) / max(1.0, self.to_orig * abs(objective))
+
+    def record(self, objective, dual, residuals, gap, now):
+        """One history row (original units) and, when verbose, one table row."""
+        record(self.history, iteration=self.iteration, objective=self.to_orig * objective,
+               dual_bound=self.to_orig * dual, gap=np.nan if gap is None else gap,
+               primal_residual=residuals.primal, dual_residual=residuals.dual, mu=residuals.mu, step=self.step,
+               time=now)
+        if self.log.active(now, self.intro):
+            self.log.row(f"{self.iteration:d}", f"{self.to_orig * objective:.10e}", f"{self.to_orig * dual:.9e}",
+                         "-" if gap is None else format(gap, ".2e"), f"{residuals.primal:.2e}",
+                         f"{residuals.dual:.2e}", f"{residuals.mu:.2e}", f"{self.step:.3f}", f"{now:.2f}s")
+
+    def fail(self, reason):
+        """An iteration that cannot continue: the next stopping test returns ``optimal_inaccurate``."""
+        self.stalls = 2
+        self.info["stopped_by"] = reason
+
+
+class _Residuals:
+    """Residuals of ``G x + s = h`` (``rL, r0, r1``) and ``P x + q + G^T z = 0`` (``rU, rt``), their largest
+    entries ``primal`` and ``dual``, and ``mu``."""
+
+    def __init__(self, data, point, pred):
+        self.rL = point.sL - data.cone(point.U)
+        self.r0, self.r1 = point.s0 - point.t, point.s1 - point.U
+        self.rU = data.MT(pred - data.y) - data.XT @ (data.S2 * point.zL) - point.z1
+        self.rt = data.beta - point.z0
+        self.mu = point.mu(data.degree)
+        self.primal = max(float(np.max(np.abs(self.rL))), float(np.max(np.abs(self.r0))),
+                          float(np.max(np.abs(self.r1))))
+        self.dual = max(float(np.max(np.abs(self.rU))), float(np.max(np.abs(self.rt))))
+
+
+def _stopping_status(run, objective, mu, gap, settings, now):
+    """The status that ends the loop now, or None to continue."""
+    if not (np.isfinite(objective) and np.isfinite(mu)):
+        return "diverged"
+    if gap is not None and gap <= settings.tol_gap:
+        return "optimal"
+    if run.stalls >= 2:
+        run.info.setdefault("stopped_by", "two steps in a row collapsed")
+        return "optimal_inaccurate"
+    if run.iteration >= settings.max_iter:
+        return "max_iter"
+    if settings.time_limit is not None and now >= settings.time_limit:
+        return "time_limit"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------
+# one iteration: Newton system, predictor, corrector, correctors, step
+# ------------------------------------------------------------------------------------------------------
+def _accurate_solve(data, nt, system, b, run):
+    """Solve the Newton equations for ``b`` with ``system``. While the direction's relative KKT residual
+    exceeds ``_KKT_ACCURACY``, the system is rebuilt with a 100x larger eigenvalue floor (up to
+    ``_EIG_FLOOR_MAX``; later iterations keep it). Returns (system, direction, residual)."""
+    while True:
+        direction, residual = _refined_solve(data, system, nt, b)
+        if residual <= _KKT_ACCURACY or run.floor >= _EIG_FLOOR_MAX:
+            return system, direction, residual
+        run.floor *= 100.0
+        system = system.refloored(run.floor)
+
+
+def _predictor(data, nt, point, residuals, run):
+    """The affine direction (``bs = -lambda o lambda``) and Mehrotra's centering ``sigma = (mu_aff/mu)^3``
+    from its step length. Returns (system, right-hand side, direction, sigma), or None when the direction
+    stays inaccurate."""
+    lam0, lam1 = nt.lam0, nt.lam1
+    ll0 = lam0 * lam0 + np.einsum("ij,ij->j", lam1, lam1)
+    ll1 = 2.0 * lam0 * lam1
+    b = [-residuals.rU, -residuals.rt, -residuals.rL, -residuals.r0, -residuals.r1, -nt.lamL ** 2, -ll0, -ll1]
+    system = _NewtonSystem(data, point.zL / point.sL, nt.inverse_squared(), run.floor)
+    system, affine, accuracy = _accurate_solve(data, nt, system, b, run)
+    if accuracy > _KKT_ACCURACY:
+        run.fail(f"inaccurate Newton direction (relative KKT residual {accuracy:.1e})")
+        return None
+    alpha = min(1.0, _max_step(nt, affine))
+    mu_affine = point.moved(affine, alpha).mu(data.degree)
+    sigma = min(1.0, max(0.0, mu_affine / residuals.mu)) ** 3
+    return system, b, affine, sigma
+
+
+def _corrector(data, nt, system, b, affine, target, run):
+    """The combined direction: ``bs = -lambda o lambda - (W^{-T} ds_a) o (W dz_a) + sigma mu e`` (Mehrotra's
+    second-order term from the affine direction, ``target = sigma mu``). None when it stays inaccurate."""
+    dztL, dzt0, dzt1, dstL, dst0, dst1 = affine[8:14]
+    cL = dstL * dztL
+    c0 = dst0 * dzt0 + np.einsum("ij,ij->j", dst1, dzt1)
+    c1 = dst0 * dzt1 + dzt0 * dst1
+    b = b[:5] + [b[5] - cL + target, b[6] - c0 + target, b[7] - c1]
+    system, step, accuracy = _accurate_solve(data, nt, system, b, run)
+    if accuracy > _KKT_ACCURACY:
+        run.fail(f"inaccurate Newton direction (relative KKT residual {accuracy:.1e})")
+        return None
+    return system, step
+
+
+def _iterate(data, point, residuals, run):
+    """One predictor-corrector iteration from ``point``. Returns the next point, or ``point`` itself when
+    the iteration failed (``run.fail``) or its step collapsed (``run.stalls``)."""
+    try:
+        with np.errstate(all="raise"):
+            nt = _NTScaling(point.sL, point.zL, point.s0, point.s1, point.z0, point.z1)
+    except FloatingPointError:
+        run.fail("the cone scaling could not be computed (iterates on the cone boundary)")
+        return point
+    predicted = _predictor(data, nt, point, residuals, run)
+    if predicted is None:
+        return point
+    system, b, affine, sigma = predicted
+    corrected = _corrector(data, nt, system, b, affine, sigma * residuals.mu, run)
+    if corrected is None:
+        return point
+    system, step = corrected
+    step = _centrality_correctors(data, system, nt, step, sigma * residuals.mu, run.info)
+    alpha = min(1.0, _STEP_FRACTION * _max_step(nt, step))
+    if not np.isfinite(alpha) or alpha < 1e-8:  # no progress possible along this direction
+        run.stalls += 1
+        run.step = 0.0
+        return point
+    run.stalls, run.step = 0, alpha
+    return point.moved(step, alpha)
+
+
+# ------------------------------------------------------------------------------------------------------
+# the returned point and the result
+# ------------------------------------------------------------------------------------------------------
+def _returned_point(data, run, point, tol_gap):
+    """The best feasible iterate, else the last one projected onto the cones; then the blocks that half of
+    the remaining gap allowance lets drop (:func:`_drop_tiny_blocks`). Returns (U, label)."""
+    label = "iterate"
+    if run.best_primal is None:
+        projected = project_cones(data, point.U)
+        run.best_primal = (_certificate(data, projected, point.zL, data.M(projected))[0], projected)
+        label = "projected"
+    objective, U = run.best_primal
+    if run.best_dual is not None:  # an interior point never has exact zeros: drop the blocks the gap allows
+        slack = 0.5 * (tol_gap * max(1.0, run.to_orig * abs(objective)) / run.to_orig - (objective - run.best_dual))
+        sparse = _drop_tiny_blocks(data, U, max(slack, 0.0))
+        label += "_sparsified" if sparse is not U else ""
+        U = sparse
+    return U, label
+
+
+def _finish(program, sc, data, run, point, residuals, status, settings):
+    """The result at the returned point. Its status follows from what that point proves: a certified gap
+    at a feasible point is ``optimal`` whatever stopped the loop (say a collapsed step after the gap
+    closed), and a loop that stopped ``optimal`` at a point that is not certified is ``optimal_inaccurate``."""
+    U, label = _returned_point(data, run, point, settings.tol_gap)
+    weights = sc.to_weights(U, data.P)
     objective = program.objective(weights)
     violation = program.max_violation(weights)
-    dual_bound = None if best_dual is None else to_orig * best_dual
+    dual_bound = None if run.best_dual is None else run.to_orig * run.best_dual
     gap = None if dual_bound is None else (objective - dual_bound) / max(1.0, abs(objective))
-    total = time.perf_counter() - t_start
-    certified = bool(gap is not None and gap <= tol_gap and violation <= feas_tol * sc.sy * yscale)
-    # the status follows from what the returned point proves: a certified gap at a feasible point is optimal
-    # whatever stopped the loop (a collapsed step after the gap closed), and an uncertified point is not
+    certified = bool(gap is not None and gap <= settings.tol_gap
+                     and violation <= settings.feas_tol * sc.sy * run.yscale)
     if certified:
         status = "optimal"
     elif status == "optimal":
         status = "optimal_inaccurate"
-    info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "cone_violation": violation,
-                 "certified": certified,
-                 "returned_point": point, "mu": mu, "eig_floor": floor, "cg_steps": data.cg_steps,
-                 "primal_residual": r_p, "dual_residual": r_d})
-    history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
-    result = SolveResult(program=program, weights=weights, status=status, solver="ipm", iterations=it,
-                         solve_time_s=total, history=history, info=info)
-    if verbose:
-        print(f"ipm: status {status}, iterations {it}, objective {objective:.10e}, certified rel gap "
-              f"{'-' if gap is None else format(gap, '.1e')}, cone violation {violation:.1e}, time {total:.3g}s",
-              file=sys.stderr)
-    if status != "optimal":
-        result.warn_if_not_converged(stacklevel=4)
-    return result
+    run.info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "cone_violation": violation,
+                     "certified": certified, "returned_point": label, "mu": residuals.mu, "eig_floor": run.floor,
+                     "cg_steps": data.cg_steps, "primal_residual": residuals.primal,
+                     "dual_residual": residuals.dual})
+    # the warning points at the caller of ipm (finish_run, _finish, _ipm, run_with_blas_threads, ipm)
+    return finish_run(program, weights, status=status, solver="ipm", iterations=run.iteration,
+                      solve_time_s=time.perf_counter() - run.t_start, history=run.history, info=run.info,
+                      verbose=settings.verbose, stacklevel=7)
 
 
-def ipm(program, *, tol_gap=1e-7, feas_tol=1e-9, max_iter=100, time_limit=None, verbose=False, scaling=True,
-        blas_threads=1, capacitance_threads=None, tol_abs=None, tol_rel=None):
+def _ipm(program, settings):
+    t_start = time.perf_counter()
+    sc = Scaled(program, settings.scaling)
+    data = _Data(sc, program.D, settings.capacitance_threads)
+    point = _initial_point(data)
+    run = _Run(program, sc, data, settings, t_start)
+    while True:
+        pred = data.M(point.U)
+        objective, dual = run.certify(data, point, pred)
+        residuals = _Residuals(data, point, pred)
+        gap = run.gap()
+        now = time.perf_counter() - t_start
+        run.record(objective, dual, residuals, gap, now)
+        status = _stopping_status(run, objective, residuals.mu, gap, settings, now)
+        if status is not None:
+            return _finish(program, sc, data, run, point, residuals, status, settings)
+        run.iteration += 1
+        point = _iterate(data, point, residuals, run)
+
+
+def ipm(program, **options):
     r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` (exact or sampled) by a structured
     primal-dual interior-point method (see the module docstring for the algorithm and its cost).
 
     Parameters
     ----------
     program : ReLUProgram with the squared loss; never modified.
-    tol_gap : stop when the certified relative duality gap ``(objective - dual bound) / max(1, |objective|)``
-        (original units) is at most this, at a point whose cone violation is within ``feas_tol``.
-    feas_tol : cone violation accepted for the returned point, relative to ``max(1, |y|_inf)``.
-    max_iter, time_limit : iteration limit and wall-clock limit in seconds (None: no limit).
-    verbose : print an iteration table (objective, dual bound, certified gap, residuals, mu, step, time)
-        to ``sys.stderr``.
-    scaling : scale X and y as the ADMM does (for measurements).
-    blas_threads : BLAS threads for the small products of the solves (1 by default, as the ADMM: on a
-        shared 2-core machine a whole run took 13.6 s with 1 thread and 15.8 s with 2, n = 1000, d = 30,
-        P = 100); None leaves the BLAS setting alone.
-    capacitance_threads : BLAS threads for the one large product of an iteration, ``L L^T``
-        (n x 2dP by 2dP x n); None: all cores (74-83 ms instead of 124-134 ms with one thread, n = 1000).
-    tol_abs, tol_rel : the registry's generic ``--tol``; when given, ``tol_gap`` becomes their minimum.
+    **options : the fields of :class:`IPMSettings`:
+
+        tol_gap (1e-7) : stop when the certified relative duality gap ``(objective - dual bound) /
+            max(1, |objective|)`` (original units) is at most this, at a point whose cone violation is within
+            ``feas_tol``.
+        feas_tol (1e-9) : cone violation accepted for the returned point, relative to ``max(1, |y|_inf)``.
+        max_iter (100), time_limit (None) : iteration limit and wall-clock limit in seconds (None: no limit).
+        verbose (False) : print an iteration table (objective, dual bound, certified gap, residuals, mu,
+            step, time) to ``sys.stderr``.
+        scaling (True) : scale X and y as the ADMM does (for measurements).
+        blas_threads (1) : BLAS threads for the small products of the solves (one, as the ADMM: they are
+            too small to gain from threads on a shared machine); None leaves the BLAS setting alone.
+        capacitance_threads (None) : BLAS threads for the one large product of an iteration, ``L L^T``
+            (n x 2dP by 2dP x n); None: all cores.
+        tol_abs, tol_rel (None) : the registry's generic ``--tol``; when given, ``tol_gap`` becomes their
+            minimum.
 
     Returns
     -------
-    SolveResult with ``solver = "ipm"``, ``weights = {"V", "W"}`` and ``status``: ``optimal`` (certified
-    gap <= tol_gap), ``optimal_inaccurate`` (the step collapsed first; the best certified point is
-    returned and ``info["duality_gap_rel"]`` says how good it is), ``max_iter``, ``time_limit`` or
-    ``diverged``; any status but ``optimal`` also raises a :class:`~solvers.result.ConvergenceWarning`.
+    SolveResult with ``solver = "ipm"``, ``weights = {"V", "W"}`` and ``status``: ``optimal`` (the returned
+    point is certified: gap <= tol_gap at a feasible point), ``optimal_inaccurate`` (the step collapsed or a
+    direction stayed inaccurate before that; the best certified point is returned and
+    ``info["duality_gap_rel"]`` says how good it is), ``max_iter``, ``time_limit`` or ``diverged``; any
+    status but ``optimal`` also raises a :class:`~solvers.result.ConvergenceWarning`.
     ``history`` (one entry per iteration): iteration, objective, dual_bound, gap (the best certified gap
     so far), primal_residual, dual_residual, mu, step, time.
     ``info``: duality_gap_rel, dual_bound, certified, cone_violation, returned_point (``iterate``, with
     ``_sparsified`` when blocks below 1e-8..1e-3 of the largest norm were zeroed within half the remaining
-    gap allowance, or ``projected``), mu, residuals,
-    eig_floor (the block eigenvalue floor reached), cg_steps, correctors (centrality correctors kept),
-    setup_time_s, scale_x, scale_y, and
-    ``stopped_by`` when the step collapsed.
+    gap allowance, or ``projected``), mu, residuals, eig_floor (the block eigenvalue floor reached),
+    cg_steps, correctors (centrality correctors kept), setup_time_s, scale_x, scale_y, and ``stopped_by``
+    when the step collapsed.
     """
     check_constrained_squared("ipm", program)
-    if tol_abs is not None or tol_rel is not None:
-        tol_gap = min(check_positive("ipm", "tol", v) for v in (tol_abs, tol_rel) if v is not None)
-    tol_gap = check_positive("ipm", "tol_gap", tol_gap)
-    feas_tol = check_positive("ipm", "feas_tol", feas_tol)
-    max_iter = check_int("ipm", "max_iter", max_iter, 0)
-    time_limit = check_positive("ipm", "time_limit", time_limit, allow_none=True)
-    if capacitance_threads is None:
-        capacitance_threads = os.cpu_count() or 1
-    capacitance_threads = check_int("ipm", "capacitance_threads", capacitance_threads)
-    return run_with_blas_threads("ipm", blas_threads, _ipm, program, tol_gap=tol_gap, feas_tol=feas_tol,
-                                 max_iter=max_iter, time_limit=time_limit, verbose=verbose,
-                                 scaling=bool(scaling), capacitance_threads=capacitance_threads)
+    settings = IPMSettings(**options)
+    return run_with_blas_threads("ipm", settings.blas_threads, _ipm, program, settings)

@@ -192,3 +192,43 @@ def test_certified_stop_brackets_the_oracle_optimum():
     assert opt <= res.objective + 1e-9 * abs(opt)
     assert (res.objective - bound) / max(1.0, abs(res.objective)) <= 1e-3
     assert (res.objective - opt) / opt > 1e-7  # it did stop early, not at the optimum
+
+
+def test_options_are_the_settings_fields(exact_program):
+    """admm_squared's keyword signature is ADMMSettings (each option and its default written once)."""
+    import dataclasses
+    import inspect
+
+    from solvers.admm.squared import ADMMSettings, admm_squared
+    params = list(inspect.signature(admm_squared).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in dataclasses.fields(ADMMSettings)]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tolerance'"):
+        admm_squared(exact_program, tolerance=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.6])
+def test_merged_cone_split_matches_separate_arrays(alpha):
+    """For gamma = 1 the cone split stored as Z = c + kappa takes the same steps as separate c and kappa."""
+    from solvers.admm.squared import _ConeSplit, _MergedConeSplit
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 3))
+    D = np.unique((X @ rng.standard_normal((3, 6)) >= 0).astype(float), axis=1)
+    F = ADMMFactorization(X, D, 0.7)
+    C = np.maximum(F.Q(rng.standard_normal((3, 2 * F.P))), 0.0)
+    separate = _ConeSplit(F, C.copy(), np.zeros_like(C), alpha, 1.0)
+    merged = _MergedConeSplit(F, C.copy(), np.zeros_like(C), alpha)
+    for step in range(5):
+        assert np.allclose(separate.adjoint(), merged.adjoint(), atol=1e-12)
+        XA = X @ rng.standard_normal((3, 2 * F.P))
+        separate.update(XA)
+        merged.update(XA)
+        merged.settle(XA)
+        for name in ("QA", "C", "Kp"):
+            assert np.allclose(getattr(separate, name), getattr(merged, name), atol=1e-12)
+        assert np.all(merged.Kp <= 0)
+        assert np.allclose(separate.QT_kappa(), merged.QT_kappa(), atol=1e-12)
+        assert separate.primal_residual() == pytest.approx(merged.primal_residual(), abs=1e-12)
+        separate.rescale(0.5)
+        merged.rescale(0.5)

@@ -22,7 +22,6 @@ ever formed; every product is vectorised over the patterns.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import linalg as sla
 
@@ -36,15 +35,16 @@ class ADMMFactorization(PatternMaps):
     ----------
     Ginv : (d, d) inverse of ``G = I + X^T X`` (symmetric positive definite, eigenvalues >= 1, so the
         explicit inverse is as accurate as a Cholesky solve and turns each application into one GEMM)
-    lam, U : eigenvalues / eigenvectors of the capacitance ``M B^{-1} M^T`` (n x n, PSD)
-    Dpm, S2 : n x 2P arrays ``[D, -D]`` and ``[S, S]``
+    lam, U : eigenvalues / eigenvectors of the capacitance ``M B^{-1} M^T`` (n x n, PSD); ``UT = U^T``
+    sigma, S2q : the weight of the cone split and ``sigma * S2`` (the cone map is ``Q a = S2q o (X A)``)
+    Dpm, S2 : n x 2P arrays ``[D, -D]`` and ``[S, S]`` (from :class:`~solvers.core.operators.PatternMaps`)
     """
 
     def __init__(self, X, D, sigma=1.0):
         super().__init__(X, D)
         X, D = self.X, self.D
         self.sigma = float(sigma)
-        self.S2q = self.sigma * self.S2  # the cone map uses sigma * X (a weight of the split Q a = c)
+        self.S2q = self.sigma * self.S2
         G = np.eye(self.d) + self.sigma ** 2 * (X.T @ X)
         cho = sla.cho_factor(G, lower=True)
         self.Ginv = sla.cho_solve(cho, np.eye(self.d))
@@ -100,5 +100,3 @@ class ADMMFactorization(PatternMaps):
             Mmat[:, j * d:(j + 1) * d] = self.Dpm[:, j:j + 1] * self.X
             Qmat[j * n:(j + 1) * n, j * d:(j + 1) * d] = self.S2q[:, j:j + 1] * self.X
         return np.eye(2 * P * d) + Mmat.T @ Mmat / rho + Qmat.T @ Qmat, Mmat, Qmat
-
-

@@ -23,9 +23,10 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.optimize import nnls
 
+from ..core.dual import dual_scaling
 from ..core.prox import inf_norm as _inf
 
-__all__ = ["polish", "certificate"]
+__all__ = ["polish", "dual_certificate"]
 
 
 def _null_spaces(F, support, active, rel_tol=1e-10):
@@ -114,7 +115,7 @@ def _newton_reduced(F, ys, beta, blocks, A0, max_newton=50, deadline=None, loss=
         if not blocks:
             return A, True
         rb = _ReducedBlocks(F, blocks, A0)
-        Fm, z, K = rb.Fm, rb.z0, rb.K
+        Fm, z = rb.Fm, rb.z0
 
         if loss is None:
             FtF = Fm.T @ Fm
@@ -300,7 +301,7 @@ def dual_certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, dead
         if rn[j] > beta * (1.0 + price_tol):
             entering[int(j)] = (-rvec, sol > 0)  # descent direction in the cone, its active rows
     worst = float(rn.max(initial=0.0))  # support blocks: beta + stationarity error
-    theta = 1.0 if worst <= beta else beta / worst
+    theta = dual_scaling(worst, beta)
     nu = theta * r
     dual = -0.5 * float(nu @ nu) - float(nu @ ys) if loss is None else loss.dual_value(nu, ys)
     return dict(dual=dual, theta=theta, lam=lam, entering=entering, negative=negative)
@@ -314,84 +315,126 @@ def polish(F, sc, A_start, support, active, lam_admm, feas_tol, max_rounds=8, de
     Newton, then corrects the active set: violated rows are added, rows with negative multipliers are
     released, zero blocks that violate dual feasibility enter along their steepest descent direction in
     the cone. Every feasible round point is a candidate; the one with the smallest certified gap wins.
-    (A variant that cuts infeasible Newton steps at the first blocking row, as a textbook primal
-    active-set method does, was measured: it adds one row per round and was far too slow.)
     ``loss``: a twice-differentiable loss (None: squared, the fast path), or the hinge loss together with
     ``pieces = (below, kink)``, boolean n-vectors of the samples with margin < 1 and on the kink (margin = 1),
     e.g. read off the ADMM's prox output; the loop then also moves samples whose margin left their piece,
     and kink samples whose weight alpha left [0, 1], to the piece they belong to.
-    Returns dict(A, XA, objective_s, violation_s, dual_s, rounds) or None if no round was feasible."""
+    Returns dict(A, XA, objective_s, violation_s, dual_s, rounds, newton_converged) or None if no round was
+    feasible."""
     ys, beta = sc.y, sc.beta
-    yscale = max(1.0, _inf(ys))
+    feas_abs = feas_tol * max(1.0, _inf(ys))
     support = [int(j) for j in support]
     active = active.copy()
-    if pieces is not None:
-        below, kink = (np.asarray(p, bool).copy() for p in pieces)
-    A_ref = A_start.copy()
-    best = None
+    hinge = None if pieces is None else _HingePieces(pieces)
+    A_ref, best = A_start.copy(), None
     for rnd in range(1, max_rounds + 1):
         if deadline is not None and time.perf_counter() > deadline:
             break
         blocks = _null_spaces(F, np.asarray(support, dtype=int), active) if support else []
         if sum(N.shape[1] for _, N in blocks) > max_reduced:
             break  # the reduced Newton system would be too large to be cheap
-        nu = None
-        if pieces is None:
-            A, newton_ok = _newton_reduced(F, ys, beta, blocks, A_ref, deadline=deadline, loss=loss)
-        else:
-            A, newton_ok, alpha = _newton_reduced_hinge(F, ys, beta, blocks, A_ref, below, kink, deadline=deadline)
-            nu = -ys * below
-            nu[kink] = -ys[kink] * np.clip(alpha, 0.0, 1.0)
-        XA = F.X @ A
-        QA = F.S2 * XA
-        viol = max(0.0, -float(QA.min(initial=0.0)))
-        pred = np.einsum("ij,ij->i", F.Dpm, XA)
-        fit = 0.5 * float((pred - ys) @ (pred - ys)) if loss is None else loss.value(pred, ys)
-        obj = fit + beta * float(np.sum(np.linalg.norm(A, axis=0)))
-        on = np.linalg.norm(A, axis=0) > 0
-        cert = dual_certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss,
-                           nu=nu)
-        cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=cert["dual"], rounds=rnd,
-                    newton_converged=newton_ok)
-        if viol <= feas_tol * yscale and (best is None or obj - cert["dual"] < best["objective_s"] - best["dual_s"]):
+        cand, cert, QA, pred, on = _polish_round(F, ys, beta, blocks, A_ref, active, lam_admm, rnd, deadline,
+                                                 loss, hinge)
+        if cand["violation_s"] <= feas_abs and (
+                best is None or cand["objective_s"] - cand["dual_s"] < best["objective_s"] - best["dual_s"]):
             best = cand
-        changed = False
-        violated = QA < -feas_tol * yscale
-        if np.any(violated):
-            active |= violated & on[None, :]
-            changed = True
-        if np.any(cert["negative"]):
-            active &= ~cert["negative"]
-            changed = True
-        if pieces is not None:  # samples whose margin or kink weight left their piece
-            margin, tol = ys * pred, 1e-9
-            to_kink = (below & (margin > 1.0 + tol)) | (~below & ~kink & (margin < 1.0 - tol))
-            kink_idx = np.flatnonzero(kink)
-            # at most one kink sample leaves per round (the worst weight), as in a primal active-set method:
-            # releasing every sign-wrong weight at once was measured to leave too few kinks to pin the
-            # radial degrees of freedom (the degenerate beta = 1e-4 battery problem never recovered)
-            to_below = to_zero = kink_idx[:0]
-            if alpha.size and not np.any(to_kink):
-                k = int(np.argmax(np.maximum(alpha - 1.0, -alpha)))
-                if alpha[k] > 1.0 + tol:
-                    to_below = kink_idx[k:k + 1]
-                elif alpha[k] < -tol:
-                    to_zero = kink_idx[k:k + 1]
-            if np.any(to_kink) or to_below.size or to_zero.size:
-                below &= ~to_kink
-                kink |= to_kink
-                kink[to_below] = kink[to_zero] = False
-                below[to_below] = True
-                changed = True
+        changed, violated = _correct_active_rows(active, QA, cert["negative"], on, feas_abs)
+        if hinge is not None:
+            changed |= hinge.correct(ys * pred)
         support = [int(j) for j in np.flatnonzero(on)]
-        A_ref = A.copy()
+        A_ref = cand["A"].copy()
         if cert["entering"] and not np.any(violated):
-            scale = max(float(np.max(np.linalg.norm(A, axis=0), initial=0.0)), 1.0) * 1e-6
-            for j, (direction, rows) in cert["entering"].items():
-                A_ref[:, j] = scale * direction / max(np.linalg.norm(direction), 1e-300)
-                active[:, j] = rows
-                support.append(j)
+            _enter_blocks(A_ref, active, support, cert["entering"])
             changed = True
         if not changed:
             break
     return best
+
+
+def _polish_round(F, ys, beta, blocks, A_ref, active, lam_admm, rnd, deadline, loss, hinge):
+    """One polishing round: Newton on the reduced problem, then the point's objective, cone violation and
+    dual certificate (scaled problem). Returns (candidate dict, certificate, Q a, predictions, nonzero
+    blocks)."""
+    nu = None
+    if hinge is None:
+        A, newton_ok = _newton_reduced(F, ys, beta, blocks, A_ref, deadline=deadline, loss=loss)
+    else:
+        A, newton_ok, nu = hinge.solve(F, ys, beta, blocks, A_ref, deadline)
+    XA = F.X @ A
+    QA = F.S2 * XA
+    viol = max(0.0, -float(QA.min(initial=0.0)))
+    pred = np.einsum("ij,ij->i", F.Dpm, XA)
+    fit = 0.5 * float((pred - ys) @ (pred - ys)) if loss is None else loss.value(pred, ys)
+    obj = fit + beta * float(np.sum(np.linalg.norm(A, axis=0)))
+    on = np.linalg.norm(A, axis=0) > 0
+    cert = dual_certificate(F, ys, beta, A, XA, active & on[None, :], lam_admm, deadline=deadline, loss=loss,
+                            nu=nu)
+    cand = dict(A=A, XA=XA, objective_s=obj, violation_s=viol, dual_s=cert["dual"], rounds=rnd,
+                newton_converged=newton_ok)
+    return cand, cert, QA, pred, on
+
+
+def _correct_active_rows(active, QA, negative, on, feas_abs):
+    """In place: violated cone rows of the nonzero blocks ``on`` join the active set, active rows with
+    negative multipliers leave it. Returns (changed, violated rows)."""
+    changed = False
+    violated = QA < -feas_abs
+    if np.any(violated):
+        active |= violated & on[None, :]
+        changed = True
+    if np.any(negative):
+        active &= ~negative
+        changed = True
+    return changed, violated
+
+
+def _enter_blocks(A_ref, active, support, entering):
+    """In place: every zero block that violates dual feasibility starts a tiny step along its steepest descent
+    direction in its cone, with that direction's active rows, and joins the support."""
+    scale = max(float(np.max(np.linalg.norm(A_ref, axis=0), initial=0.0)), 1.0) * 1e-6
+    for j, (direction, rows) in entering.items():
+        A_ref[:, j] = scale * direction / max(np.linalg.norm(direction), 1e-300)
+        active[:, j] = rows
+        support.append(j)
+
+
+class _HingePieces:
+    """The pieces of the hinge loss in the reduced problem: samples with margin below 1 (loss linear), on the
+    kink (margin = 1; the loss's subgradient weight alpha in [0, 1] is a multiplier), and above 1 (loss
+    zero)."""
+
+    def __init__(self, pieces):
+        self.below, self.kink = (np.asarray(p, bool).copy() for p in pieces)
+        self.alpha = None
+
+    def solve(self, F, ys, beta, blocks, A_ref, deadline):
+        """Newton on the reduced hinge problem; returns (A, converged, nu) with ``nu`` the hinge subgradient
+        (``-y`` below the kink, ``-y alpha`` on it with alpha clipped to [0, 1], 0 above)."""
+        A, newton_ok, self.alpha = _newton_reduced_hinge(F, ys, beta, blocks, A_ref, self.below, self.kink,
+                                                         deadline=deadline)
+        nu = -ys * self.below
+        nu[self.kink] = -ys[self.kink] * np.clip(self.alpha, 0.0, 1.0)
+        return A, newton_ok, nu
+
+    def correct(self, margin, tol=1e-9):
+        """Move samples whose margin left their piece to the kink; when none did, the kink sample whose weight
+        is furthest outside [0, 1] leaves the kink (above 1: below the kink; below 0: above it). One leaves per
+        round, as in a primal active-set method: releasing every sign-wrong weight at once can leave too few
+        kinks to pin the radial degrees of freedom. Returns True when a piece changed."""
+        below, kink, alpha = self.below, self.kink, self.alpha
+        to_kink = (below & (margin > 1.0 + tol)) | (~below & ~kink & (margin < 1.0 - tol))
+        kink_idx = np.flatnonzero(kink)
+        to_below = to_zero = kink_idx[:0]
+        if alpha.size and not np.any(to_kink):
+            k = int(np.argmax(np.maximum(alpha - 1.0, -alpha)))
+            if alpha[k] > 1.0 + tol:
+                to_below = kink_idx[k:k + 1]
+            elif alpha[k] < -tol:
+                to_zero = kink_idx[k:k + 1]
+        if not (np.any(to_kink) or to_below.size or to_zero.size):
+            return False
+        below &= ~to_kink
+        kink |= to_kink
+        kink[to_below] = kink[to_zero] = False
+        below[to_below] = True
+        return True

@@ -48,6 +48,7 @@ class CertifySchedule:
         self.next_it, self.wait = 0, 5 * check_every
 
     def due(self, it, gap_estimate, tol_gap):
+        """True when a certified stop should be tried at iteration ``it`` (and the next attempt is scheduled)."""
         if gap_estimate > tol_gap or it < self.next_it:
             return False
         self.next_it = it + min(self.wait, max(5 * self.check_every, int(0.15 * it)))

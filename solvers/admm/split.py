@@ -5,18 +5,19 @@ Problem (docs/math.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), predicti
 .. math::
     \min_a\ \ell(M a, y) + \beta \sum_j |a_j|_2 \quad\text{s.t.}\quad Q a \ge 0 .
 
-The squared-loss ADMM (:mod:`solvers.admm`) puts the loss into its a-update. Here the loss gets a split of
-its own, ``z = M a`` (the second design of docs/math.md section 6), so it enters only through its per-sample
-proximal operator and the one cached factorisation of :mod:`solvers.admm_linalg` serves every loss.
-With splits ``z = M a`` (weight ``w``), ``a = b`` and ``Q a = c`` the scaled ADMM with penalty rho reads
+The squared-loss ADMM (:mod:`solvers.admm.squared`) puts the loss into its a-update. Here the loss gets a
+split of its own, ``z = M a`` (the second design of docs/math.md section 6), so it enters only through its
+per-sample proximal operator and the one cached factorisation of :mod:`solvers.admm.factorization` serves
+every loss. With splits ``z = M a`` (weight ``w``), ``a = b`` and ``Q a = c`` the scaled ADMM with penalty
+rho reads (one method of :class:`SplitIterate` per step)
 
 1. a-update: ``(I + w M^T M + Q^T Q) a = w M^T (z - nu) + b - mu + Q^T (c - kappa)`` - the cached
    factorisation with the capacitance shift ``1 / w`` (``ADMMFactorization.solve(R, 1 / w)``);
 2. z-update: ``z = prox_{l / (rho w)}(M a_hat + nu)`` - closed form for hinge and squared, safeguarded
    Newton for logistic (:meth:`formulations.losses.Loss.prox`), elementwise;
 3. b-update: group soft-threshold of ``a_hat + mu`` at ``beta / rho``;
-4. c-update: ``c = max(0, Q a_hat + kappa)``;
-5. ``nu += M a_hat - z``, ``mu += a_hat - b``, ``kappa += Q a_hat - c``,
+4. c-update: ``c = max(0, Q a_hat + kappa)`` and ``kappa += Q a_hat - c``;
+5. ``nu += M a_hat - z``, ``mu += a_hat - b``,
 
 with the over-relaxed ``a_hat = alpha a + (1 - alpha) b_old`` (``M a_hat = alpha M a + (1 - alpha) z_old``,
 ``Q a_hat = alpha Q a + (1 - alpha) c_old``). Per iteration: two GEMMs of size n x d x 2P, two of
@@ -30,74 +31,70 @@ Certificate. The Lagrange dual is
 ``max_{s, lam >= 0} -l^*(s)`` subject to ``|(M^T s - X^T (S o lam))_j|_2 <= beta`` for every block j.
 At the iterate, ``s`` is the loss gradient ``grad l(M a)`` (squared, logistic) or the ADMM multiplier
 ``rho w nu``, which lies in the hinge subdifferential at z; ``lam = max(0, -rho sigma kappa)``. The pair is
-scaled by ``theta = min(1, beta / max_j |R_j|)`` into the dual feasible set (``theta s`` stays in the
-conjugate's domain), so ``objective(a) - (-l^*(theta s))`` is a certified bound on the gap of the
-relaxed point ``a`` (its cones hold only to the primal residual; the returned point is projected onto
-the cones and re-evaluated).
+scaled by ``theta = min(1, beta / max_j |R_j|)`` (:func:`solvers.core.dual.dual_scaling`) into the dual
+feasible set (``theta s`` stays in the conjugate's domain), so ``objective(a) - (-l^*(theta s))`` is a
+certified bound on the gap of the relaxed point ``a`` (its cones hold only to the primal residual; the
+returned point is projected onto the cones and re-evaluated).
 
-Stopping: OSQP-style primal residual ``max(|M a - z|, |a - b|, |Q a - c|)`` and dual residual
-``rho |w M^T (z - z_old) + (b - b_old) + Q^T (c - c_old)|`` (infinity norms, scaled problem) against
-``tol_abs + tol_rel * scale``, together with the relative gap estimate ``<= tol_gap``; or a certified
-point: (i) once the estimate is below ``tol_gap``, the group-sparse iterate b is projected onto the cones
-(NNLS per violating block) and a sharper dual bound is computed at it (least-squares multipliers on its
-active cone rows, NNLS ones for zero blocks that violate dual feasibility); (ii) polishing
-(:mod:`solvers.admm_polish`, Newton on the reduced problem once the support and the active cone rows are
-stable; for the hinge also the margin pieces read off the prox output z: below 1, on the kink, above 1). A point whose objective is within ``tol_gap`` (relative) of the best dual bound
-stops the solver with status ``optimal``. Attempts back off geometrically in iterations. Iteration and
-time limits. Adaptive rho: residual balancing (OSQP), applied when the normalised residuals are more than
+Stopping (:meth:`SplitADMM.check`): OSQP-style primal residual ``max(|M a - z|, |a - b|, |Q a - c|)`` and
+dual residual ``rho |w M^T (z - z_old) + (b - b_old) + Q^T (c - c_old)|`` (infinity norms, scaled problem)
+against ``tol_abs + tol_rel * scale``, together with the relative gap estimate ``<= tol_gap``; or a
+certified point: (i) once the estimate is below ``tol_gap``, the group-sparse iterate b is projected onto
+the cones (NNLS per violating block) and a sharper dual bound is computed at it (least-squares multipliers
+on its active cone rows, NNLS ones for zero blocks that violate dual feasibility); (ii) polishing
+(:mod:`solvers.admm.polish`, Newton on the reduced problem once the support and the active cone rows are
+stable; for the hinge also the margin pieces read off the prox output z: below 1, on the kink, above 1).
+A point whose objective is within ``tol_gap`` (relative) of the best dual bound stops the solver with
+status ``optimal``. Attempts back off geometrically in iterations. Iteration and time limits. Adaptive
+rho: residual balancing (OSQP), applied when the normalised residuals are more than
 ``adaptive_rho_tolerance`` apart.
 
-Measured (battery, ``solvers.battery.reference_problems("relu", loss)``): logistic, all 8 problems
-certified (rel gap to Clarabel <= 2e-6); hinge, 7 of 8 polished and certified (rel gap to Clarabel
--1e-8; 2,300-10,000 iterations, where without the hinge polish they stopped 3e-7 to 2e-5 above the
-optimum after 10,000-49,000), the degenerate beta = 1e-4 instance 3.6e-4 after 50,000 iterations - its
-reduced KKT system is singular (as many kink samples as free directions), and even seeded by the oracle's
-pieces the polish does not recover it.
+The hinge acceptance of the battery is looser than the logistic one: on nearly separable data (small
+beta) the reduced KKT system of the hinge polish is singular (as many kink samples as free directions),
+so such a run ends at ``max_iter`` with an uncertified point.
 """
 from __future__ import annotations
 
-import sys
+import inspect
 import time
-
-from types import SimpleNamespace
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 import numpy as np
 
-from .schedules import balanced_rho
-from ..core.options import check_flags, check_rho_tolerance
-from ..core.prox import group_soft as _group_soft
-from .schedules import CertifySchedule, PolishSchedule, pick_returned_point
-from ..core.log import record
-from ..core.prox import inf_norm as _inf
-from ..core.options import verbose_after as _verbose_after
+from ..core.dual import dual_scaling
+from ..core.log import IterationLog, record
+from ..core.operators import project_cones
+from ..core.options import (check_flags, check_int, check_positive, check_rho_tolerance,
+                            verbose_after as check_verbose)
+from ..core.prox import group_soft, inf_norm
+from ..result import SolveResult, finish_run
 from .factorization import ADMMFactorization
-from ..core.operators import project_cones as _project_cones
-from .polish import dual_certificate as _dual_certificate, polish as _polish
-from ..core.options import check_int, check_positive
-from ..result import SolveResult
+from .polish import dual_certificate, polish
+from .schedules import CertifySchedule, PolishSchedule, balanced_rho, pick_returned_point
 
-__all__ = ["admm_split"]
+__all__ = ["admm_split", "SplitADMMSettings"]
+
+SOLVER = "admm"
+HISTORY_KEYS = ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time", "gap",
+                "r_z", "r_b", "r_c")
+#: the verbose iteration table: (title, width) per column
+COLUMNS = (("iter", 6), ("objective", 14), ("prim res", 10), ("dual res", 10), ("rel gap", 10), ("rho", 10),
+           ("time", 9))
 
 
-def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1e-7, tol_rel=1e-6,
-               tol_gap=1e-5, feas_tol=1e-9, max_iter=50000, time_limit=None, warm_start=None,
-               verbose=False, adaptive_rho=True, adaptive_rho_tolerance=10.0, scaling=True, polish=True,
-               polish_patience=2, check_every=10, print_every=None):
-    r"""Solve a constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled, any loss) by ADMM
-    with the loss split ``z = M a`` (module docstring).
+@dataclass
+class SplitADMMSettings:
+    """Options of :func:`admm_split`, each with its default; validated on construction (a ValueError naming
+    ``admm`` and the option).
 
-    Parameters
-    ----------
-    program : ReLUProgram, formulation ``exact`` or ``sampled``; never modified.
-    rho : initial penalty (scaled problem). Default ``sqrt(beta_s * beta_max) / 2`` capped to
-        ``[1e-4, 1e2]``, with ``beta_max = max_j |(M^T grad l(0))_j|`` (above it the zero model is optimal
-        for the relaxed problem).
-    weight : weight ``w`` of the split ``z = M a`` relative to ``a = b`` and ``Q a = c`` (0.3 to 3 were
-        measured within 1.5x of each other on the battery; 1 kept).
+    rho : initial penalty (scaled problem); None: ``sqrt(beta_s * beta_max) / 2`` capped to ``[1e-4, 1e2]``,
+        with ``beta_max = max_j |(M^T grad l(0))_j|`` (above it the zero model is optimal for the relaxed
+        problem).
+    weight : weight ``w`` of the split ``z = M a`` relative to ``a = b`` and ``Q a = c`` (1: the battery is
+        insensitive to it).
     alpha : over-relaxation in (0, 2).
-    sigma : weight of the cone split (``Q`` uses ``sigma X``); 3 by default: with 1 the cone residual
-        stalled (logistic battery, 3 of 8 problems unsolved in 50000 iterations), 3 and 10 certified
-        them in 2000-6000 iterations, 0.3 was worse.
+    sigma : weight of the cone split (``Q`` uses ``sigma X``); 3, because with 1 the cone residual stalls.
     tol_abs, tol_rel, tol_gap : stopping tolerances (module docstring).
     feas_tol : cone violation accepted for the returned point, relative to ``max(1, |y|_inf)``.
     max_iter, time_limit : limits (None: no time limit).
@@ -110,6 +107,459 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
         the hinge, equality-constrained Newton with the kink samples as equalities) and accepted when its
         certified relative gap is at most ``tol_gap``; attempts back off geometrically in iterations.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
+    print_every : a table row every this many iterations; None: ``check_every * max(1, 50 // check_every)``.
+    """
+
+    rho: Optional[float] = None
+    weight: float = 1.0
+    alpha: float = 1.6
+    sigma: float = 3.0
+    tol_abs: float = 1e-7
+    tol_rel: float = 1e-6
+    tol_gap: float = 1e-5
+    feas_tol: float = 1e-9
+    max_iter: int = 50000
+    time_limit: Optional[float] = None
+    warm_start: Any = None
+    verbose: Any = False
+    adaptive_rho: bool = True
+    adaptive_rho_tolerance: float = 10.0
+    scaling: bool = True
+    polish: bool = True
+    polish_patience: int = 2
+    check_every: int = 10
+    print_every: Optional[int] = None
+    #: seconds after which the iteration table starts (None: never), from ``verbose``
+    verbose_after: Optional[float] = field(init=False, default=None)
+
+    def __post_init__(self):
+        for name, options in (("rho", dict(allow_none=True)), ("weight", {}),
+                              ("alpha", dict(upper=2.0, upper_closed=False)), ("sigma", {}), ("tol_abs", {}),
+                              ("tol_rel", {}), ("tol_gap", {}), ("feas_tol", {}),
+                              ("time_limit", dict(allow_none=True))):
+            setattr(self, name, check_positive(SOLVER, name, getattr(self, name), **options))
+        self.adaptive_rho_tolerance = check_rho_tolerance(SOLVER, check_positive(
+            SOLVER, "adaptive_rho_tolerance", self.adaptive_rho_tolerance))
+        self.max_iter = check_int(SOLVER, "max_iter", self.max_iter, minimum=0)
+        self.check_every = check_int(SOLVER, "check_every", self.check_every)
+        self.print_every = (self.check_every * max(1, 50 // self.check_every) if self.print_every is None
+                            else check_int(SOLVER, "print_every", self.print_every))
+        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
+        self.polish_patience = check_int(SOLVER, "polish_patience", self.polish_patience)
+        self.verbose_after = check_verbose(SOLVER, self.verbose)
+
+
+def _column_norms(A):
+    """``|a_j|_2`` for every column (block) of ``A``."""
+    return np.sqrt(np.einsum("ij,ij->j", A, A))
+
+
+def _predict(F, XA):
+    """``M a`` from ``X A`` (the prediction map on the stacked blocks)."""
+    return np.einsum("ij,ij->i", F.Dpm, XA)
+
+
+def _relative_gap(objective, dual_bound):
+    """The gap ``objective - dual_bound`` relative to ``max(1, |objective|)``."""
+    return (objective - dual_bound) / max(1.0, abs(objective))
+
+
+def _warm_start_weights(program, warm_start):
+    """The checked weights dict of a warm start (a weights dict or a SolveResult), or None."""
+    if warm_start is None:
+        return None
+    if isinstance(warm_start, SolveResult):
+        warm_start = warm_start.weights
+    return program.check_weights(warm_start)
+
+
+class ScaledProblem:
+    """The problem the iterations see: ``X / sx`` and ``beta / sx`` (labels unscaled), with the cached
+    a-update factorisation ``F`` for the cone weight ``sigma``. Has ``y`` and ``beta``, as the polish
+    expects of a scaled problem."""
+
+    def __init__(self, program, sigma, scaling):
+        X = program.X
+        sx = float(np.linalg.norm(X) / np.sqrt(X.shape[1])) if scaling else 1.0
+        self.sx = sx if sx > 0 else 1.0
+        self.F = ADMMFactorization(X / self.sx, program.D, sigma)
+        self.loss, self.y = program.loss, program.y
+        self.beta = program.beta_value / self.sx
+
+    def objective(self, Ma, A):
+        """``l(M a, y) + beta sum_j |a_j|`` of the scaled problem."""
+        return self.loss.value(Ma, self.y) + self.beta * float(np.sum(_column_norms(A)))
+
+    def default_rho(self):
+        """``sqrt(beta * beta_max) / 2`` in ``[1e-4, 1e2]``; ``beta_max = max_j |(M^T grad l(0))_j|`` is the
+        weight decay above which the zero model solves the relaxed problem."""
+        slope_at_zero = self.F.MT(self.loss.gradient(np.zeros_like(self.y), self.y))
+        beta_max = float(np.max(_column_norms(slope_at_zero), initial=0.0))
+        return float(np.clip(0.5 * np.sqrt(self.beta * max(beta_max, self.beta)), 1e-4, 1e2))
+
+    def weights(self, A):
+        """The network weights ``{"V", "W"}`` of the scaled point ``A`` (``a = a_s / sx``)."""
+        P = self.F.P
+        return {"V": A[:, :P] / self.sx, "W": A[:, P:] / self.sx}
+
+
+@dataclass
+class Residuals:
+    """Primal residuals of the three splits, the OSQP primal / dual residuals and their scales."""
+
+    r_z: float
+    r_b: float
+    r_c: float
+    dual: float
+    primal_scale: float
+    dual_scale: float
+
+    @property
+    def primal(self):
+        return max(self.r_z, self.r_b, self.r_c)
+
+    def finite(self):
+        return np.isfinite(self.primal) and np.isfinite(self.dual)
+
+    def converged(self, tol_abs, tol_rel):
+        return (self.primal <= tol_abs + tol_rel * self.primal_scale
+                and self.dual <= tol_abs + tol_rel * self.dual_scale)
+
+
+class SplitIterate:
+    """The ADMM variables of the scaled problem and the steps of one iteration.
+
+    ``A`` (a), ``Ma`` and ``QA`` (its images), ``B`` (b), ``Z`` (z), scaled duals ``Mu`` (of a = b) and
+    ``Nu`` (of z = M a). The cone pair lives in one array ``cone_sum = c + kappa``: after every c-update
+    ``c = max(cone_sum, 0)`` and ``kappa = min(cone_sum, 0)`` (they are complementary) and
+    ``c - kappa = |cone_sum|``, which saves four passes over the n x 2P arrays per iteration. ``C`` and
+    ``Kappa`` themselves are refreshed on check iterations (:meth:`split_cone_pair`)."""
+
+    def __init__(self, problem, settings, rho, warm_start):
+        F = problem.F
+        self.problem, self.F, self.rho = problem, F, rho
+        self.weight, self.alpha, self.sigma = settings.weight, settings.alpha, settings.sigma
+        if warm_start is None:
+            self.A = np.zeros((F.d, 2 * F.P))
+        else:
+            self.A = problem.sx * np.hstack([warm_start["V"], warm_start["W"]])
+        XA = F.X @ self.A
+        self.QA = F.S2q * XA
+        self.Ma = _predict(F, XA)
+        self.B, self.Z = self.A.copy(), self.Ma.copy()
+        self.cone_sum = np.maximum(self.QA, 0.0)
+        self.C, self.Kappa = self.cone_sum.copy(), np.zeros_like(self.cone_sum)
+        self.scratch = np.empty_like(self.cone_sum)
+        self.Mu = np.zeros_like(self.A)
+        self.Nu = np.zeros_like(self.Z)
+        if warm_start is not None:  # the loss multiplier of the warm point: rho w nu = grad l(z)
+            self.Nu = problem.loss.gradient(self.Z, problem.y) / (rho * self.weight)
+
+    def step(self):
+        """One ADMM iteration (module docstring, steps 1-5)."""
+        self.update_a()
+        A_hat, Ma_hat = self.over_relaxed()
+        self.update_z(Ma_hat)
+        self.update_b(A_hat)
+        self.update_cone_pair()
+        self.update_duals(A_hat, Ma_hat)
+
+    def update_a(self):
+        """1. ``(I + w M^T M + Q^T Q) a = w M^T (z - nu) + b - mu + Q^T (c - kappa)``; also ``Q a``, ``M a``."""
+        F = self.F
+        np.abs(self.cone_sum, out=self.scratch)  # c - kappa
+        self.scratch *= F.S2q
+        R = self.weight * F.MT(self.Z - self.Nu) + (self.B - self.Mu) + F.XT @ self.scratch
+        self.A, XA = F.solve(R, 1.0 / self.weight, return_XA=True)
+        np.multiply(XA, F.S2q, out=self.QA)
+        self.Ma = _predict(F, XA)
+
+    def over_relaxed(self):
+        """``a_hat = alpha a + (1 - alpha) b_old`` and ``M a_hat = alpha M a + (1 - alpha) z_old``."""
+        alpha = self.alpha
+        return alpha * self.A + (1.0 - alpha) * self.B, alpha * self.Ma + (1.0 - alpha) * self.Z
+
+    def update_z(self, Ma_hat):
+        """2. ``z = prox_{l / (rho w)}(M a_hat + nu)``, elementwise."""
+        problem = self.problem
+        self.Z = problem.loss.prox(Ma_hat + self.Nu, problem.y, 1.0 / (self.rho * self.weight))
+
+    def update_b(self, A_hat):
+        """3. ``b = `` group soft-threshold of ``a_hat + mu`` at ``beta / rho``."""
+        self.B = group_soft(A_hat + self.Mu, self.problem.beta / self.rho)
+
+    def update_cone_pair(self):
+        """4. ``c = max(0, Q a_hat + kappa)``, ``kappa += Q a_hat - c``, in one: with
+        ``Q a_hat = alpha Q a + (1 - alpha) c_old``, ``c + kappa`` grows by ``alpha (Q a - c_old)``."""
+        T = self.scratch
+        np.maximum(self.cone_sum, 0.0, out=T)
+        np.subtract(self.QA, T, out=T)
+        T *= self.alpha
+        self.cone_sum += T
+
+    def update_duals(self, A_hat, Ma_hat):
+        """5. ``nu += M a_hat - z``, ``mu += a_hat - b``."""
+        self.Nu += Ma_hat - self.Z
+        self.Mu += A_hat - self.B
+
+    # -- check iterations ------------------------------------------------------------------------------
+    def snapshot(self):
+        """``(b, c, z)`` before an iteration, for the dual residual."""
+        return self.B.copy(), np.maximum(self.cone_sum, 0.0), self.Z.copy()
+
+    def split_cone_pair(self):
+        """``C = max(c + kappa, 0)``, ``Kappa = (c + kappa) - C``."""
+        self.C = np.maximum(self.cone_sum, 0.0)
+        self.Kappa = self.cone_sum - self.C
+
+    def residuals(self, snapshot):
+        """OSQP residuals (infinity norms) against the iterate ``snapshot`` taken before the iteration."""
+        F, rho, inf = self.F, self.rho, inf_norm
+        B_old, C_old, Z_old = snapshot
+        return Residuals(
+            r_z=inf(self.Ma - self.Z), r_b=inf(self.A - self.B), r_c=inf(self.QA - self.C),
+            dual=rho * inf(self.weight * F.MT(self.Z - Z_old) + (self.B - B_old) + F.QT(self.C - C_old)),
+            primal_scale=max(inf(self.Ma), inf(self.Z), inf(self.A), inf(self.B), inf(self.QA), inf(self.C)),
+            dual_scale=rho * max(self.weight * inf(F.MT(self.Nu)), inf(self.Mu), inf(F.QT(self.Kappa))))
+
+    def cone_multiplier(self):
+        """The (unclipped) multiplier of the cone constraints, ``-rho sigma kappa``."""
+        return -self.rho * self.sigma * self.Kappa
+
+    def dual_bound(self):
+        """``-l^*(theta s)`` at ``s`` = the loss (sub)gradient, ``lam = max(0, -rho sigma kappa)``, scaled by
+        theta into the dual feasible set: a lower bound on the optimum of the scaled problem."""
+        problem, F, y = self.problem, self.F, self.problem.y
+        if problem.loss.name == "hinge":  # the multiplier, clipped into the conjugate's domain -y s in [0, 1]
+            s = -y * np.clip(-y * (self.rho * self.weight * self.Nu), 0.0, 1.0)
+        else:
+            s = problem.loss.gradient(self.Ma, y)
+        lam = np.maximum(self.cone_multiplier(), 0.0)
+        Rd = F.MT(s) - F.XT @ (F.S2 * lam)
+        theta = dual_scaling(float(np.max(_column_norms(Rd), initial=0.0)), problem.beta)
+        return problem.loss.dual_value(theta * s, y)
+
+    def margin_pieces(self):
+        """Hinge only: the samples below the margin and on the kink (the prox puts them exactly at 1)."""
+        margin = self.problem.y * self.Z
+        return margin < 1.0 - 1e-12, np.abs(margin - 1.0) <= 1e-12
+
+    def change_rho(self, new_rho):
+        """The scaled duals follow the penalty: ``nu, mu, kappa *= rho / new_rho``."""
+        for dual in (self.Nu, self.Mu, self.Kappa):
+            dual *= self.rho / new_rho
+        np.add(self.C, self.Kappa, out=self.cone_sum)
+        self.rho = new_rho
+
+
+class SplitADMM:
+    """One run of the loss-split ADMM: setup, iterations, checks (residuals, certificate, polish, certified
+    stop, rho balancing), the returned point and the result."""
+
+    def __init__(self, program, settings, t_start):
+        self.program, self.settings, self.t_start = program, settings, t_start
+        warm_start = _warm_start_weights(program, settings.warm_start)
+        self.problem = problem = ScaledProblem(program, settings.sigma, settings.scaling)
+        rho = problem.default_rho() if settings.rho is None else settings.rho
+        setup_time = time.perf_counter() - t_start
+        self.state = SplitIterate(problem, settings, rho, warm_start)
+        self.history = {key: [] for key in HISTORY_KEYS}
+        self.info = {"setup_time_s": setup_time, "rho_initial": rho, "rho_updates": 0, "weight": settings.weight,
+                     "scale_x": problem.sx, "alpha": settings.alpha, "sigma": settings.sigma,
+                     "variant": "loss split z = M a", "certify_attempts": 0, "certify_time_s": 0.0,
+                     "polish_attempts": 0, "polish_time_s": 0.0, "polished": False}
+        self.status, self.iterations = "max_iter", 0
+        self.residuals = None
+        self.dual_best = -np.inf
+        self.deadline = None if settings.time_limit is None else t_start + settings.time_limit
+        self.certify_schedule = CertifySchedule(settings.check_every)
+        self.certified_point, self.sharper_misses = None, 0
+        self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
+        self.log = IterationLog(SOLVER, COLUMNS, settings.verbose_after)
+        F = problem.F
+        self.log_intro = (f"loss split, {problem.loss.name} loss: n={F.n}, d={F.d}, P={F.P}, "
+                          f"beta={program.beta_value:g}, rho0={rho:.3g}, w={settings.weight:g}")
+
+    def elapsed(self):
+        """Seconds since the call."""
+        return time.perf_counter() - self.t_start
+
+    def solve(self):
+        """Iterate; every ``check_every`` iterations (and at the last) check and maybe stop."""
+        settings, state = self.settings, self.state
+        for it in range(1, settings.max_iter + 1):
+            self.iterations = it
+            check = it % settings.check_every == 0 or it == settings.max_iter
+            snapshot = state.snapshot() if check else None
+            state.step()
+            if check:
+                status = self.check(it, snapshot)
+                if status is not None:
+                    self.status = status
+                    break
+        loop_end = time.perf_counter()
+        return self.result(loop_end)
+
+    # -- a check iteration -----------------------------------------------------------------------------
+    def check(self, it, snapshot):
+        """Residuals, the dual bound and the stopping tests; the status to stop with, or None."""
+        settings, state = self.settings, self.state
+        state.split_cone_pair()
+        self.residuals = res = state.residuals(snapshot)
+        objective = self.problem.objective(state.Ma, state.A)
+        self.dual_best = max(self.dual_best, state.dual_bound())
+        gap = _relative_gap(objective, self.dual_best)
+        self.log_check(it, objective, gap, res)
+        if not (res.finite() and np.isfinite(objective)):
+            return "diverged"
+        if res.converged(settings.tol_abs, settings.tol_rel) and gap <= settings.tol_gap:
+            return "optimal"
+        if settings.polish and self.try_polish(it):
+            return "optimal"
+        if self.certify_schedule.due(it, gap, settings.tol_gap) and self.try_certified_stop():
+            return "optimal"
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            return "time_limit"
+        if settings.adaptive_rho:
+            self.balance_rho(res)
+        return None
+
+    def log_check(self, it, objective, gap, res):
+        """One history entry; a table row when the table is on."""
+        now, rho = self.elapsed(), self.state.rho
+        record(self.history, iteration=it, objective=objective, primal_residual=res.primal,
+               dual_residual=res.dual, rho=rho, time=now, gap=gap, r_z=res.r_z, r_b=res.r_b, r_c=res.r_c)
+        settings = self.settings
+        if self.log.active(now, self.log_intro) and (it == settings.check_every or it % settings.print_every == 0):
+            self.log.row(f"{it:6d}", f"{objective:14.8e}", f"{res.primal:10.3e}", f"{res.dual:10.3e}",
+                         f"{gap:10.3e}", f"{rho:10.3e}", f"{now:8.2f}s")
+
+    def balance_rho(self, res):
+        """OSQP residual balancing (:func:`solvers.admm.schedules.balanced_rho`)."""
+        new_rho = balanced_rho(self.state.rho, res.primal, res.primal_scale, res.dual, res.dual_scale,
+                               self.settings.adaptive_rho_tolerance)
+        if new_rho is not None:
+            self.state.change_rho(new_rho)
+            self.info["rho_updates"] += 1
+
+    def try_polish(self, it):
+        """Newton on the reduced problem once the support, the active cone rows (and the hinge's margin
+        pieces) are stable (:class:`PolishSchedule`); True when the polished point is certified."""
+        state, problem, info = self.state, self.problem, self.info
+        pieces = state.margin_pieces() if problem.loss.name == "hinge" else None
+        due = self.polish_schedule.due(it, state.B, state.C, state.Kappa, pieces)
+        if due is None:
+            return False
+        info["polish_attempts"] += 1
+        t0 = time.perf_counter()
+        polished = polish(problem.F, problem, state.A, *due, state.cone_multiplier(), self.settings.feas_tol,
+                          deadline=t0 + max(2.0, t0 - self.t_start), max_reduced=800, loss=problem.loss,
+                          pieces=pieces)
+        info["polish_time_s"] += time.perf_counter() - t0
+        if polished is None:
+            return False
+        self.dual_best = max(self.dual_best, polished["dual_s"])
+        if _relative_gap(polished["objective_s"], self.dual_best) > self.settings.tol_gap:
+            return False
+        self.certified_point = polished["A"]
+        info["polished"] = True
+        return True
+
+    def try_certified_stop(self):
+        """Project the group-sparse iterate b onto the cones and compare its objective with the dual bound
+        (sharpened at the projected point while that helps); True when certified."""
+        info, F, tol_gap = self.info, self.problem.F, self.settings.tol_gap
+        info["certify_attempts"] += 1
+        t0 = time.perf_counter()
+        deadline = t0 + max(1.0, 0.1 * (t0 - self.t_start))
+        Bp = project_cones(F, self.state.B, deadline)
+        if Bp is None:
+            return False
+        XBp = F.X @ Bp
+        objective = self.problem.objective(_predict(F, XBp), Bp)
+        if _relative_gap(objective, self.dual_best) > tol_gap and self.sharper_misses < 2:
+            self.sharpen_dual_bound(Bp, XBp, deadline)
+        info["certify_time_s"] += time.perf_counter() - t0
+        if _relative_gap(objective, self.dual_best) > tol_gap:
+            return False
+        self.certified_point = Bp
+        return True
+
+    def sharpen_dual_bound(self, Bp, XBp, deadline):
+        """A dual bound at the projected point: least-squares multipliers on the (numerically) active cone
+        rows of its support, NNLS ones for violating zero blocks. Dropped after two attempts that did not
+        raise the bound (each costs NNLS solves per block)."""
+        problem, state = self.problem, self.state
+        active = np.abs(problem.F.S2 * XBp) <= 1e-9 * max(1.0, inf_norm(XBp))
+        certificate = dual_certificate(problem.F, problem.y, problem.beta, Bp, XBp, active,
+                                       np.maximum(state.cone_multiplier(), 0.0), deadline=deadline,
+                                       loss=problem.loss)
+        self.sharper_misses = 0 if certificate["dual"] > self.dual_best else self.sharper_misses + 1
+        self.dual_best = max(self.dual_best, certificate["dual"])
+
+    # -- the returned point and the result -------------------------------------------------------------
+    def evaluate(self, A):
+        """``(weights, objective, cone violation)`` of the scaled point ``A`` in original units."""
+        weights = self.problem.weights(A)
+        return weights, self.program.objective(weights), self.program.max_violation(weights)
+
+    def candidate_points(self, loop_end):
+        """``{label: (weights, objective, violation)}``: the certified point, and the iterates b and a, each
+        also projected onto the cones - unless a point is certified (within tol_gap of the optimum, the
+        projections cannot change the verdict). Projections share a budget of a quarter of the run."""
+        settings, state = self.settings, self.state
+        budget = max(1.0, 0.25 * (loop_end - self.t_start))
+        if settings.time_limit is not None:
+            budget = min(budget, max(0.05, 0.1 * settings.time_limit))
+        deadline = time.perf_counter() + budget
+        evaluated = {}
+        if self.certified_point is not None:
+            evaluated["certified"] = self.evaluate(self.certified_point)
+        for label, iterate in (("admm_b", state.B), ("admm_a", state.A)):
+            projected = None if self.certified_point is not None else project_cones(self.problem.F, iterate,
+                                                                                     deadline)
+            for name, point in ((label, iterate), (label + "_projected", projected)):
+                if point is not None:
+                    weights, objective, violation = self.evaluate(point)
+                    if np.isfinite(objective):
+                        evaluated[name] = (weights, objective, violation)
+        return evaluated
+
+    def result(self, loop_end):
+        """Pick the returned point, grade the status by its certified gap and cone violation, and build
+        the SolveResult (the dual bound of the scaled problem is one of the original: only X and beta
+        were scaled)."""
+        settings, info, status = self.settings, self.info, self.status
+        feas_tol = settings.feas_tol * max(1.0, inf_norm(self.problem.y))
+        evaluated = self.candidate_points(loop_end) if status != "diverged" else {}
+        point, weights, objective, violation = pick_returned_point(self.program, evaluated, feas_tol)
+        if point == "zero":
+            status = "diverged"
+        else:
+            gap = _relative_gap(objective, self.dual_best) if np.isfinite(self.dual_best) else float("inf")
+            info["duality_gap_rel"] = gap
+            if status == "optimal" and (violation > feas_tol or gap > max(10 * settings.tol_gap, 1e-5)):
+                status = "optimal_inaccurate"
+        total = self.elapsed()
+        res = self.residuals
+        info.update({"primal_residual": float("inf") if res is None else res.primal,
+                     "dual_residual": float("inf") if res is None else res.dual, "rho": self.state.rho,
+                     "cone_violation": violation, "returned_point": point, "dual_bound": self.dual_best,
+                     "final_step_time_s": total - (loop_end - self.t_start), "certified": bool(status == "optimal")})
+        # the warning points at the caller of admm_split: finish_run < result < solve < admm_split
+        return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.iterations,
+                          solve_time_s=total, history=self.history, info=info, verbose=self.log.started,
+                          stacklevel=6)
+
+
+def admm_split(program, **options):
+    r"""Solve a constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled, any loss) by ADMM
+    with the loss split ``z = M a`` (module docstring).
+
+    Parameters
+    ----------
+    program : ReLUProgram, formulation ``exact`` or ``sampled``; never modified.
+    options : the fields of :class:`SplitADMMSettings` (keyword-only; their defaults are written there).
 
     Returns
     -------
@@ -119,252 +569,15 @@ def admm_split(program, *, rho=None, weight=1.0, alpha=1.6, sigma=3.0, tol_abs=1
     dual_bound, returned_point, cone_violation, setup_time_s, weight, scale_x, certify/polish attempts).
     """
     t_start = time.perf_counter()
-    name = "admm"
-    rho = check_positive(name, "rho", rho, allow_none=True)
-    weight = check_positive(name, "weight", weight)
-    alpha = check_positive(name, "alpha", alpha, upper=2.0, upper_closed=False)
-    sigma = check_positive(name, "sigma", sigma)
-    tol_abs = check_positive(name, "tol_abs", tol_abs)
-    tol_rel = check_positive(name, "tol_rel", tol_rel)
-    tol_gap = check_positive(name, "tol_gap", tol_gap)
-    feas_tol = check_positive(name, "feas_tol", feas_tol)
-    time_limit = check_positive(name, "time_limit", time_limit, allow_none=True)
-    adaptive_rho_tolerance = check_rho_tolerance(name, check_positive(name, "adaptive_rho_tolerance",
-                                                                      adaptive_rho_tolerance))
-    max_iter = check_int(name, "max_iter", max_iter, minimum=0)
-    check_every = check_int(name, "check_every", check_every)
-    print_every = check_every * max(1, 50 // check_every) if print_every is None else check_int(
-        name, "print_every", print_every)
-    check_flags(name, adaptive_rho=adaptive_rho, scaling=scaling, polish=polish)
-    polish_patience = check_int(name, "polish_patience", polish_patience)
-    verbose_after = _verbose_after(name, verbose)
-    if warm_start is not None:
-        if isinstance(warm_start, SolveResult):
-            warm_start = warm_start.weights
-        warm_start = program.check_weights(warm_start)
+    for name in options:
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"admm_split() got an unexpected keyword argument {name!r}")
+    return SplitADMM(program, SplitADMMSettings(**options), t_start).solve()
 
-    loss, y = program.loss, program.y
-    # ---- scaling and the cached factorisation ------------------------------------------------------
-    X = program.X
-    sx = float(np.linalg.norm(X) / np.sqrt(X.shape[1])) if scaling else 1.0
-    sx = sx if sx > 0 else 1.0
-    Xs = X / sx
-    beta = program.beta_value / sx
-    F = ADMMFactorization(Xs, program.D, sigma)
-    P = F.P
-    g0 = loss.gradient(np.zeros_like(y), y)
-    G0 = F.MT(g0)
-    beta_max = float(np.max(np.sqrt(np.einsum("ij,ij->j", G0, G0)), initial=0.0))
-    if rho is None:
-        rho = float(np.clip(0.5 * np.sqrt(beta * max(beta_max, beta)), 1e-4, 1e2))
-    setup_time = time.perf_counter() - t_start
-    shift = 1.0 / weight  # (I + w M^T M + Q^T Q) = (I + M^T M / (1/w) + Q^T Q)
 
-    # ---- state ----------------------------------------------------------------------------------------
-    A = sx * np.hstack([warm_start["V"], warm_start["W"]]) if warm_start is not None else np.zeros((F.d, 2 * P))
-    XA = F.X @ A
-    QA = F.S2q * XA
-    Ma = np.einsum("ij,ij->i", F.Dpm, XA)
-    B, Z = A.copy(), Ma.copy()
-    # the cone pair (c, kappa) lives in one array Wc = c + kappa: c = max(Wc, 0), kappa = min(Wc, 0) (they
-    # are complementary after every c-update), c - kappa = |Wc|; the c-update and the kappa-update become
-    # Wc += alpha (Q a - max(Wc, 0)) - four fewer passes over the n x 2P arrays per iteration
-    Wc = np.maximum(QA, 0.0)
-    C, Kp = Wc.copy(), np.zeros_like(Wc)  # c and kappa themselves, refreshed on check iterations
-    T = np.empty_like(Wc)
-    Mu = np.zeros_like(A)
-    Nu = np.zeros_like(Z)
-    if warm_start is not None:  # loss multiplier of the warm point: rho w nu = grad l(z)
-        Nu = loss.gradient(Z, y) / (rho * weight)
-
-    hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time", "gap",
-                            "r_z", "r_b", "r_c")}
-    info = {"setup_time_s": setup_time, "rho_initial": rho, "rho_updates": 0, "weight": weight, "scale_x": sx,
-            "alpha": alpha, "sigma": sigma, "variant": "loss split z = M a"}
-    status, it = "max_iter", 0
-    r_p = r_d = float("inf")
-    gap = float("inf")
-    dual_best = -np.inf
-    deadline = None if time_limit is None else t_start + time_limit
-    certify_schedule, certified_point, sharper_misses = CertifySchedule(check_every), None, 0
-    info.update(certify_attempts=0, certify_time_s=0.0, polish_attempts=0, polish_time_s=0.0, polished=False)
-    scaled = SimpleNamespace(y=y, beta=beta)
-    schedule = PolishSchedule(polish_patience, 10 * check_every)
-    logging = False
-
-    def start_log(now):
-        nonlocal logging
-        if not logging and verbose_after is not None and now >= verbose_after:
-            logging = True
-            print(f"admm ({loss.name}, loss split): n={F.n}, d={F.d}, P={P}, beta={program.beta_value:g}, "
-                  f"rho0={info['rho_initial']:.3g}, w={weight:g}", file=sys.stderr)
-            print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'rel gap':>10} "
-                  f"{'rho':>10} {'time':>9}", file=sys.stderr)
-        return logging
-
-    def objective_s(Ma_, A_):
-        return loss.value(Ma_, y) + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", A_, A_))))
-
-    for it in range(1, max_iter + 1):
-        check = it % check_every == 0 or it == max_iter
-        if check:
-            B_old, C_old, Z_old = B.copy(), np.maximum(Wc, 0.0), Z.copy()
-        # 1. a-update
-        np.abs(Wc, out=T)
-        T *= F.S2q
-        R = weight * F.MT(Z - Nu) + (B - Mu) + F.XT @ T  # Q^T (c - kappa)
-        A, XA = F.solve(R, shift, return_XA=True)
-        np.multiply(XA, F.S2q, out=QA)
-        Ma = np.einsum("ij,ij->i", F.Dpm, XA)
-        # over-relaxation
-        Ah = alpha * A + (1.0 - alpha) * B
-        Mh = alpha * Ma + (1.0 - alpha) * Z
-        # 2.-4. z, b, c updates
-        Z = loss.prox(Mh + Nu, y, 1.0 / (rho * weight))
-        B = _group_soft(Ah + Mu, beta / rho)
-        # 5. scaled duals
-        Nu += Mh - Z
-        Mu += Ah - B
-        np.maximum(Wc, 0.0, out=T)  # c and kappa updates: Wc += alpha (Q a - c)
-        np.subtract(QA, T, out=T)
-        T *= alpha
-        Wc += T
-
-        if check:
-            C = np.maximum(Wc, 0.0)
-            Kp = Wc - C
-            r_parts = (_inf(Ma - Z), _inf(A - B), _inf(QA - C))
-            r_p = max(r_parts)
-            r_d = rho * _inf(weight * F.MT(Z - Z_old) + (B - B_old) + F.QT(C - C_old))
-            p_scale = max(_inf(Ma), _inf(Z), _inf(A), _inf(B), _inf(QA), _inf(C))
-            d_scale = rho * max(weight * _inf(F.MT(Nu)), _inf(Mu), _inf(F.QT(Kp)))
-            obj = objective_s(Ma, A)
-            # certificate: s = loss (sub)gradient, lam = max(0, -rho sigma kappa), scaled by theta
-            if loss.name == "hinge":  # the multiplier, clipped into the conjugate's domain -y s in [0, 1]
-                s = -y * np.clip(-y * (rho * weight * Nu), 0.0, 1.0)
-            else:
-                s = loss.gradient(Ma, y)
-            lam = np.maximum(-rho * sigma * Kp, 0.0)
-            Rd = F.MT(s) - F.XT @ (F.S2 * lam)
-            worst = float(np.max(np.sqrt(np.einsum("ij,ij->j", Rd, Rd)), initial=0.0))
-            theta = 1.0 if worst <= beta else beta / worst
-            dual = loss.dual_value(theta * s, y)
-            dual_best = max(dual_best, dual)
-            gap = (obj - dual_best) / max(1.0, abs(obj))
-            now = time.perf_counter() - t_start
-            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now,
-                   gap=gap, r_z=r_parts[0], r_b=r_parts[1], r_c=r_parts[2])
-            if start_log(now) and (it == check_every or it % print_every == 0):
-                print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {gap:10.3e} {rho:10.3e} {now:8.2f}s",
-                      file=sys.stderr)
-            if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
-                status = "diverged"
-                break
-            eps_p = tol_abs + tol_rel * p_scale
-            eps_d = tol_abs + tol_rel * d_scale
-            if r_p <= eps_p and r_d <= eps_d and gap <= tol_gap:
-                status = "optimal"
-                break
-            # polishing (smooth losses): once the support of b and the active cone rows have not changed
-            # for polish_patience checks, Newton on the reduced problem with a duality-gap certificate
-            pieces = None
-            if loss.name == "hinge":  # the prox puts kink samples exactly on margin 1
-                margin = y * Z
-                pieces = (margin < 1.0 - 1e-12, np.abs(margin - 1.0) <= 1e-12)
-            due = schedule.due(it, B, C, Kp, pieces) if polish else None
-            if due is not None:
-                info["polish_attempts"] += 1
-                t0 = time.perf_counter()
-                res = _polish(F, scaled, A, *due, -rho * sigma * Kp, feas_tol,
-                              deadline=t0 + max(2.0, t0 - t_start), max_reduced=800, loss=loss,
-                              pieces=pieces)
-                info["polish_time_s"] += time.perf_counter() - t0
-                if res is not None:
-                    dual_best = max(dual_best, res["dual_s"])
-                    if (res["objective_s"] - dual_best) / max(1.0, abs(res["objective_s"])) <= tol_gap:
-                        certified_point = res["A"]
-                        info["polished"] = True
-                        status = "optimal"
-                        break
-            # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
-            # the cones and compare its objective with the dual bound; attempts back off geometrically
-            if certify_schedule.due(it, gap, tol_gap):
-                info["certify_attempts"] += 1
-                t0 = time.perf_counter()
-                Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))
-                if Bp is not None:
-                    XBp = F.X @ Bp
-                    obj_p = objective_s(np.einsum("ij,ij->i", F.Dpm, XBp), Bp)
-                    if (obj_p - dual_best) / max(1.0, abs(obj_p)) > tol_gap and sharper_misses < 2:
-                        # a sharper dual bound at the projected point: least-squares multipliers on the
-                        # (numerically) active cone rows of its support, NNLS ones for violating zero blocks;
-                        # dropped after two attempts that did not raise the bound (measured on digits P = 200,
-                        # logistic: its bound stayed below 3% of the ADMM's, at 0.5-1 s per attempt)
-                        act = np.abs(F.S2 * XBp) <= 1e-9 * max(1.0, _inf(XBp))
-                        cert = _dual_certificate(F, y, beta, Bp, XBp, act, np.maximum(-rho * sigma * Kp, 0.0),
-                                            deadline=t0 + max(1.0, 0.1 * (t0 - t_start)), loss=loss)
-                        sharper_misses = 0 if cert["dual"] > dual_best else sharper_misses + 1
-                        dual_best = max(dual_best, cert["dual"])
-                    info["certify_time_s"] += time.perf_counter() - t0
-                    if (obj_p - dual_best) / max(1.0, abs(obj_p)) <= tol_gap:
-                        certified_point = Bp
-                        status = "optimal"
-                        break
-            if deadline is not None and time.perf_counter() > deadline:
-                status = "time_limit"
-                break
-            new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance) if adaptive_rho \
-                else None
-            if new_rho is not None:
-                for dual_var in (Nu, Mu, Kp):
-                    dual_var *= rho / new_rho
-                np.add(C, Kp, out=Wc)
-                rho = new_rho
-                info["rho_updates"] += 1
-    loop_end = time.perf_counter()
-
-    # ---- final point: the iterates b and a, each projected onto the cones if they violate them ----------
-    program_feas = feas_tol * max(1.0, _inf(y))
-    evaluated = {}
-    if status != "diverged":
-        budget = max(1.0, 0.25 * (loop_end - t_start))
-        if time_limit is not None:
-            budget = min(budget, max(0.05, 0.1 * time_limit))
-        proj_deadline = time.perf_counter() + budget
-        if certified_point is not None:
-            w = {"V": certified_point[:, :P] / sx, "W": certified_point[:, P:] / sx}
-            evaluated["certified"] = (w, program.objective(w), program.max_violation(w))
-        for label, Zs in (("admm_b", B), ("admm_a", A)):
-            # a certified point is within tol_gap of the optimum: projecting the iterates as well (NNLS per
-            # block, 12 s of a 193 s run on digits P = 200) cannot change the verdict
-            projected = None if certified_point is not None else _project_cones(F, Zs, proj_deadline)
-            for lab, pt in ((label, Zs), (label + "_projected", projected)):
-                if pt is None:
-                    continue
-                w = {"V": pt[:, :P] / sx, "W": pt[:, P:] / sx}
-                obj_o, viol_o = program.objective(w), program.max_violation(w)
-                if np.isfinite(obj_o):
-                    evaluated[lab] = (w, obj_o, viol_o)
-    point, weights, obj, viol = pick_returned_point(program, evaluated, program_feas)
-    if point == "zero":
-        status = "diverged"
-    else:
-        # the certificate is a lower bound on the optimum in original units (dual of the scaled problem
-        # has the same value: only X and beta were scaled)
-        gap_returned = (obj - dual_best) / max(1.0, abs(obj)) if np.isfinite(dual_best) else float("inf")
-        info["duality_gap_rel"] = gap_returned
-        if status == "optimal" and (viol > program_feas or gap_returned > max(10 * tol_gap, 1e-5)):
-            status = "optimal_inaccurate"
-    total = time.perf_counter() - t_start
-    info.update({"primal_residual": r_p, "dual_residual": r_d, "rho": rho, "cone_violation": viol,
-                 "returned_point": point, "dual_bound": dual_best, "final_step_time_s": total - (loop_end - t_start),
-                 "certified": bool(status == "optimal")})
-    history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
-    result = SolveResult(program=program, weights=weights, status=status, solver="admm", iterations=it,
-                         solve_time_s=total, history=history, info=info)
-    if logging:
-        print(f"admm: status {status}, iterations {it}, objective {obj:.10e}, cone violation {viol:.1e}, "
-              f"point {point}, time {total:.3g}s", file=sys.stderr)
-    if status != "optimal":
-        result.warn_if_not_converged(stacklevel=3)
-    return result
+# the keyword signature of admm_split is the settings' fields (for help() and introspection)
+_OPTION_NAMES = tuple(f.name for f in fields(SplitADMMSettings) if f.init)
+admm_split.__signature__ = inspect.Signature(
+    [inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+       for f in fields(SplitADMMSettings) if f.init])

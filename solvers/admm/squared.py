@@ -1,104 +1,235 @@
-r"""ADMM for the constrained convex ReLU program (Bai, Gautam & Sojoudi, Algorithm 1).
+r"""ADMM for the squared-loss constrained convex ReLU program (Bai, Gautam & Sojoudi, Algorithm 1).
 
-:func:`admm` is the one entry point for every constrained program: it runs :func:`admm_squared` (below)
-for the squared loss, :func:`solvers.admm_split.admm_split` (loss split ``z = M a``) for hinge and
-logistic, and :func:`solvers.admm_robust.admm_robust` for the robust hinge program. The rest of this
-docstring describes the squared-loss variant.
+:func:`solvers.admm.admm` sends the squared loss here; hinge and logistic go to :mod:`.split`, the robust
+program to :mod:`.robust`.
 
 Problem (docs/math.md sections 2 and 6), with a = (v_1..v_P, w_1..w_P), prediction map M and cone map Q:
 
 .. math::
     \min_a\ \tfrac12 |M a - y|^2 + \beta \sum_j |a_j|_2 \quad\text{s.t.}\quad Q a \ge 0 .
 
-Split ``a = b``, ``Q a = c`` and run scaled ADMM with penalty rho and dual step gamma:
+Split ``a = b``, ``Q a = c`` and run scaled ADMM with penalty rho, dual step gamma and over-relaxation
+alpha. One iteration (:meth:`_SquaredADMM.iterate`):
 
-1. a-update: ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)`` - solved with the
-   cached factorisation of :mod:`solvers.admm_linalg` (one d x d inverse of ``I + X^T X``, one
-   eigendecomposition of the n x n capacitance ``2 (X (I+X^T X)^{-1} X^T) o (D D^T)``; any rho is a
-   diagonal shift);
-2. b-update: group soft-threshold each block of ``a_hat + mu`` at ``beta / rho``;
-3. c-update: ``c = max(0, Q a_hat + kappa)``;
-4. ``mu += gamma (a_hat - b)``, ``kappa += gamma (Q a_hat - c)``;
+1. a-update: ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)``, solved with the
+   cached factorisation of :mod:`.factorization` (one d x d inverse, one n x n eigendecomposition; any
+   rho is a diagonal shift);
+2. over-relaxation: ``a_hat = alpha a + (1 - alpha) b_old``, ``(Q a)_hat = alpha Q a + (1 - alpha) c_old``
+   (``alpha = 1`` is the plain algorithm);
+3. b-update: group soft-threshold of every block of ``a_hat + mu`` at ``beta / rho``, and
+   ``mu += gamma (a_hat - b)``;
+4. cone update: ``c = max(0, (Q a)_hat + kappa)``, ``kappa += gamma ((Q a)_hat - c)``.
 
-where ``a_hat = alpha a + (1 - alpha) b_old`` and ``Q a_hat = alpha Q a + (1 - alpha) c_old`` is the
-over-relaxed iterate (``alpha = 1`` is the plain algorithm).
+Every ``check_every`` iterations (:meth:`_SquaredADMM.check`): OSQP-style residuals and a duality-gap
+estimate, the stopping tests, a certified stop, polishing, and residual balancing of rho.
 
-What is kept, and why (each switch measured; see ``adaptive_rho``, ``alpha``, ``polish``, ``anderson``):
+The ingredients, each with its reason:
 
-* data scaling - the solver works on ``X / sx`` and ``y / sy`` (with ``beta / (sx sy)``), so that
-  ``X^T X`` and the identity of the split ``a = b`` have comparable size and one rho rule fits all
-  data scales; results are mapped back exactly (``v = sy/sx * v_scaled``);
+* data scaling (:class:`~solvers.core.scaling.Scaled`): the solver works on ``X / sx`` and ``y / sy``
+  (with ``beta / (sx sy)``), so that ``X^T X`` and the identity of the split ``a = b`` have comparable
+  size and one rho rule fits all data scales; results map back exactly (``v = sy/sx * v_scaled``);
 * the initial penalty ``rho = 0.5 sqrt(beta_s beta_max)`` on the scaled problem, where
   ``beta_max = max_j |(M^T y)_j|`` is the weight decay above which the zero model is optimal;
 * adaptive rho by OSQP residual balancing as a safeguard: the primal residual is normalised by the size
   of ``(a, Q a, b, c)``, the dual residual by the size of ``M^T M a``, ``M^T y`` (the linear term) and
   the dual variables, so balancing cannot drive rho to zero; rho only changes when the normalised
-  residuals are ``adaptive_rho_tolerance**2`` apart (30 by default - the OSQP value 5 was measured to
-  slow several problems down by an order of magnitude); the eigendecomposition makes a change free;
+  residuals are ``adaptive_rho_tolerance**2`` apart; the eigendecomposition makes a change free;
 * over-relaxation (``alpha = 1.6``);
-* polishing (OSQP style, :mod:`solvers.admm_polish`): once the support of b and the set of active cone
-  constraints stop changing,
-  the smooth reduced problem on that support is solved by Newton's method in a null-space
+* polishing (OSQP style, :mod:`.polish`): once the support of b and the set of active cone constraints
+  stop changing, the smooth reduced problem on that support is solved by Newton's method in a null-space
   parametrisation of the active cone rows, with an active-set correction loop; the result comes with a
   Lagrange-dual certificate (relative duality gap) and is accepted if certified, or if it is feasible and
   not worse than the ADMM iterate;
 * a final projection: every block of an unpolished ADMM point that violates its cone is projected
-  onto it exactly (NNLS in the dual), so the returned point is feasible.
-
-Anderson acceleration of the fixed-point map (``anderson=m``) is implemented but off by default: it did
-not reduce the iteration count on the problems measured and made each iteration several times dearer.
+  onto it exactly (NNLS in the dual), so the returned point is feasible;
+* Anderson acceleration of the fixed-point map (``anderson=m``), off by default.
 
 Stopping: OSQP-style primal / dual residuals (infinity norms, on the scaled problem) with absolute and
-relative tolerances together with a duality-gap estimate, or a polished point whose certified relative
-duality gap is below ``tol_gap``, or - once the estimate is below ``tol_gap`` - the iterate b projected onto
-the cones whose objective is within ``tol_gap`` of the dual bound (a certified stop, as in
-:mod:`solvers.admm_split`; on digits, squared loss, P = 50, beta = 10 it stops certified at 1e-3 in 23 s
-where the residual tests alone ran to max_iter in 117 s); plus iteration and time limits.
+relative tolerances together with a duality-gap estimate; or a polished point whose certified relative
+duality gap is below ``tol_gap``; or - once the estimate is below ``tol_gap`` - the iterate b projected
+onto the cones whose objective is within ``tol_gap`` of the dual bound (a certified stop, as in
+:mod:`.split`); plus iteration and time limits.
 """
 from __future__ import annotations
 
-import sys
+import inspect
 import time
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-
-from .schedules import balanced_rho
-from ..core.options import check_flags, check_rho_tolerance
-from ..core.prox import group_soft as _group_soft
-from .schedules import CertifySchedule, PolishSchedule, pick_returned_point
-from ..core.log import record
-from ..core.scaling import Scaled as _Scaled
-from ..core.options import check_constrained_squared
-from ..core.prox import inf_norm as _inf
-from ..core.options import verbose_after as _verbose_after
-from .factorization import ADMMFactorization
-from ..core.operators import project_cones as _project_cones
-from .polish import polish as _polish
-from ..core.options import check_int, check_positive
 from ..core.blas import run_with_blas_threads
-from ..result import SolveResult
+from ..core.dual import dual_scaling
+from ..core.log import IterationLog, record
+from ..core.operators import project_cones
+from ..core.options import (check_constrained_squared, check_flags, check_int, check_positive,
+                            check_rho_tolerance, verbose_after)
+from ..core.prox import group_soft, inf_norm
+from ..core.scaling import Scaled
+from ..result import SolveResult, finish_run
+from .factorization import ADMMFactorization
+from .polish import polish as polish_active_set
+from .schedules import CertifySchedule, PolishSchedule, balanced_rho, pick_returned_point
 
-__all__ = ["admm_squared"]
+__all__ = ["admm_squared", "ADMMSettings"]
 
-
-# ------------------------------------------------------------------------------------------------------
-# option checks
-# ------------------------------------------------------------------------------------------------------
-def _check_positive(name, value, allow_none=False, upper=None, upper_closed=True):
-    return check_positive("admm", name, value, allow_none, upper, upper_closed)
-
-
-def _check_int(name, value, minimum=1):
-    return check_int("admm", name, value, minimum)
-
-
-def _check_program(program):
-    check_constrained_squared("admm", program, squared_name="admm_squared")
+SOLVER = "admm"
 
 
 # ------------------------------------------------------------------------------------------------------
-# small vectorised helpers
+# settings: every option and its default, validated in one place
+# ------------------------------------------------------------------------------------------------------
+@dataclass
+class ADMMSettings:
+    """The options of :func:`admm_squared` (their meaning is in its docstring), with their defaults."""
+
+    rho: float | None = None  # None: 0.5 sqrt(beta_s beta_max) on the scaled problem
+    gamma: float = 1.0  # dual step in (0, 1]; 1 is standard ADMM
+    alpha: float = 1.6  # over-relaxation in (0, 2)
+    tol_abs: float = 1e-7
+    tol_rel: float = 1e-6
+    tol_gap: float = 1e-7
+    feas_tol: float = 1e-9
+    max_iter: int = 20000
+    time_limit: float | None = None
+    warm_start: object = None
+    verbose: object = False  # True / False, or the seconds after which the table starts
+    adaptive_rho: bool = True
+    adaptive_rho_tolerance: float = 30.0  # wide: rho changes only when the residuals are far out of balance
+    scaling: bool = True
+    polish: bool = True
+    anderson: int = 0  # off: it did not save iterations and made each one dearer
+    sigma: float = 1.0  # weight of the cone split (Q uses sigma X)
+    check_every: int = 10
+    polish_patience: int = 2
+    print_every: int | None = None  # None: about every 50 iterations (a multiple of check_every)
+    blas_threads: int | None = 1  # the per-iteration products are small: one thread avoids oversubscription
+
+    def validated(self):
+        """A checked copy: a ValueError naming ``admm`` and the option for any bad value. ``print_every``
+        gets its default, and ``verbose`` becomes the seconds after which the table starts (None: never).
+        ``blas_threads`` is checked by :func:`~solvers.core.blas.run_with_blas_threads`."""
+        def positive(name, allow_none=False, upper=None, upper_closed=True):
+            return check_positive(SOLVER, name, getattr(self, name), allow_none, upper, upper_closed)
+
+        def integer(name, minimum=1):
+            return check_int(SOLVER, name, getattr(self, name), minimum)
+
+        checked = dict(
+            gamma=positive("gamma", upper=1.0), alpha=positive("alpha", upper=2.0, upper_closed=False),
+            tol_abs=positive("tol_abs"), tol_rel=positive("tol_rel"), tol_gap=positive("tol_gap"),
+            feas_tol=positive("feas_tol"), rho=positive("rho", allow_none=True), sigma=positive("sigma"),
+            adaptive_rho_tolerance=check_rho_tolerance(SOLVER, positive("adaptive_rho_tolerance")),
+            time_limit=positive("time_limit", allow_none=True), max_iter=integer("max_iter", minimum=0),
+            check_every=integer("check_every"), anderson=integer("anderson", minimum=0),
+            polish_patience=integer("polish_patience"))
+        every = checked["check_every"]
+        checked["print_every"] = every * max(1, 50 // every) if self.print_every is None else integer("print_every")
+        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
+        checked["verbose"] = verbose_after(SOLVER, self.verbose)
+        return replace(self, **checked)
+
+
+def _keyword_signature(settings_class):
+    """``(program, *, option=default, ...)`` for every field of ``settings_class``."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature([inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+                             + [inspect.Parameter(f.name, keyword, default=f.default) for f in fields(settings_class)])
+
+
+# ------------------------------------------------------------------------------------------------------
+# the cone split Q a = c in its two storage forms
+# ------------------------------------------------------------------------------------------------------
+class _ConeSplit:
+    r"""The split ``Q a = c`` with its scaled dual kappa, for any dual step gamma:
+    ``c = max(0, (Q a)_hat + kappa)``, ``kappa += gamma ((Q a)_hat - c)`` with the over-relaxed
+    ``(Q a)_hat = alpha Q a + (1 - alpha) c_old``. The update keeps kappa <= 0, so ``-rho sigma kappa``
+    are nonnegative cone multipliers."""
+
+    def __init__(self, F, C, Kp, alpha, gamma):
+        self.F, self.alpha, self.gamma = F, alpha, gamma
+        self.C, self.Kp, self.QA = C, Kp, None
+
+    def adjoint(self):
+        """``Q^T (c - kappa)``: the cone split's share of the a-update's right-hand side."""
+        return self.F.QT(self.C - self.Kp)
+
+    def update(self, XA):
+        self.QA = self.F.S2q * XA
+        QA_hat = self.alpha * self.QA + (1.0 - self.alpha) * self.C if self.alpha != 1.0 else self.QA
+        self.C = np.maximum(QA_hat + self.Kp, 0.0)
+        self.Kp += self.gamma * (QA_hat - self.C)
+
+    def settle(self, XA):
+        """Make ``QA``, ``C`` and ``Kp`` current (they always are here)."""
+
+    def QT_kappa(self):
+        return self.F.QT(self.Kp)
+
+    def primal_residual(self):
+        """``|Q a - c|_inf``."""
+        return inf_norm(self.QA - self.C)
+
+    def rescale(self, factor):
+        """kappa is a scaled dual: ``kappa *= rho_old / rho_new`` when rho changes."""
+        self.Kp *= factor
+
+    def set_sum(self, Z):
+        """``c = max(Z, 0)``, ``kappa = Z - c`` from a point ``Z = c + kappa`` of the fixed-point map."""
+        self.C = np.maximum(Z, 0.0)
+        self.Kp = Z - self.C
+
+    def final(self):
+        """After the iterations: ``C`` and ``Kp`` of the last iterate in arrays of their own (they are)."""
+
+
+class _MergedConeSplit(_ConeSplit):
+    r"""The cone split for gamma = 1, stored as ``Z = c + kappa``: then ``c = max(Z, 0)``,
+    ``kappa = min(Z, 0)``, ``c - kappa = |Z|``, and the update
+    ``Z <- min(Z, 0) + (1 - alpha) max(Z, 0) + alpha Q a = Z - alpha max(Z, 0) + alpha Q a`` runs in place
+    (no n x 2P temporaries). ``C``, ``Kp`` and ``QA`` are written into buffers of their own at checks."""
+
+    def __init__(self, F, C, Kp, alpha, gamma=1.0):
+        super().__init__(F, C, Kp, alpha, gamma)
+        self.Z = C + Kp
+        self.scratch, self.QA = np.empty_like(self.Z), np.empty_like(self.Z)
+        self.C_buffer, self.K_buffer = np.empty_like(self.Z), np.empty_like(self.Z)
+        self.S2q_alpha = alpha * F.S2q
+
+    def adjoint(self):
+        # Q^T (c - kappa) = sigma X^T (S2 o |Z|), and S2 o |Z| = copysign(Z, S2) (S2 = +-1): one pass
+        return self.F.sigma * (self.F.XT @ np.copysign(self.Z, self.F.S2, out=self.scratch))
+
+    def update(self, XA):
+        T = self.scratch
+        np.maximum(self.Z, 0.0, out=T)
+        T *= self.alpha
+        self.Z -= T
+        np.multiply(XA, self.S2q_alpha, out=T)
+        self.Z += T
+
+    def settle(self, XA):
+        np.multiply(XA, self.F.S2q, out=self.QA)
+        self.C = np.maximum(self.Z, 0.0, out=self.C_buffer)
+        self.Kp = np.subtract(self.Z, self.C, out=self.K_buffer)
+
+    def QT_kappa(self):
+        # kappa <= 0, so S2 o kappa = -copysign(kappa, S2)
+        return -self.F.sigma * (self.F.XT @ np.copysign(self.Kp, self.F.S2, out=self.scratch))
+
+    def primal_residual(self):
+        return inf_norm(np.subtract(self.QA, self.C, out=self.scratch))
+
+    def rescale(self, factor):
+        self.Kp *= factor
+        self.Z = self.C + self.Kp
+
+    def final(self):
+        self.set_sum(self.Z)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Anderson acceleration
 # ------------------------------------------------------------------------------------------------------
 class _Anderson:
     """Type-II Anderson acceleration of a fixed-point map ``x -> T(x)`` with a restart safeguard.
@@ -112,11 +243,8 @@ class _Anderson:
     def __init__(self, shapes, memory=5, safeguard=2.0, reg=1e-10):
         self.shapes = shapes
         self.sizes = [int(np.prod(s)) for s in shapes]
-        self.memory = memory
-        self.safeguard = safeguard
-        self.reg = reg
-        self.restarts = 0
-        self.accelerated = 0
+        self.memory, self.safeguard, self.reg = memory, safeguard, reg
+        self.restarts = self.accelerated = 0
         self.x = None
 
     def _flat(self, parts):
@@ -132,19 +260,18 @@ class _Anderson:
     def reset(self, *parts):
         self.x = self._flat(parts)
         self.dX, self.dG = [], []
-        self.g_prev = None
-        self.x_prev = None
+        self.g_prev = self.x_prev = None
         self.best = np.inf
 
     def step(self, *f_parts):
         f = self._flat(f_parts)
         g = f - self.x
-        gn = float(np.linalg.norm(g))
-        if gn > self.safeguard * self.best:
+        residual = float(np.linalg.norm(g))
+        if residual > self.safeguard * self.best:
             self.restarts += 1
             self.reset(*f_parts)
             return f_parts
-        self.best = min(self.best, gn)
+        self.best = min(self.best, residual)
         if self.g_prev is not None:
             self.dX.append(self.x - self.x_prev)
             self.dG.append(g - self.g_prev)
@@ -152,396 +279,410 @@ class _Anderson:
                 self.dX.pop(0)
                 self.dG.pop(0)
         self.x_prev, self.g_prev = self.x, g
-        if self.dG:
-            G = np.array(self.dG)  # m x N
-            gram = G @ G.T
-            gram[np.diag_indices_from(gram)] += self.reg * max(float(np.trace(gram)), 1e-300)
-            try:
-                coef = np.linalg.solve(gram, G @ g)
-            except np.linalg.LinAlgError:
-                coef = None
-            if coef is not None and np.all(np.isfinite(coef)):
-                x_new = f - (np.array(self.dX) + G).T @ coef
-                self.accelerated += 1
-            else:
-                x_new = f
-        else:
-            x_new = f
-        self.x = x_new
-        return tuple(self._split(x_new))
+        self.x = self._extrapolate(f, g)
+        return tuple(self._split(self.x))
+
+    def _extrapolate(self, f, g):
+        """``f - (dX + dG) coef`` with ``coef = argmin |g - dG coef|`` (regularised normal equations)."""
+        if not self.dG:
+            return f
+        G = np.array(self.dG)  # m x N
+        gram = G @ G.T
+        gram[np.diag_indices_from(gram)] += self.reg * max(float(np.trace(gram)), 1e-300)
+        try:
+            coef = np.linalg.solve(gram, G @ g)
+        except np.linalg.LinAlgError:
+            return f
+        if not np.all(np.isfinite(coef)):
+            return f
+        self.accelerated += 1
+        return f - (np.array(self.dX) + G).T @ coef
 
 
 # ------------------------------------------------------------------------------------------------------
 # the solver
 # ------------------------------------------------------------------------------------------------------
-def _admm(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
-         feas_tol=1e-9, max_iter=20000, time_limit=None, warm_start=None, verbose=False,
-         adaptive_rho=True, scaling=True, polish=True, check_every=10, polish_patience=2,
-         print_every=None, sigma=1.0, anderson=0, adaptive_rho_tolerance=30.0):
-    """Implementation of :func:`admm` (same arguments, BLAS threads already set)."""
-    t_start = time.perf_counter()
-    _check_program(program)
-    gamma = _check_positive("gamma", gamma, upper=1.0)
-    alpha = _check_positive("alpha", alpha, upper=2.0, upper_closed=False)
-    tol_abs = _check_positive("tol_abs", tol_abs)
-    tol_rel = _check_positive("tol_rel", tol_rel)
-    tol_gap = _check_positive("tol_gap", tol_gap)
-    feas_tol = _check_positive("feas_tol", feas_tol)
-    rho = _check_positive("rho", rho, allow_none=True)
-    sigma = _check_positive("sigma", sigma)
-    adaptive_rho_tolerance = check_rho_tolerance("admm", _check_positive("adaptive_rho_tolerance",
-                                                                      adaptive_rho_tolerance))
-    time_limit = _check_positive("time_limit", time_limit, allow_none=True)
-    max_iter = _check_int("max_iter", max_iter, minimum=0)
-    check_every = _check_int("check_every", check_every)
-    anderson = _check_int("anderson", anderson, minimum=0)
-    polish_patience = _check_int("polish_patience", polish_patience)
-    print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
-        "print_every", print_every)
-    check_flags("admm", adaptive_rho=adaptive_rho, scaling=scaling, polish=polish)
-    # verbose: True/False, or a number of seconds after which the table starts (long runs only)
-    verbose_after = _verbose_after("admm", verbose)
-    verbose = False  # set once the table starts (see start_log)
-    if warm_start is not None:
-        if isinstance(warm_start, SolveResult):
-            warm_start = warm_start.weights
-        warm_start = program.check_weights(warm_start)
+@dataclass
+class _Check:
+    """What a check computes (scaled problem, except the objective): residuals, their scales, the
+    objective at a (original units), the Lagrange dual value (scaled) and the relative gap estimate."""
+    r_prim: float
+    r_dual: float
+    prim_scale: float
+    dual_scale: float
+    objective: float
+    dual_s: float
+    gap: float
 
-    # ---- setup: scaling and the cached factorisation -------------------------------------------------
-    sc = _Scaled(program, scaling)
-    F = ADMMFactorization(sc.X, program.D, sigma)
-    P = F.P
-    ys, beta = sc.y, sc.beta
-    MTy = F.MT(ys)
-    if rho is None:
-        # measured on the scaled problem (n = 12 ... 1000, beta = 1e-3 ... 1): the best fixed rho is
-        # about 0.5 sqrt(beta_s); the eigenvalues of the capacitance bound it from above
-        # beta_max = max_j |(M^T y)_j|: above it the zero model is optimal; rho ~ 0.5 sqrt(beta beta_max)
-        beta_max = float(np.max(np.sqrt(np.einsum("ij,ij->j", MTy, MTy)), initial=0.0))
-        rho = float(np.clip(0.5 * np.sqrt(beta * max(beta_max, beta)), 1e-6,
-                            max(float(F.lam.max(initial=1.0)), 1e-6)))
-    setup_time = time.perf_counter() - t_start
 
-    yscale = max(1.0, _inf(ys))
-    feas_abs = feas_tol * yscale
+class _SquaredADMM:
+    """One run: the scaled data and factorisation, the iterates ``A``, ``B``, ``Mu`` and the cone split,
+    the penalty rho, the schedules, the history and the best polished or certified point."""
 
-    # ---- state ---------------------------------------------------------------------------------------
-    if warm_start is not None:
-        A = sc.from_weights(warm_start)
-    else:
-        A = np.zeros((F.d, 2 * P))
-    XA = F.X @ A
-    QA = F.S2q * XA
-    B = A.copy()
-    C = np.maximum(QA, 0.0)
-    Kp = np.zeros_like(C)
-    if warm_start is not None:
-        r0 = np.einsum("ij,ij->i", F.Dpm, XA) - ys
-        Mu = -F.MT(r0) / rho  # duals of a = b if the cone multipliers were zero
-    else:
-        Mu = np.zeros_like(A)
+    def __init__(self, program, settings, t_start):
+        self.program, self.settings, self.t_start = program, settings, t_start
+        warm = settings.warm_start
+        if warm is not None:
+            warm = program.check_weights(warm.weights if isinstance(warm, SolveResult) else warm)
+        self.warm_start = warm
+        self.sc = Scaled(program, settings.scaling)
+        self.F = ADMMFactorization(self.sc.X, program.D, settings.sigma)
+        self.ys, self.beta = self.sc.y, self.sc.beta
+        self.MTy = self.F.MT(self.ys)
+        self.rho = settings.rho if settings.rho is not None else self.default_rho()
+        self.setup_time = time.perf_counter() - t_start
+        self.yscale = max(1.0, inf_norm(self.ys))
+        self.feas_abs = settings.feas_tol * self.yscale
+        self.start_iterates()
+        self.it, self.r_prim, self.r_dual = 0, np.inf, np.inf
+        self.history = {key: [] for key in ("iteration", "objective", "primal_residual", "dual_residual", "rho",
+                                            "time", "gap")}
+        self.info = {"setup_time_s": self.setup_time, "scale_x": self.sc.sx, "scale_y": self.sc.sy,
+                     "accelerations": {"scaling": bool(settings.scaling), "adaptive_rho": bool(settings.adaptive_rho),
+                                       "over_relaxation": settings.alpha, "polish": bool(settings.polish),
+                                       "anderson_memory": settings.anderson if settings.gamma == 1.0 else 0},
+                     "gamma": settings.gamma, "rho_initial": self.rho, "polish_attempts": 0, "rho_updates": 0,
+                     "polish_time_s": 0.0, "certify_attempts": 0, "certify_time_s": 0.0}
+        self.best_polished = None
+        self.certified_point = self.certified_gap = self.certified_dual = None
+        self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
+        self.certify_schedule = CertifySchedule(settings.check_every)
+        self.log = IterationLog(SOLVER, [("iter", 6), ("objective", 14), ("prim res", 10), ("dual res", 10),
+                                         ("gap est", 10), ("rho", 10), ("time", 9)], settings.verbose)
+        self.intro = (f"n={self.F.n}, d={self.F.d}, P={self.F.P}, beta={program.beta_value:g}, setup "
+                      f"{self.setup_time:.3g}s, rho0={self.rho:.3g}, alpha={settings.alpha}, gamma={settings.gamma}")
+        self.log.active(0.0, self.intro)
 
-    aa = None
-    if anderson and gamma == 1.0:
-        aa = _Anderson([B.shape, C.shape], memory=anderson)
-        aa.reset(B + Mu, C + Kp)
-    fast = gamma == 1.0 and aa is None
-    if fast:
-        Z = C + Kp
-        T = np.empty_like(Z)
-        QA = np.empty_like(Z)
-        S2q_alpha = alpha * F.S2q
-        C_buf, K_buf = np.empty_like(Z), np.empty_like(Z)
-    hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time",
-                            "gap")}
-    info = {"setup_time_s": setup_time, "scale_x": sc.sx, "scale_y": sc.sy,
-            "accelerations": {"scaling": bool(scaling), "adaptive_rho": bool(adaptive_rho),
-                              "over_relaxation": alpha, "polish": bool(polish),
-                              "anderson_memory": anderson if gamma == 1.0 else 0},
-            "gamma": gamma, "rho_initial": rho, "polish_attempts": 0,
-            "rho_updates": 0, "polish_time_s": 0.0}
-    best_polished = None
-    status = None
-    it = 0
-    r_p = r_d = np.inf
-    schedule = PolishSchedule(polish_patience, 10 * check_every)
-    certify_schedule = CertifySchedule(check_every)
-    certified_point = certified_gap = certified_dual = None
-    info.update(certify_attempts=0, certify_time_s=0.0)
+    # ---- setup -------------------------------------------------------------------------------------------
+    def default_rho(self):
+        """``0.5 sqrt(beta_s max(beta_max, beta_s))`` with ``beta_max = max_j |(M^T y)_j|`` (above it the zero
+        model is optimal), clipped to [1e-6, the largest eigenvalue of the capacitance]."""
+        beta_max = float(np.max(np.sqrt(np.einsum("ij,ij->j", self.MTy, self.MTy)), initial=0.0))
+        return float(np.clip(0.5 * np.sqrt(self.beta * max(beta_max, self.beta)), 1e-6,
+                             max(float(self.F.lam.max(initial=1.0)), 1e-6)))
 
-    def objective_orig(pred, Z):
-        """The objective in original units of the scaled point ``Z`` with predictions ``pred``."""
-        return sc.sy ** 2 * (0.5 * float((pred - ys) @ (pred - ys))
-                             + beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", Z, Z)))))
-
-    def log_header():
-        print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'gap est':>10} {'rho':>10} "
-              f"{'time':>9}",
-              file=sys.stderr)
-
-    def start_log(now):
-        """Start the table once ``verbose_after`` seconds have passed (at once for verbose=True)."""
-        nonlocal verbose
-        if not verbose and verbose_after is not None and now >= verbose_after:
-            verbose = True
-            print(f"admm: n={F.n}, d={F.d}, P={P}, beta={program.beta_value:g}, setup {setup_time:.3g}s, "
-                  f"rho0={rho:.3g}, alpha={alpha}, gamma={gamma}", file=sys.stderr)
-            log_header()
-        return verbose
-
-    start_log(0.0)
-
-    def try_polish(A_ref, support, active, lam_admm):
-        nonlocal best_polished
-        info["polish_attempts"] += 1
-        t0 = time.perf_counter()
-        # a safety cap only (attempts are scheduled by iteration counts): the time spent so far, >= 2 s
-        budget = max(2.0, t0 - t_start)
-        if time_limit is not None:
-            budget = min(budget, max(0.0, time_limit - (t0 - t_start)))
-        res = _polish(F, sc, A_ref, support, active, lam_admm, feas_tol, deadline=t0 + budget)
-        info["polish_time_s"] += time.perf_counter() - t0
-        if res is None:
-            return None
-        res["gap_rel"] = sc.sy ** 2 * (res["objective_s"] - res["dual_s"]) / max(
-            1.0, sc.sy ** 2 * abs(res["objective_s"]))
-        if best_polished is None or res["objective_s"] < best_polished["objective_s"]:
-            best_polished = res
-        return res
-
-    if warm_start is not None and polish:
-        supp = np.flatnonzero(np.linalg.norm(A, axis=0) > 0)
-        active0 = np.abs(F.S2 * XA) <= 1e-9 * yscale
-        res = try_polish(A, supp, active0, np.zeros_like(C))
-        if res is not None and res["gap_rel"] <= tol_gap:
-            status = "optimal"
-
-    # ---- iterations ----------------------------------------------------------------------------------
-    while status is None:
-        if it >= max_iter:
-            status = "max_iter"
-            break
-        if time_limit is not None and time.perf_counter() - t_start >= time_limit:
-            status = "time_limit"
-            break
-        it += 1
-        do_check = it % check_every == 0 or it == 1
-        if fast:
-            # gamma = 1: the cone variables live in Z = c + kappa (c = max(Z, 0), kappa = min(Z, 0),
-            # c - kappa = |Z|); in-place updates, no n x 2P temporaries
-            # Q^T (c - kappa) = sigma X^T (S2 o |Z|), and S2 o |Z| = copysign(Z, S2) (S2 = +-1): one pass
-            np.copysign(Z, F.S2, out=T)
-            R = MTy / rho + B - Mu + sigma * (F.XT @ T)
-            A, XA = F.solve(R, rho, return_XA=True)
-            Ah = alpha * A + (1.0 - alpha) * B if alpha != 1.0 else A
-            B = _group_soft(Ah + Mu, beta / rho)
-            Mu = Mu + (Ah - B)
-            # Z <- min(Z, 0) + (1 - alpha) max(Z, 0) + alpha Q a  =  Z - alpha max(Z, 0) + (alpha S2q) o XA
-            np.maximum(Z, 0.0, out=T)
-            T *= alpha
-            Z -= T
-            np.multiply(XA, S2q_alpha, out=T)
-            Z += T
-            if do_check:  # c = max(Z, 0), kappa = min(Z, 0), into buffers of their own
-                np.multiply(XA, F.S2q, out=QA)
-                C = np.maximum(Z, 0.0, out=C_buf)
-                Kp = np.subtract(Z, C, out=K_buf)
+    def start_iterates(self):
+        """``a`` (zero, or the warm start), ``b = a``, ``c = max(Q a, 0)``, ``kappa = 0``; ``mu = 0``, or for a
+        warm start the duals of ``a = b`` if the cone multipliers were zero (``rho mu = -M^T (M a - y)``)."""
+        F, s = self.F, self.settings
+        self.A = self.sc.from_weights(self.warm_start) if self.warm_start is not None else np.zeros((F.d, 2 * F.P))
+        self.XA = F.X @ self.A
+        self.B = self.A.copy()
+        C = np.maximum(F.S2q * self.XA, 0.0)
+        Kp = np.zeros_like(C)
+        if self.warm_start is not None:
+            self.Mu = -F.MT(np.einsum("ij,ij->i", F.Dpm, self.XA) - self.ys) / self.rho
         else:
-            R = MTy / rho + B - Mu + F.QT(C - Kp)
-            A, XA = F.solve(R, rho, return_XA=True)
-            QA = F.S2q * XA
-            if alpha != 1.0:
-                Ah = alpha * A + (1.0 - alpha) * B
-                QAh = alpha * QA + (1.0 - alpha) * C
-            else:
-                Ah, QAh = A, QA
-            B = _group_soft(Ah + Mu, beta / rho)
-            Mu += gamma * (Ah - B)
-            C = np.maximum(QAh + Kp, 0.0)
-            Kp += gamma * (QAh - C)
+            self.Mu = np.zeros_like(self.A)
+        self.anderson = None
+        if s.anderson and s.gamma == 1.0:
+            self.anderson = _Anderson([self.B.shape, C.shape], memory=s.anderson)
+            self.anderson.reset(self.B + self.Mu, C + Kp)
+        merged = s.gamma == 1.0 and self.anderson is None
+        self.cones = (_MergedConeSplit if merged else _ConeSplit)(F, C, Kp, s.alpha, s.gamma)
 
-        if do_check:
-            # ---- residuals (OSQP style, on the scaled problem) ---------------------------------------
-            pred = np.einsum("ij,ij->i", F.Dpm, XA)
-            MTMa = F.MT(pred)
-            if fast:  # the scratch T is free here: no n x 2P temporaries (Kp <= 0, so S2 o Kp = -copysign)
-                QTk = -sigma * (F.XT @ np.copysign(Kp, F.S2, out=T))
-                r_p = max(_inf(A - B), _inf(np.subtract(QA, C, out=T)))
-            else:
-                QTk = F.QT(Kp)
-                r_p = max(_inf(A - B), _inf(QA - C))
-            dual_vec = MTMa - MTy + rho * (Mu + QTk)
-            r_d = _inf(dual_vec)
-            p_scale = max(_inf(A), _inf(QA), _inf(B), float(C.max(initial=0.0)))
-            d_scale = max(_inf(MTMa), _inf(MTy), rho * _inf(Mu), rho * _inf(QTk))
-            obj = objective_orig(pred, A)
-            # duality-gap estimate from the same quantities: nu = M a - y, lam = -rho sigma kappa
-            # (X^T(S o lam) = -rho Q^T kappa), scaled by theta into the dual feasible set
-            res_vec = pred - ys
-            Rd = MTMa - MTy + rho * QTk
-            worst = float(np.max(np.sqrt(np.einsum("ij,ij->j", Rd, Rd)), initial=0.0))
-            theta = 1.0 if worst <= beta else beta / worst
-            dual_s = -0.5 * theta ** 2 * float(res_vec @ res_vec) - theta * float(res_vec @ ys)
-            gap_est = (obj - sc.sy ** 2 * dual_s) / max(1.0, abs(obj))
-            now = time.perf_counter() - t_start
-            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now,
-                   gap=gap_est)
-            if start_log(now) and (it == 1 or it % print_every == 0):
-                print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {gap_est:10.3e} {rho:10.3e} {now:8.2f}s",
-                      file=sys.stderr)
-            if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
-                status = "diverged"
+    # ---- the iterations ----------------------------------------------------------------------------------
+    def run(self):
+        """Iterate until a stopping test or a limit holds; returns the status."""
+        status = self.polish_warm_start()
+        while status is None:
+            status = self.limit_reached()
+            if status is not None:
                 break
-            eps_p = tol_abs + tol_rel * p_scale
-            eps_d = tol_abs + tol_rel * d_scale
-            if r_p <= eps_p and r_d <= eps_d and gap_est <= max(tol_rel, tol_gap):
-                status = "optimal"
-                break
-            # certified stop: once the estimate is below tol_gap, project the group-sparse iterate b onto
-            # the cones and compare its objective with the dual bound (valid: kappa <= 0 always, so the
-            # cone multipliers -rho sigma kappa are >= 0)
-            if certify_schedule.due(it, gap_est, tol_gap):
-                info["certify_attempts"] += 1
-                t0 = time.perf_counter()
-                Bp = _project_cones(F, B, t0 + max(1.0, 0.1 * (t0 - t_start)))
-                info["certify_time_s"] += time.perf_counter() - t0
-                if Bp is not None:
-                    obj_p = objective_orig(np.einsum("ij,ij->i", F.Dpm, F.X @ Bp), Bp)
-                    gap_c = (obj_p - sc.sy ** 2 * dual_s) / max(1.0, abs(obj_p))
-                    if gap_c <= tol_gap:
-                        certified_point, certified_gap, certified_dual = Bp, gap_c, sc.sy ** 2 * dual_s
-                        status = "optimal"
-                        break
+            self.iterate()
+            if self.it % self.settings.check_every == 0 or self.it == 1:
+                status = self.check()
+            if status is None and self.anderson is not None:
+                self.anderson_step()
+        self.cones.final()
+        return status
 
-            # ---- polishing once the support and active set stop changing --------------------------------
-            due = schedule.due(it, B, C, Kp) if polish else None
-            if due is not None:
-                res = try_polish(A, *due, -rho * sigma * Kp)
-                if verbose and res is not None:
-                    print(f"{'':6} polish: objective {sc.sy ** 2 * res['objective_s']:.10e}, certified rel gap "
-                          f"{res['gap_rel']:.2e}, violation {sc.sy * res['violation_s']:.1e}", file=sys.stderr)
-                if res is not None and res["gap_rel"] <= tol_gap:
-                    status = "optimal"
-                    break
+    def limit_reached(self):
+        """``max_iter`` or ``time_limit`` when that limit is reached, else None."""
+        if self.it >= self.settings.max_iter:
+            return "max_iter"
+        limit = self.settings.time_limit
+        if limit is not None and time.perf_counter() - self.t_start >= limit:
+            return "time_limit"
+        return None
 
-            # ---- adaptive rho by residual balancing ---------------------------------------------------
-            new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance) if adaptive_rho \
-                else None
-            if new_rho is not None:
-                Mu *= rho / new_rho
-                Kp *= rho / new_rho
-                rho = new_rho
-                info["rho_updates"] += 1
-                if fast:
-                    Z = C + Kp
-                if aa is not None:
-                    aa.reset(B + Mu, C + Kp)
+    def iterate(self):
+        """One ADMM iteration: a-update, over-relaxation, b-update with mu, cone update with kappa."""
+        self.it += 1
+        self.A, self.XA = self.a_update()
+        A_hat = self.over_relaxed(self.A)
+        self.b_update(A_hat)
+        self.cones.update(self.XA)
 
-        # ---- Anderson acceleration of the fixed-point map zeta -> T(zeta) (gamma = 1) ------------
-        if aa is not None:
-            zeta_b, zeta_c = aa.step(B + Mu, C + Kp)
-            B = _group_soft(zeta_b, beta / rho)
-            Mu = zeta_b - B
-            C = np.maximum(zeta_c, 0.0)
-            Kp = zeta_c - C
+    def a_update(self):
+        """Solve ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)``; returns (A, X A)."""
+        R = self.MTy / self.rho + self.B - self.Mu + self.cones.adjoint()
+        return self.F.solve(R, self.rho, return_XA=True)
 
-    if fast:
-        C = np.maximum(Z, 0.0)
-        Kp = Z - C
-    # ---- final point: polish, compare with the (projected) ADMM iterate --------------------------------
-    solve_loop_end = time.perf_counter()
-    if polish and status != "diverged" and (best_polished is None or best_polished["gap_rel"] > tol_gap) \
-            and it > 0 and certified_point is None:
-        support = np.flatnonzero(np.any(B != 0, axis=0))
-        active = (C == 0) & (Kp < 0)
-        try_polish(A, support, active, -rho * sigma * Kp)
+    def over_relaxed(self, A):
+        """``a_hat = alpha a + (1 - alpha) b_old``."""
+        alpha = self.settings.alpha
+        return alpha * A + (1.0 - alpha) * self.B if alpha != 1.0 else A
 
-    candidates = []
-    if best_polished is not None:
-        candidates.append(("polished", best_polished["A"]))
-    if certified_point is not None:
-        candidates.append(("admm_b_projected", certified_point))
-    elif status != "diverged":
-        proj_budget = max(1.0, 0.25 * (time.perf_counter() - t_start))
-        if time_limit is not None:  # the final step may overrun the limit by at most 10% (>= 0.05 s)
-            proj_budget = min(proj_budget, max(0.05, 0.1 * time_limit))
-        proj_deadline = time.perf_counter() + proj_budget
-        for label, Z in (("admm_b", B), ("admm_a", A)):
-            candidates.append((label, Z))
-            Zp = _project_cones(F, Z, proj_deadline)
-            if Zp is not None:
-                candidates.append((label + "_projected", Zp))
+    def b_update(self, A_hat):
+        """``b = prox_{(beta / rho) sum_j |.|_2}(a_hat + mu)`` (group soft-threshold), ``mu += gamma (a_hat - b)``."""
+        self.B = group_soft(A_hat + self.Mu, self.beta / self.rho)
+        self.Mu += self.settings.gamma * (A_hat - self.B)
 
-    def evaluate(Z):
-        w = sc.to_weights(Z, P)
-        return w, program.objective(w), program.max_violation(w)
+    def anderson_step(self):
+        """Anderson acceleration of the fixed-point map ``zeta -> T(zeta)`` with ``zeta = (b + mu, c + kappa)``;
+        b, mu, c and kappa are read back from the accelerated zeta."""
+        zeta_b, zeta_c = self.anderson.step(self.B + self.Mu, self.cones.C + self.cones.Kp)
+        self.B = group_soft(zeta_b, self.beta / self.rho)
+        self.Mu = zeta_b - self.B
+        self.cones.set_sum(zeta_c)
 
-    feas_orig = feas_abs * sc.sy
-    evaluated = {}
-    for label, Z in candidates:
-        w, obj, viol = evaluate(Z)
-        if np.isfinite(obj):
-            evaluated[label] = (w, obj, viol)
-    # the ADMM iterate a is the comparator: a polished point that is not certified must not be worse
-    # than it by more than a small slack (a wrong active set can make polishing feasible but poor)
-    obj_iterate = evaluated["admm_a"][1] if "admm_a" in evaluated else np.inf
-    slack = 1e-3 * max(1.0, abs(obj_iterate))
-    certified = best_polished is not None and best_polished["gap_rel"] <= tol_gap
-    if "polished" in evaluated and not certified and evaluated["polished"][1] > obj_iterate + slack:
-        info["polish_rejected"] = "worse than the ADMM iterate and not certified"
-        del evaluated["polished"]
-    point, weights, obj, viol = pick_returned_point(program, evaluated, feas_orig)
-    if point == "zero":
-        status = "diverged"
-    if point == "polished" and certified and status in ("max_iter", "time_limit", "optimal"):
-        status = "optimal"  # certified by the duality gap, whatever stopped the iterations
-    elif certified_point is not None:
-        # certified stop: the returned point is feasible and within tol_gap of the dual bound
-        certified = viol <= feas_orig and (obj - certified_dual) / max(1.0, abs(obj)) <= tol_gap
-        status = "optimal" if certified else "optimal_inaccurate"
-    elif status == "optimal":
-        # residual convergence: the returned point must be feasible and as good as the iterate
-        if viol > feas_orig or obj > obj_iterate + 10.0 * tol_rel * max(1.0, abs(obj_iterate)):
-            status = "optimal_inaccurate"
+    # ---- the checks ----------------------------------------------------------------------------------------
+    def check(self):
+        """Residuals and stopping tests, certified stop, polishing, rho balancing; a status to stop with."""
+        s = self.settings
+        self.cones.settle(self.XA)
+        checked = self.residuals()
+        self.r_prim, self.r_dual = checked.r_prim, checked.r_dual
+        self.log_check(checked)
+        if not (np.isfinite(checked.r_prim) and np.isfinite(checked.r_dual) and np.isfinite(checked.objective)):
+            return "diverged"
+        eps_prim = s.tol_abs + s.tol_rel * checked.prim_scale
+        eps_dual = s.tol_abs + s.tol_rel * checked.dual_scale
+        if checked.r_prim <= eps_prim and checked.r_dual <= eps_dual and checked.gap <= max(s.tol_rel, s.tol_gap):
+            return "optimal"
+        if self.certified_stop(checked) or self.polish_if_stable():
+            return "optimal"
+        self.balance_rho(checked)
+        return None
 
-    total = time.perf_counter() - t_start
-    info.update({
-        "primal_residual": r_p, "dual_residual": r_d, "rho": rho, "cone_violation": viol,
-        "returned_point": point, "final_step_time_s": total - (solve_loop_end - t_start),
-        "duality_gap_rel": (certified_gap if certified_point is not None and point != "polished" else
-                            None if best_polished is None else best_polished["gap_rel"]),
-        "certified": bool(certified and (point == "polished" or certified_point is not None)),
-        "polish_accepted": point == "polished",
-    })
-    if aa is not None:
-        info["anderson_accelerated_steps"] = aa.accelerated
-        info["anderson_restarts"] = aa.restarts
-    if best_polished is not None:
-        info["polish_rounds"] = best_polished["rounds"]
-        info["polish_objective"] = sc.sy ** 2 * best_polished["objective_s"]
-        info["dual_bound"] = sc.sy ** 2 * best_polished["dual_s"]
-    if certified_point is not None and point != "polished":
-        info["dual_bound"] = certified_dual
-    history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
-    result = SolveResult(program=program, weights=weights, status=status, solver="admm", iterations=it,
-                         solve_time_s=total, history=history, info=info)
-    if verbose:
-        print(f"admm: status {status}, iterations {it}, objective {obj:.10e}, cone violation {viol:.1e}, "
-              f"point {point}, time {total:.3g}s", file=sys.stderr)
-    if status not in ("optimal",):
-        result.warn_if_not_converged(stacklevel=4)
-    return result
+    def residuals(self):
+        """OSQP-style residuals on the scaled problem, ``r_prim = |(a - b, Q a - c)|_inf`` and
+        ``r_dual = |M^T (M a - y) + rho mu + rho Q^T kappa|_inf`` with their scales, the objective and the
+        duality-gap estimate."""
+        F, A, B, cones, rho = self.F, self.A, self.B, self.cones, self.rho
+        pred = np.einsum("ij,ij->i", F.Dpm, self.XA)
+        MTMa = F.MT(pred)
+        QTk = cones.QT_kappa()
+        r_prim = max(inf_norm(A - B), cones.primal_residual())
+        r_dual = inf_norm(MTMa - self.MTy + rho * (self.Mu + QTk))
+        prim_scale = max(inf_norm(A), inf_norm(cones.QA), inf_norm(B), float(cones.C.max(initial=0.0)))
+        dual_scale = max(inf_norm(MTMa), inf_norm(self.MTy), rho * inf_norm(self.Mu), rho * inf_norm(QTk))
+        objective = self.objective(pred, A)
+        dual_s = self.dual_value(pred, MTMa - self.MTy + rho * QTk)
+        gap = (objective - self.sc.sy ** 2 * dual_s) / max(1.0, abs(objective))
+        return _Check(r_prim, r_dual, prim_scale, dual_scale, objective, dual_s, gap)
+
+    def objective(self, pred, Z):
+        """The objective in original units of the scaled point ``Z`` with predictions ``pred``."""
+        return self.sc.sy ** 2 * (0.5 * float((pred - self.ys) @ (pred - self.ys))
+                                  + self.beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", Z, Z)))))
+
+    def dual_value(self, pred, R):
+        """The Lagrange dual value (scaled problem) at ``nu = M a - y``, ``lam = -rho sigma kappa`` (so that
+        ``X^T (S o lam) = -rho Q^T kappa``), both scaled by theta into the dual feasible set; ``R`` holds the
+        blocks' dual residuals ``M^T nu + rho Q^T kappa``."""
+        residual = pred - self.ys
+        theta = dual_scaling(float(np.max(np.sqrt(np.einsum("ij,ij->j", R, R)), initial=0.0)), self.beta)
+        return -0.5 * theta ** 2 * float(residual @ residual) - theta * float(residual @ self.ys)
+
+    def log_check(self, checked):
+        """Record the check in the history; print a table row every ``print_every`` iterations."""
+        now = time.perf_counter() - self.t_start
+        record(self.history, iteration=self.it, objective=checked.objective, primal_residual=checked.r_prim,
+               dual_residual=checked.r_dual, rho=self.rho, time=now, gap=checked.gap)
+        if self.log.active(now, self.intro) and (self.it == 1 or self.it % self.settings.print_every == 0):
+            self.log.row(f"{self.it:d}", f"{checked.objective:.8e}", f"{checked.r_prim:.3e}", f"{checked.r_dual:.3e}",
+                         f"{checked.gap:.3e}", f"{self.rho:.3e}", f"{now:.2f}s")
+
+    def certified_stop(self, checked):
+        """Once the gap estimate is below ``tol_gap`` (on the certify schedule): project the group-sparse b
+        onto the cones and compare its objective with the dual bound (valid: kappa <= 0 always, so the cone
+        multipliers ``-rho sigma kappa`` are >= 0). True when the projected point is certified."""
+        tol_gap = self.settings.tol_gap
+        if not self.certify_schedule.due(self.it, checked.gap, tol_gap):
+            return False
+        self.info["certify_attempts"] += 1
+        t0 = time.perf_counter()
+        projected = project_cones(self.F, self.B, t0 + max(1.0, 0.1 * (t0 - self.t_start)))
+        self.info["certify_time_s"] += time.perf_counter() - t0
+        if projected is None:
+            return False
+        objective = self.objective(np.einsum("ij,ij->i", self.F.Dpm, self.F.X @ projected), projected)
+        gap = (objective - self.sc.sy ** 2 * checked.dual_s) / max(1.0, abs(objective))
+        if gap > tol_gap:
+            return False
+        self.certified_point, self.certified_gap = projected, gap
+        self.certified_dual = self.sc.sy ** 2 * checked.dual_s
+        return True
+
+    def balance_rho(self, checked):
+        """OSQP residual balancing; the scaled duals follow a change of rho."""
+        s = self.settings
+        new_rho = balanced_rho(self.rho, checked.r_prim, checked.prim_scale, checked.r_dual, checked.dual_scale,
+                               s.adaptive_rho_tolerance) if s.adaptive_rho else None
+        if new_rho is None:
+            return
+        self.Mu *= self.rho / new_rho
+        self.cones.rescale(self.rho / new_rho)
+        self.rho = new_rho
+        self.info["rho_updates"] += 1
+        if self.anderson is not None:
+            self.anderson.reset(self.B + self.Mu, self.cones.C + self.cones.Kp)
+
+    # ---- polishing -----------------------------------------------------------------------------------------
+    def try_polish(self, A_ref, support, active, lam_admm):
+        """Polish from ``A_ref`` on ``support`` with the ``active`` cone rows; keeps the best polished point
+        (with its certified relative gap ``gap_rel``) and returns this attempt's result or None."""
+        s = self.settings
+        self.info["polish_attempts"] += 1
+        t0 = time.perf_counter()
+        budget = max(2.0, t0 - self.t_start)  # a safety cap only: attempts are scheduled by iteration counts
+        if s.time_limit is not None:
+            budget = min(budget, max(0.0, s.time_limit - (t0 - self.t_start)))
+        polished = polish_active_set(self.F, self.sc, A_ref, support, active, lam_admm, s.feas_tol,
+                                  deadline=t0 + budget)
+        self.info["polish_time_s"] += time.perf_counter() - t0
+        if polished is None:
+            return None
+        sy2, objective_s = self.sc.sy ** 2, polished["objective_s"]
+        polished["gap_rel"] = sy2 * (objective_s - polished["dual_s"]) / max(1.0, sy2 * abs(objective_s))
+        if self.best_polished is None or polished["objective_s"] < self.best_polished["objective_s"]:
+            self.best_polished = polished
+        return polished
+
+    def polish_warm_start(self):
+        """A warm start is polished first: a certified one needs no iteration."""
+        if self.warm_start is None or not self.settings.polish:
+            return None
+        support = np.flatnonzero(np.linalg.norm(self.A, axis=0) > 0)
+        active = np.abs(self.F.S2 * self.XA) <= 1e-9 * self.yscale
+        polished = self.try_polish(self.A, support, active, np.zeros_like(self.cones.C))
+        return "optimal" if polished is not None and polished["gap_rel"] <= self.settings.tol_gap else None
+
+    def polish_if_stable(self):
+        """Polish once the support of b and the active cone rows stop changing; True when certified."""
+        s = self.settings
+        due = self.polish_schedule.due(self.it, self.B, self.cones.C, self.cones.Kp) if s.polish else None
+        if due is None:
+            return False
+        polished = self.try_polish(self.A, *due, -self.rho * s.sigma * self.cones.Kp)
+        if polished is None:
+            return False
+        self.log.line(f"polish: objective {self.sc.sy ** 2 * polished['objective_s']:.10e}, certified rel gap "
+                      f"{polished['gap_rel']:.2e}, violation {self.sc.sy * polished['violation_s']:.1e}")
+        return polished["gap_rel"] <= s.tol_gap
+
+    def polish_final(self, status):
+        """A last polish of the final iterate, unless the run diverged or is certified already."""
+        polished = self.best_polished
+        if not self.settings.polish or status == "diverged" or self.it == 0 or self.certified_point is not None \
+                or (polished is not None and polished["gap_rel"] <= self.settings.tol_gap):
+            return
+        support = np.flatnonzero(np.any(self.B != 0, axis=0))
+        active = (self.cones.C == 0) & (self.cones.Kp < 0)
+        self.try_polish(self.A, support, active, -self.rho * self.settings.sigma * self.cones.Kp)
+
+    # ---- the returned point --------------------------------------------------------------------------------
+    def candidates(self, status):
+        """``{label: (weights, objective, violation)}`` in original units: the best polished point, and the
+        certified projection of b, or else the iterates b and a with their projections onto the cones."""
+        listed = []
+        if self.best_polished is not None:
+            listed.append(("polished", self.best_polished["A"]))
+        if self.certified_point is not None:
+            listed.append(("admm_b_projected", self.certified_point))
+        elif status != "diverged":
+            budget = max(1.0, 0.25 * (time.perf_counter() - self.t_start))
+            if self.settings.time_limit is not None:  # the final step may overrun the limit by <= 10% (>= 0.05 s)
+                budget = min(budget, max(0.05, 0.1 * self.settings.time_limit))
+            deadline = time.perf_counter() + budget
+            for label, Z in (("admm_b", self.B), ("admm_a", self.A)):
+                listed.append((label, Z))
+                projected = project_cones(self.F, Z, deadline)
+                if projected is not None:
+                    listed.append((label + "_projected", projected))
+        evaluated = {}
+        for label, Z in listed:
+            weights = self.sc.to_weights(Z, self.F.P)
+            objective = self.program.objective(weights)
+            if np.isfinite(objective):
+                evaluated[label] = (weights, objective, self.program.max_violation(weights))
+        return evaluated
+
+    def finish(self, status):
+        """Pick the returned point, settle the status and build the result."""
+        s, loop_end = self.settings, time.perf_counter()
+        self.polish_final(status)
+        evaluated = self.candidates(status)
+        # the ADMM iterate a is the comparator: a polished point that is not certified must not be worse than
+        # it by more than a small slack (a wrong active set can make polishing feasible but poor)
+        obj_iterate = evaluated["admm_a"][1] if "admm_a" in evaluated else np.inf
+        certified = self.best_polished is not None and self.best_polished["gap_rel"] <= s.tol_gap
+        if "polished" in evaluated and not certified \
+                and evaluated["polished"][1] > obj_iterate + 1e-3 * max(1.0, abs(obj_iterate)):
+            self.info["polish_rejected"] = "worse than the ADMM iterate and not certified"
+            del evaluated["polished"]
+        feas_orig = self.feas_abs * self.sc.sy
+        point, weights, obj, viol = pick_returned_point(self.program, evaluated, feas_orig)
+        if point == "zero":
+            status = "diverged"
+        if point == "polished" and certified and status in ("max_iter", "time_limit", "optimal"):
+            status = "optimal"  # certified by the duality gap, whatever stopped the iterations
+        elif self.certified_point is not None:
+            # certified stop: the returned point must be feasible and within tol_gap of the dual bound
+            certified = viol <= feas_orig and (obj - self.certified_dual) / max(1.0, abs(obj)) <= s.tol_gap
+            status = "optimal" if certified else "optimal_inaccurate"
+        elif status == "optimal":
+            # residual convergence: the returned point must be feasible and as good as the iterate
+            if viol > feas_orig or obj > obj_iterate + 10.0 * s.tol_rel * max(1.0, abs(obj_iterate)):
+                status = "optimal_inaccurate"
+        total = time.perf_counter() - self.t_start
+        self.report(point, viol, certified, total - (loop_end - self.t_start))
+        return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.it,
+                          solve_time_s=total, history=self.history, info=self.info, verbose=self.log.started,
+                          stacklevel=6)
+
+    def report(self, point, violation, certified, final_step_time):
+        """The run's ``info`` entries about the final state and the returned point."""
+        polished, from_certify = self.best_polished, self.certified_point is not None and point != "polished"
+        self.info.update({
+            "primal_residual": self.r_prim, "dual_residual": self.r_dual, "rho": self.rho,
+            "cone_violation": violation, "returned_point": point, "final_step_time_s": final_step_time,
+            "duality_gap_rel": (self.certified_gap if from_certify else
+                                None if polished is None else polished["gap_rel"]),
+            "certified": bool(certified and (point == "polished" or self.certified_point is not None)),
+            "polish_accepted": point == "polished",
+        })
+        if self.anderson is not None:
+            self.info["anderson_accelerated_steps"] = self.anderson.accelerated
+            self.info["anderson_restarts"] = self.anderson.restarts
+        if polished is not None:
+            self.info["polish_rounds"] = polished["rounds"]
+            self.info["polish_objective"] = self.sc.sy ** 2 * polished["objective_s"]
+            self.info["dual_bound"] = self.sc.sy ** 2 * polished["dual_s"]
+        if from_certify:
+            self.info["dual_bound"] = self.certified_dual
 
 
-def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_rel=1e-6, tol_gap=1e-7,
-         feas_tol=1e-9, max_iter=20000, time_limit=None, warm_start=None, verbose=False,
-         adaptive_rho=True, adaptive_rho_tolerance=30.0, scaling=True, polish=True, anderson=0,
-         sigma=1.0, check_every=10, polish_patience=2, print_every=None, blas_threads=1):
+def _solve(program, settings):
+    """Validate, set up, iterate and return (BLAS threads already set)."""
+    t_start = time.perf_counter()
+    check_constrained_squared(SOLVER, program, squared_name="admm_squared")
+    solver = _SquaredADMM(program, settings.validated(), t_start)
+    return solver.finish(solver.run())
+
+
+_SIGNATURE = _keyword_signature(ADMMSettings)
+
+
+def admm_squared(program, **options):
     r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` by ADMM (Bai et al., Algorithm 1).
 
     Notation of docs/math.md section 6: a = (v_1..v_P, w_1..w_P), ``M a = sum_i D_i o X (v_i - w_i)``,
     ``Q a = (S_i o X v_i, S_i o X w_i)``; the program is
-    ``min 0.5 |M a - y|^2 + beta sum_j |a_j|_2  s.t.  Q a >= 0``.
+    ``min 0.5 |M a - y|^2 + beta sum_j |a_j|_2  s.t.  Q a >= 0``. The options and their defaults are the
+    fields of :class:`ADMMSettings`.
 
     Parameters
     ----------
@@ -554,18 +695,17 @@ def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_r
         ``r_prim = |(a - b, Q a - c)| <= tol_abs + tol_rel * max(|a|, |Q a|, |b|, |c|)`` and
         ``r_dual = |M^T (M a - y) + rho mu + rho Q^T kappa| <= tol_abs + tol_rel * max(|M^T M a|, |M^T y|,
         rho |mu|, rho |Q^T kappa|)``, and the relative duality-gap estimate (history ``gap``) is at most
-        ``max(tol_rel, tol_gap)`` - the residual tests alone, normalised by ``|M^T y|``, were measured to
-        stop 4e-2 above the optimum on near-interpolating problems (beta = 1e-3).
+        ``max(tol_rel, tol_gap)`` - the residual tests alone do not bound the objective's error.
     tol_gap : a polished point whose certified relative duality gap is below this stops the solver.
     feas_tol : cone violation accepted for the returned point, relative to max(1, |y|_inf) (it is
         compared in the original units as ``feas_tol * max(1, |y|_inf)``).
     max_iter, time_limit : iteration limit and wall-clock limit in seconds (None: no limit).
     warm_start : dict with ``V`` and ``W`` (original scale) or a SolveResult; it is polished first (a
         certified warm start returns after 0 iterations) and seeds (a, b, c) and the duals of ``a = b``.
-    verbose : print an OSQP-style table (iter, objective, primal res, dual res, rho, elapsed) to
-        ``sys.stderr`` every ``print_every`` iterations (default 50), plus polishing events. A number
-        T >= 0 starts the table only once the run has lasted T seconds (the CLI uses this so that
-        only long runs print).
+    verbose : print an OSQP-style table (iter, objective, primal res, dual res, gap estimate, rho, elapsed)
+        to ``sys.stderr`` every ``print_every`` iterations (default about 50), plus polishing events and a
+        summary line. A number T >= 0 starts the table only once the run has lasted T seconds (the CLI uses
+        this so that only long runs print).
     adaptive_rho, adaptive_rho_tolerance : residual balancing, applied when the normalised residuals are
         more than ``adaptive_rho_tolerance**2`` apart.
     scaling, polish : switch data scaling and polishing (for measurements).
@@ -573,10 +713,9 @@ def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_r
     sigma : weight of the cone split (``Q`` uses ``sigma X``).
     check_every : residuals, rho adaptation and the history are computed every this many iterations.
     polish_patience : polish once support and active set have been unchanged for this many checks.
+    print_every : iterations between table rows.
     blas_threads : BLAS threads used during the solve (threadpoolctl); 1 by default because the
-        per-iteration products are small and oversubscribed multi-threaded BLAS was measured 6x slower
-        on a shared 2-core machine (194 ms vs 29 ms per iteration, n=1000, d=30, P=100); None leaves
-        the BLAS setting alone.
+        per-iteration products are small; None leaves the BLAS setting alone.
 
     Returns
     -------
@@ -592,13 +731,15 @@ def admm_squared(program, *, rho=None, gamma=1.0, alpha=1.6, tol_abs=1e-7, tol_r
     ``info``: primal_residual, dual_residual, rho, rho_initial, rho_updates,
     cone_violation, returned_point (polished / admm_b / admm_a / *_projected), duality_gap_rel,
     dual_bound, certified, setup_time_s, polish_time_s, final_step_time_s, polish_attempts,
-    polish_rounds, polish_objective, accelerations, gamma, scale_x, scale_y.
+    polish_rounds, polish_objective, certify_attempts, certify_time_s, accelerations, gamma, scale_x,
+    scale_y.
     """
-    options = dict(rho=rho, gamma=gamma, alpha=alpha, tol_abs=tol_abs, tol_rel=tol_rel, tol_gap=tol_gap,
-                   feas_tol=feas_tol, max_iter=max_iter, time_limit=time_limit, warm_start=warm_start,
-                   verbose=verbose, adaptive_rho=adaptive_rho, adaptive_rho_tolerance=adaptive_rho_tolerance,
-                   scaling=scaling, polish=polish, anderson=anderson, sigma=sigma, check_every=check_every,
-                   polish_patience=polish_patience, print_every=print_every)
-    return run_with_blas_threads("admm", blas_threads, _admm, program, **options)
+    try:
+        arguments = _SIGNATURE.bind(program, **options).arguments
+    except TypeError as error:  # an unknown option: the message Python gives for a keyword signature
+        raise TypeError(f"admm_squared() {error}") from None
+    settings = ADMMSettings(**{name: value for name, value in arguments.items() if name != "program"})
+    return run_with_blas_threads(SOLVER, settings.blas_threads, _solve, program, settings)
 
 
+admm_squared.__signature__ = _SIGNATURE
