@@ -16,6 +16,13 @@ from .losses import get_loss
 from .validation import check_beta, check_X_y
 
 
+#: neurons whose sizes (largest contribution to a training prediction, relative to max |y|) add up to at
+#: most this are numerical noise - interior-point solvers leave every block slightly nonzero, at about their
+#: accuracy: they are dropped from the recovered network and not counted in its width (so no training
+#: prediction moves by more than this fraction of max |y|); a model that is all noise is the zero network
+NEURON_TOL = 1e-6
+
+
 class ConvexProgram(ABC):
     """Base class; subclasses declare ``formulation``, ``variable_names`` and the NumPy evaluators."""
 
@@ -105,8 +112,52 @@ class ConvexProgram(ABC):
         return 0.0
 
     @abstractmethod
-    def network(self, weights, rel_tol=1e-8):
-        """The non-convex network that realises the convex model at ``weights``."""
+    def network(self, weights, rel_tol=NEURON_TOL):
+        """The non-convex network that realises the convex model at ``weights``, without the neurons whose
+        size (:meth:`neuron_sizes`) is at most ``rel_tol``."""
+
+    @abstractmethod
+    def block_contributions(self, weights):
+        """``{name: (n x P) array}``: each block's (neuron's) contribution to the training predictions."""
+
+    def output_scale(self):
+        """The scale neuron sizes are measured against: max |y| (1 when y is zero)."""
+        top = float(np.abs(self.y).max(initial=0.0))
+        return top if top > 0 else 1.0
+
+    def neuron_sizes(self, weights):
+        """``{name: (P,) array}``: the size of every block's neuron - its largest contribution to a training
+        prediction, relative to :meth:`output_scale`. The one measure of a neuron's size: network width,
+        pruning and the collapsed flag all read it."""
+        scale = self.output_scale()
+        return {name: np.abs(contribution).max(axis=0, initial=0.0) / scale
+                for name, contribution in self.block_contributions(weights).items()}
+
+    def noise_neurons(self, weights, rel_tol=NEURON_TOL):
+        """``{name: (P,) bool}``: the noise neurons - the smallest ones, as many as fit with their sizes adding
+        up to at most ``rel_tol``. Dropping them all moves no training prediction by more than ``rel_tol``
+        times max |y|."""
+        sizes = self.neuron_sizes(weights)
+        if rel_tol <= 0:  # keep every block, dead ones included (the exact square-root split)
+            return {name: np.zeros(size.shape, dtype=bool) for name, size in sizes.items()}
+        names = list(sizes)
+        flat = np.concatenate([sizes[name] for name in names])
+        order = np.argsort(flat, kind="stable")
+        noise = np.zeros(flat.size, dtype=bool)
+        noise[order[np.cumsum(flat[order]) <= rel_tol]] = True
+        bounds = np.cumsum([0] + [sizes[name].size for name in names])
+        return {name: noise[bounds[k]:bounds[k + 1]] for k, name in enumerate(names)}
+
+    def significant_weights(self, weights, rel_tol=NEURON_TOL):
+        """``weights`` with the noise neurons' blocks (:meth:`noise_neurons`) set to zero."""
+        noise = self.noise_neurons(weights, rel_tol)
+        return {name: np.where(noise[name], 0.0, block) if block.ndim == 1 else block * ~noise[name][None, :]
+                for name, block in weights.items()}
+
+    def collapsed(self, weights):
+        """True when the model at ``weights`` is numerically the zero network: all its neurons are noise
+        (their sizes add up to at most :data:`NEURON_TOL`)."""
+        return all(np.all(noise) for noise in self.noise_neurons(weights).values())
 
     def network_objective(self, weights):
         """Non-convex training objective of the recovered network (docs/math.md section 1)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .base import ConvexProgram, group_norms
+from .base import NEURON_TOL, ConvexProgram, group_norms
 from .network import GatedReLUNetwork
 from .validation import check_directions, check_patterns
 
@@ -50,8 +50,11 @@ class GatedReLUProgram(ConvexProgram):
     def regularizer(self, weights):
         return float(group_norms(weights["U"]).sum())
 
-    def network(self, weights, rel_tol=1e-8):
-        return GatedReLUNetwork.from_convex(weights["U"], self.H, rel_tol)
+    def block_contributions(self, weights):
+        return {"U": self.D * (self.X @ weights["U"])}
+
+    def network(self, weights, rel_tol=NEURON_TOL):
+        return GatedReLUNetwork.from_convex(self.significant_weights(weights, rel_tol)["U"], self.H, 0.0)
 
     def network_objective(self, weights):
         net = self.network(weights)

@@ -63,7 +63,7 @@ class Loss(ABC):
     # -- worst case over an l_inf ball (slack = eps * |a_k|_1 >= 0) --------------------------------
     @abstractmethod
     def robust_per_sample(self, yhat, slack, y):
-        """Worst-case loss of each sample over the l_inf ball, given slack = eps * |a_k|_1 (docs/math.md 7)."""
+        """Worst-case loss of each sample over the l_inf ball, given slack = eps * |a_k|_1 (docs/math.md section 7)."""
 
     def robust_value(self, yhat, slack, y):
         return float(np.sum(self.robust_per_sample(np.asarray(yhat, float), np.asarray(slack, float),

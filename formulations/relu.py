@@ -15,7 +15,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .base import ConvexProgram, group_norms
+from .base import NEURON_TOL, ConvexProgram, group_norms
 from .network import ReLUNetwork
 from .validation import check_patterns
 
@@ -71,5 +71,10 @@ class ReLUProgram(ConvexProgram):
     def max_violation(self, weights):
         return float(max(v.max(initial=0.0) for v in self.cone_violations(weights)))
 
-    def network(self, weights, rel_tol=1e-8):
-        return ReLUNetwork.from_convex(weights["V"], weights["W"], rel_tol)
+    def block_contributions(self, weights):
+        """``D_i o X v_i`` and ``D_i o X w_i``: what each block adds to (or takes from) the predictions."""
+        return {"V": self.D * (self.X @ weights["V"]), "W": self.D * (self.X @ weights["W"])}
+
+    def network(self, weights, rel_tol=NEURON_TOL):
+        kept = self.significant_weights(weights, rel_tol)
+        return ReLUNetwork.from_convex(kept["V"], kept["W"], 0.0)

@@ -17,12 +17,51 @@ Its objective equals the exact adversarial training objective of the recovered n
 """
 from __future__ import annotations
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
+from scipy.optimize import linprog
 
 from .network import perturbation_mask, perturbed_columns
 from .relu import ReLUProgram
 from .validation import check_epsilon
+
+
+class CollapsedConesWarning(UserWarning):
+    """At this epsilon every robust cone is {0}: the zero network is the robust program's optimum."""
+
+
+def critical_epsilon(X, sign, perturbed):
+    r"""The largest radius at which the robust cone :math:`\{v : s \circ (X v) \ge \epsilon |v_p|_1\}` of one
+    pattern (signs ``s`` = 2 D_i - 1) still holds a nonzero point, by one linear program:
+
+    .. math::
+        \epsilon^*(s) = \max_{v,\ |v_p|_1 \le 1}\ \min_k s_k x_k^\top v
+
+    (the cone is homogeneous, so a point with :math:`s_k x_k^\top v \ge \epsilon |v_p|_1` exists for every
+    :math:`\epsilon \le \epsilon^*` and for none above). It is ``inf`` when the unperturbed coordinates alone
+    (the bias) realise the pattern - then no radius empties the cone - and 0 when even the clean cone is
+    {0}. Variables: ``v_p = v^+ - v^-`` (perturbed), the others free, and ``t``."""
+    n, d = X.shape
+    p_idx = np.flatnonzero(perturbed)
+    f_idx = np.flatnonzero(~perturbed)
+    SX = sign[:, None] * X
+    if f_idx.size:  # a point with v_p = 0: s_k x_k[f]^T v_f >= 0 for all k with some strict
+        fixed = linprog(np.zeros(f_idx.size), A_ub=-SX[:, f_idx], b_ub=-np.ones(n), bounds=(None, None),
+                        method="highs")
+        if fixed.status == 0:
+            return float("inf")
+    k = p_idx.size
+    # variables: v+ (k), v- (k), v_free (f), t ; maximise t
+    cost = np.zeros(2 * k + f_idx.size + 1)
+    cost[-1] = -1.0
+    A_ub = np.hstack([-SX[:, p_idx], SX[:, p_idx], -SX[:, f_idx], np.ones((n, 1))])
+    A_ub = np.vstack([A_ub, np.concatenate([np.ones(2 * k), np.zeros(f_idx.size + 1)])[None, :]])
+    b_ub = np.concatenate([np.zeros(n), [1.0]])
+    bounds = [(0, None)] * (2 * k) + [(None, None)] * f_idx.size + [(None, None)]
+    result = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    return max(0.0, -float(result.fun)) if result.status == 0 else 0.0
 
 
 class RobustReLUProgram(ReLUProgram):
@@ -72,6 +111,42 @@ class RobustReLUProgram(ReLUProgram):
     def set_epsilon(self, epsilon):
         """Change epsilon in place; the compiled problem is reused at the next solve (DPP)."""
         self.epsilon.value = check_epsilon(epsilon)
+        self.warn_if_cones_collapse()
+
+    def _critical_epsilon(self, i):
+        if not hasattr(self, "_critical"):
+            self._critical = np.full(self.n_patterns, np.nan)
+        if np.isnan(self._critical[i]):
+            self._critical[i] = critical_epsilon(self.X, self.S[:, i], self.perturbed_mask)
+        return self._critical[i]
+
+    def critical_epsilons(self):
+        """Per pattern, the largest epsilon at which its robust cone is not {0} (:func:`critical_epsilon`;
+        the V and W blocks of a pattern share one cone). Each is computed once per program."""
+        return np.array([self._critical_epsilon(i) for i in range(self.n_patterns)])
+
+    def surviving_patterns(self, epsilon=None):
+        """Number of patterns whose robust cone is not {0} at ``epsilon`` (default: the program's)."""
+        epsilon = self.epsilon_value if epsilon is None else epsilon
+        return int(np.count_nonzero(self.critical_epsilons() > epsilon))
+
+    def any_cone_survives(self, epsilon=None):
+        """True when some pattern's robust cone is not {0} at ``epsilon``; stops at the first one found."""
+        epsilon = self.epsilon_value if epsilon is None else epsilon
+        return any(self._critical_epsilon(i) > epsilon for i in range(self.n_patterns))
+
+    def warn_if_cones_collapse(self):
+        """Warn (:class:`CollapsedConesWarning`) when every robust cone is {0} at the program's epsilon: the
+        zero network is then the optimum, whatever the data and beta; the message says how far epsilon
+        would have to shrink for a pattern to survive."""
+        if self.epsilon_value <= 0 or self.any_cone_survives():
+            return False
+        largest = float(self.critical_epsilons().max(initial=0.0))
+        shrink = (f"epsilon would have to shrink below {largest:.3g} ({self.epsilon_value / largest:.3g}x "
+                  f"smaller) for one pattern to survive") if largest > 0 else "no pattern survives any epsilon > 0"
+        warnings.warn(f"every robust cone is {{0}} at epsilon={self.epsilon_value:g} ({self.n_patterns} patterns): "
+                      f"the zero network is this program's optimum; {shrink}", CollapsedConesWarning, stacklevel=3)
+        return True
 
     @property
     def epsilon_value(self):

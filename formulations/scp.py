@@ -15,7 +15,7 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .base import ConvexProgram
+from .base import NEURON_TOL, ConvexProgram
 from .network import ReLUNetwork
 from .validation import check_directions
 
@@ -49,5 +49,9 @@ class SCPProgram(ConvexProgram):
     def regularizer(self, weights):
         return float(np.abs(weights["theta"]).sum())
 
-    def network(self, weights, rel_tol=0.0):
-        return ReLUNetwork.from_random_features(self.H, weights["theta"], rel_tol)
+    def block_contributions(self, weights):
+        """``theta_j max(0, X h_j)``: each random feature's contribution to the predictions."""
+        return {"theta": self.F * weights["theta"][None, :]}
+
+    def network(self, weights, rel_tol=NEURON_TOL):
+        return ReLUNetwork.from_random_features(self.H, self.significant_weights(weights, rel_tol)["theta"], 0.0)

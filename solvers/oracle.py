@@ -67,6 +67,8 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
     ``result.info["fallback_from"]`` / ``["fallback_reason"]`` say what failed.
     """
     name = check_cvxpy_solver(solver)
+    if hasattr(program, "warn_if_cones_collapse"):  # the robust program: say it before a long solve
+        program.warn_if_cones_collapse()
     run = _attempt(program, name, verbose, options)
     info = {"wall_time_s": run["wall"]}
     used = name
@@ -84,6 +86,8 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
         info["error"] = run["error"]
     if run["notes"]:
         info["solver_warnings"] = run["notes"]
-    return SolveResult(program=program, weights=run["weights"], status=run["status"], solver=used.lower(),
+    result = SolveResult(program=program, weights=run["weights"], status=run["status"], solver=used.lower(),
                        iterations=run["iterations"], solve_time_s=run["solve_time"],
                        compile_time_s=run["compile_time"], info=info)
+    result.warn_if_collapsed(stacklevel=3)
+    return result

@@ -14,6 +14,8 @@ from typing import Any, Optional
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
+from formulations.base import NEURON_TOL
+
 #: statuses a hand-written solver may report; CVXPY statuses are passed through as CVXPY names them.
 CONVERGED = ("optimal",)
 STATUSES = ("optimal", "optimal_inaccurate", "max_iter", "time_limit", "diverged", "infeasible",
@@ -25,6 +27,10 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 
     A subclass of scikit-learn's ``ConvergenceWarning``, so filters and ``pytest.warns`` written for
     either one catch it."""
+
+
+class CollapsedNetworkWarning(UserWarning):
+    """The returned model is numerically the zero network: it predicts nothing, whatever its status."""
 
 
 @dataclass
@@ -81,6 +87,12 @@ class SolveResult:
         return self.status in CONVERGED
 
     @property
+    def collapsed(self):
+        """True when the returned model is numerically the zero network (no training prediction above
+        ``NEURON_TOL`` of max |y|; see :meth:`formulations.base.ConvexProgram.collapsed`)."""
+        return self.weights is not None and self.program.collapsed(self.weights)
+
+    @property
     def network(self):
         if self._network is None and self.weights is not None:
             self._network = self.program.network(self.weights)
@@ -95,11 +107,21 @@ class SolveResult:
         return self.program.predictions(self.weights)
 
     def train_accuracy(self):
-        """Share of training points classified correctly (hinge/logistic), None for squared loss."""
-        if not self.program.loss.classification or self.weights is None:
+        """Share of training points with sign(f) equal to their label, whenever the labels are in {-1, +1}
+        (every loss: the squared loss trains classifiers too); None otherwise. A tie - an output within
+        ``NEURON_TOL`` of max |y| of zero, where the sign is numerical noise - counts as an error."""
+        y = self.program.y
+        if self.weights is None or not np.all(np.isin(y, (-1.0, 1.0))):
             return None
         pred = self.predictions()
-        return float(np.mean(np.where(pred >= 0, 1.0, -1.0) == self.program.y))
+        decided = np.abs(pred) > NEURON_TOL * self.program.output_scale()
+        return float(np.mean(decided & (np.sign(pred) == y)))
+
+    def warn_if_collapsed(self, stacklevel=3):
+        if self.collapsed:
+            warnings.warn(f"{self.solver}: the returned model is the zero network (no training prediction "
+                          f"exceeds {NEURON_TOL:g} of max |y|); beta or epsilon leave no neuron",
+                          CollapsedNetworkWarning, stacklevel=stacklevel)
 
     def warn_if_not_converged(self, stacklevel=3):
         if not self.converged:
@@ -118,7 +140,8 @@ class SolveResult:
             "objective": _num(self.objective),
             "max_violation": _num(self.max_violation),
             "network_objective": _num(self.network_objective),
-            "network_width": None if net is None else int(net.width),
+            "network_width": None if net is None else (0 if self.collapsed else int(net.width)),
+            "collapsed": bool(self.collapsed),
             "train_accuracy": self.train_accuracy(),
             "solve_time_s": float(self.solve_time_s),
             "compile_time_s": float(self.compile_time_s),
@@ -133,9 +156,9 @@ class SolveResult:
         constraint violation and time."""
         gap = self.info.get("duality_gap_rel")
         gap_text = "-" if gap is None or not np.isfinite(gap) else f"{gap:.1e}"
-        return (f"{self.solver}: status {self.status}, iterations {self.iterations}, objective "
-                f"{self.objective:.10e}, certified rel gap {gap_text}, violation {self.max_violation:.1e}, "
-                f"time {self.solve_time_s:.3g}s")
+        return (f"{self.solver}: status {self.status}{', zero network (collapsed)' if self.collapsed else ''}, "
+                f"iterations {self.iterations}, objective {self.objective:.10e}, certified rel gap {gap_text}, "
+                f"violation {self.max_violation:.1e}, time {self.solve_time_s:.3g}s")
 
     def __repr__(self):
         return (f"SolveResult(solver={self.solver!r}, status={self.status!r}, objective={self.objective:.10g}, "
@@ -155,6 +178,7 @@ def finish_run(program, weights, *, status, solver, iterations, solve_time_s, hi
         print(result.summary(), file=sys.stderr)
     if status != "optimal":
         result.warn_if_not_converged(stacklevel=stacklevel)
+    result.warn_if_collapsed(stacklevel=stacklevel)
     return result
 
 

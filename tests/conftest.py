@@ -88,7 +88,7 @@ def exact_solutions(gp_data, gp_patterns):
     return out
 
 
-# -- reference formulas written directly from docs/math.md (independent of formulations/) ----------------
+# -- reference formulas written directly from docs/math.md sections 1-3 (independent of formulations/) ---
 def ref_loss(yhat, y, loss):
     """Sum-form losses of docs/math.md section 1, written out again."""
     yhat, y = np.asarray(yhat, float), np.asarray(y, float)
@@ -140,7 +140,8 @@ def ref_group_penalty(*blocks):
 
 @pytest.fixture(scope="session")
 def ref():
-    """Reference formulas (docs/math.md) for the tests, independent of the library's own evaluators."""
+    """Reference formulas (docs/math.md sections 1-3) for the tests, independent of the library's own
+    evaluators."""
     from types import SimpleNamespace
 
     return SimpleNamespace(loss=ref_loss, loss_gradient=ref_loss_gradient, relu_net=ref_relu_net,

@@ -1,4 +1,5 @@
-"""PGD adversarial training of the non-convex network (solvers/adversarial.py; docs/math.md sections 1 and 7).
+"""PGD adversarial training of the non-convex network (solvers/baselines/adversarial.py;
+docs/math.md sections 1 and 7).
 
 The reference worst case here is EXACT for any two-layer ReLU network in two perturbed dimensions (plus
 an unperturbed bias): f is piecewise affine on the cells cut out of the box by the neuron lines

@@ -1,4 +1,4 @@
-"""scikit-learn estimators (solvers/estimators.py): sklearn's own estimator checks plus the convex
+"""scikit-learn estimators (solvers/interface/estimators.py): sklearn's own estimator checks plus the convex
 program's guarantees seen through the estimator API."""
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ def test_regressor_matches_program_and_recovered_network():
     prog = make_program("sampled", X, y, "squared", 0.05, n_patterns=30, seed=7, bias=True)
     ref = solve_oracle(prog)
     assert reg.objective_ == pytest.approx(ref.objective, rel=1e-6)
-    np.testing.assert_allclose(reg.predict(X), reg.result_.predictions(), atol=1e-6)
+    # the network drops noise neurons: predictions move by at most NEURON_TOL * max |y|
+    np.testing.assert_allclose(reg.predict(X), reg.result_.predictions(), atol=1e-6 * np.abs(y).max())
     assert reg.result_.network_objective == pytest.approx(reg.objective_, rel=1e-6)
     assert reg.score(X, y) > 0.9
     # new data: the recovered network on [X_new, 1]
@@ -142,8 +143,9 @@ def test_other_formulations_predict_with_their_network(formulation):
     prog = reg.result_.program
     assert prog.formulation == formulation
     # on the training data the network (gates from the sampled directions for "gated", frozen
-    # first layer for "scp", square-root split for "exact") reproduces the convex predictions
-    np.testing.assert_allclose(reg.predict(X), reg.result_.predictions(), atol=1e-6)
+    # first layer for "scp", square-root split for "exact") reproduces the convex predictions, up to the
+    # noise neurons it drops (predictions move by at most NEURON_TOL * max |y|)
+    np.testing.assert_allclose(reg.predict(X), reg.result_.predictions(), atol=1e-6 * np.abs(y).max())
     if formulation == "gated":
         assert reg.network_.G is not None
         Xn = rng.standard_normal((5, 2))

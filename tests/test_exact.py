@@ -34,7 +34,7 @@ def test_exact_solution_and_recovered_network(exact_solutions, ref, loss):
     V, W = res.weights["V"], res.weights["W"]
     assert prog.formulation == "exact" and X.shape[1] == 3 and np.all(X[:, -1] == 1.0)
 
-    # objective of section 2, recomputed from the point
+    # objective of docs/math.md section 2, recomputed from the point
     pred = ref.convex_predictions(X, D, V, W)
     opt = ref.loss(pred, y, loss) + beta * ref.group_penalty(V, W)
     assert opt == pytest.approx(prog.problem.value, rel=1e-7)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 
+import cvxpy as cp
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,72 @@ def test_epsilon_zero_is_the_sampled_program_and_optimum_grows_with_epsilon(robu
             assert res.objective == pytest.approx(fresh.objective, rel=SOLVER_RTOL)
     assert all(b >= a - SOLVER_RTOL * max(1.0, a) for a, b in zip(values, values[1:])), values
     assert values[-1] > values[0] * (1 + 1e-3)
+
+
+def test_critical_epsilon_is_where_the_robust_cone_empties():
+    """The LP's critical radius of a pattern: just below it the robust cone has a nonzero point (found by
+    the oracle's own constraint), just above it the cone is {0}; a pattern the bias alone realises never
+    empties."""
+    from formulations.robust import critical_epsilon
+
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.standard_normal((30, 3)), np.ones((30, 1))])
+    h = rng.standard_normal(4)
+    sign = np.where(X @ h >= 0, 1.0, -1.0)
+    mask = np.array([True, True, True, False])
+    crit = critical_epsilon(X, sign, mask)
+    assert 0 < crit < np.inf
+    for eps, nonzero in ((0.999 * crit, True), (1.001 * crit, False)):
+        v = cp.Variable(4)
+        cons = [cp.multiply(sign, X @ v) >= eps * cp.norm(v[:3], 1), cp.norm(v[:3], 1) <= 1]
+        value = cp.Problem(cp.Maximize(cp.sum(cp.multiply(sign, X @ v)) - 0 * v[3]), cons).solve()
+        assert (value > 1e-6) == nonzero, (eps, crit, value)
+    assert critical_epsilon(X, np.ones(30), mask) == np.inf  # all active: the bias alone realises it
+
+
+def test_every_cone_collapsed_warns_before_solving_and_reports_the_zero_network():
+    """At an epsilon above every pattern's critical radius, the program warns (naming how far epsilon
+    must shrink), the ADMM returns the zero network as optimal without iterating, and the result says it
+    is collapsed: width 0, in the JSON and the summary line."""
+    import warnings as _warnings
+
+    from formulations.robust import CollapsedConesWarning
+    from solvers import admm
+    from solvers.result import CollapsedNetworkWarning
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 3))
+    y = np.where(rng.standard_normal(40) >= 0, 1.0, -1.0)
+    program = make_program("robust", X, y, "hinge", 0.1, n_patterns=8, seed=0, epsilon=5.0, bias=True)
+    largest = float(program.critical_epsilons().max())
+    assert largest < 5.0 and program.surviving_patterns() == 0
+    assert program.surviving_patterns(0.5 * largest) >= 1
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        result = admm(program)
+    kinds = {type(w.message) for w in caught}
+    assert CollapsedConesWarning in kinds and CollapsedNetworkWarning in kinds
+    assert f"shrink below {largest:.3g}" in str(next(w.message for w in caught
+                                                     if isinstance(w.message, CollapsedConesWarning)))
+    assert result.status == "optimal" and result.iterations == 0 and result.collapsed
+    run = result.to_dict()
+    assert run["collapsed"] is True and run["network_width"] == 0
+    assert "zero network" in result.summary()
+    assert result.objective == pytest.approx(program.objective(program.zero_weights()))
+    oracle = solve_oracle(program)
+    assert oracle.objective == pytest.approx(result.objective, rel=1e-7) and oracle.collapsed
+
+
+@pytest.mark.slow
+def test_digits_twenty_patterns_at_eps_point_one_is_collapsed():
+    """The issue's instance: digits 0-4 vs 5-9, 20 sampled patterns, eps = 0.1 - every cone is {0}, and
+    the result says the network is zero instead of reporting a width and an accuracy of noise."""
+    from formulations.datasets import digits_binary
+    from solvers import admm
+
+    data = digits_binary()
+    program = make_program("robust", data.X, data.y, "hinge", 0.1, n_patterns=20, seed=0, epsilon=0.1, bias=True)
+    with pytest.warns(UserWarning):
+        result = admm(program)
+    assert result.collapsed and result.to_dict()["network_width"] == 0
+    assert result.train_accuracy() == 0.0  # every output is a tie: none is counted as correct

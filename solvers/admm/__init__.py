@@ -9,9 +9,12 @@
 """
 from __future__ import annotations
 
+import time
+
 from formulations.relu import ReLUProgram
 
 from ..core.blas import run_with_blas_threads
+from ..result import finish_run
 from .squared import admm_squared
 
 __all__ = ["admm", "admm_squared"]
@@ -22,9 +25,9 @@ def admm(program, **options):
 
     * squared loss, ``exact`` / ``sampled`` program: :func:`admm_squared` (loss inside the a-update,
       polishing with a duality-gap certificate);
-    * hinge or logistic loss, ``exact`` / ``sampled`` program: :func:`solvers.admm_split.admm_split`
+    * hinge or logistic loss, ``exact`` / ``sampled`` program: :func:`solvers.admm.split.admm_split`
       (extra split ``z = M a``, the loss enters through its per-sample prox, same cached factorisation);
-    * ``robust`` program, hinge loss: :func:`solvers.admm_robust.admm_robust` (splits for the slopes and
+    * ``robust`` program, hinge loss: :func:`solvers.admm.robust.admm_robust` (splits for the slopes and
       the eps-tightened cones).
 
     ``options`` go to the variant (see its docstring); every variant returns a
@@ -35,6 +38,8 @@ def admm(program, **options):
 
     if isinstance(program, RobustReLUProgram):
         from .robust import admm_robust
+        if program.warn_if_cones_collapse():
+            return _zero_network_is_optimal(program)
         return admm_robust(program, **options)
     if isinstance(program, ReLUProgram) and program.formulation in ("exact", "sampled") \
             and program.loss.name != "squared":
@@ -42,3 +47,15 @@ def admm(program, **options):
         blas_threads = options.pop("blas_threads", 1)
         return run_with_blas_threads("admm", blas_threads, admm_split, program, **options)
     return admm_squared(program, **options)
+
+
+def _zero_network_is_optimal(program):
+    """The robust program whose every cone is {0} at its epsilon: the zero network is its only feasible
+    point, hence optimal - no iteration is needed to prove it."""
+    start = time.perf_counter()
+    weights = program.zero_weights()
+    objective = program.objective(weights)
+    info = {"stopped_by": "every robust cone is {0} at this epsilon: the zero network is the only feasible point",
+            "duality_gap_rel": 0.0, "dual_bound": objective, "certified": True}
+    return finish_run(program, weights, status="optimal", solver="admm", iterations=0,
+                      solve_time_s=time.perf_counter() - start, info=info, stacklevel=3)

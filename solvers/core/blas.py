@@ -9,8 +9,8 @@ import numpy as np
 
 def run_with_blas_threads(solver, blas_threads, fn, *args, **kwargs):
     """Call ``fn(*args, **kwargs)`` with at most ``blas_threads`` BLAS threads (threadpoolctl); None leaves
-    the BLAS setting alone. The per-iteration products of the hand-written solvers are small, and
-    oversubscribed multi-threaded BLAS was measured 6x slower on a shared 2-core machine."""
+    the BLAS setting alone. The per-iteration products of the hand-written solvers are small, so one
+    thread avoids the cost of oversubscribed multi-threaded BLAS (docs/benchmarks.md)."""
     if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(
             blas_threads, (int, np.integer)) or blas_threads < 1):
         raise ValueError(f"{solver} option blas_threads must be a positive integer or None, got {blas_threads!r}")
@@ -24,9 +24,6 @@ def run_with_blas_threads(solver, blas_threads, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-# ------------------------------------------------------------------------------------------------------
-# the reduced Newton system (M^T M + B) dx = r, by block eigendecompositions and Woodbury
-# ------------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _controller():
     """threadpoolctl's controller (it ships with scikit-learn), built on first use; None without it."""

@@ -14,10 +14,8 @@ class Scaled:
         X, y = program.X, program.y
         n, d = X.shape
         if scaling:
-            # average eigenvalue of Xs^T Xs equal to 1: the cone split and the a = b split weigh alike.
-            # Measured alternative: unit root-mean-square entry (sx = |X|_F / sqrt(n d)) needs 1.6-14x
-            # fewer iterations at moderate beta but failed to certify beta = 1e-4 and was 15x further
-            # from the optimum after 2000 iterations at beta = 1e-3 (n = 300, d = 30, P = 100)
+            # average eigenvalue of Xs^T Xs equal to 1: the cone split and the a = b split weigh alike
+            # (the unit root-mean-square alternative is compared in docs/benchmarks.md)
             sx = np.linalg.norm(X) / np.sqrt(d)
             sy = np.linalg.norm(y) / np.sqrt(n)
             sx = sx if sx > 0 else 1.0

@@ -1,7 +1,8 @@
 """The ``cvxnn`` command line (docs/cli.md).
 
-    cvxnn solve    --data NAME|FILE --formulation F --loss L --beta B --solver S [--json PATH|-]
+    cvxnn solve    --data NAME|FILE --formulation F --loss L --beta B --solver S [--json PATH|-] [--save MODEL.npz]
     cvxnn verify   [instance options] --solvers admm,ipm,... [--oracle clarabel] [--json PATH|-] [--plot PNG]
+    cvxnn predict  --model MODEL.npz --data NAME|FILE [--out PATH.csv|PATH.json|-]
     cvxnn datasets
 
 Input errors exit with status 2 and one line on standard error that names the problem; ``verify``
@@ -26,6 +27,7 @@ from ..battery import compare, tolerance_for
 from ..registry import check_solves, get_solver, solvers_for
 from ..core.memory import check_memory
 from ..oracle import solve_oracle
+from .model import load_model, save_model
 from .report import oracle_provenance, plot_convergence, solve_summary, verify_table, write_json
 
 DEFAULT_DATA = "breast_cancer"
@@ -71,6 +73,8 @@ def build_parser():
     solve = sub.add_parser("solve", help="solve one program with one solver")
     _add_instance_options(solve, default_beta=1.0, default_patterns=50)
     solve.add_argument("--solver", default="clarabel", help="clarabel, scs, admm, ... (default clarabel)")
+    solve.add_argument("--save", default=None, metavar="MODEL.npz",
+                       help="write the recovered network and its preprocessing (default: none)")
     verify = sub.add_parser("verify", help="compare solvers with the CVXPY oracle on one instance")
     _add_instance_options(verify, default_beta=1.0, default_patterns=50)
     verify.add_argument("--solvers", default=None,
@@ -81,6 +85,12 @@ def build_parser():
                         help="override the per-solver gap tolerance (default: solvers.battery.SOLVER_TOLERANCES)")
     verify.add_argument("--plot", default=None, metavar="PATH.png",
                         help="objective gap and residuals vs time (default: none)")
+    predict = sub.add_parser("predict", help="apply a saved model (cvxnn solve --save) to data")
+    predict.add_argument("--model", required=True, metavar="MODEL.npz", help="the saved model (required)")
+    predict.add_argument("--data", required=True, help="bundled dataset name or .npz/.csv file (required)")
+    predict.add_argument("--target", default=None, help="target column of a CSV file (default: the last)")
+    predict.add_argument("--out", default="-", metavar="PATH|-",
+                         help="predictions as .csv or .json ('-' = CSV on stdout; default -)")
     sub.add_parser("datasets", help="list the bundled datasets")
     return parser
 
@@ -119,11 +129,14 @@ def check_instance_options(args):
 def _check_output_paths(args):
     """--json and --plot: a writable folder, a .png plot, and never the input file."""
     data_path = os.path.realpath(args.data) if os.path.isfile(args.data) else None
-    for flag, path in (("--json", args.json), ("--plot", getattr(args, "plot", None))):
+    for flag, path in (("--json", args.json), ("--plot", getattr(args, "plot", None)),
+                       ("--save", getattr(args, "save", None))):
         if path is None or path == "-":
             continue
         if flag == "--plot" and not path.lower().endswith(".png"):
             raise UsageError(f"--plot needs a .png path, got {path}")
+        if flag == "--save" and not path.lower().endswith(".npz"):
+            raise UsageError(f"--save needs an .npz path, got {path}")
         if data_path is not None and os.path.realpath(path) == data_path:
             raise UsageError(f"{flag} {path} would overwrite the input data file")
         folder = os.path.dirname(os.path.abspath(path))
@@ -145,9 +158,10 @@ def build_instance(args):
     """Program and instance description from the parsed options (ValueError on bad input)."""
     check_instance_options(args)
     data = load_data(args.data, args.target)
-    X = data.X
+    X, args.standardization = data.X, None
     if args.standardize:
-        X = standardize(X)[0]
+        X, mean, scale = standardize(X)
+        args.standardization = (mean, scale)
     # directions without patterns become patterns inside make_program (formulations.patterns_from_directions)
     try:
         program = make_program(args.formulation, X, data.y, args.loss, args.beta, D=data.D, H=data.H,
@@ -184,8 +198,49 @@ def cmd_solve(args, out):
     run = result.to_dict()
     lines = solve_summary(instance, program, run)
     print("\n".join(lines), file=out)
+    if args.save:
+        mean, scale = args.standardization or (None, None)
+        save_model(args.save, result.network, bias=args.bias, mean=mean, scale=scale,
+                   metadata={"instance": instance, "solver": result.solver, "status": result.status,
+                             "objective": run["objective"]})
+        print(f"wrote {args.save}", file=out)
     if args.json:
         write_json(run, args.json)
+    return 0
+
+
+def cmd_predict(args, out):
+    """Apply a saved model to data and write one row per sample: the output f(x), and for a classifier
+    (trained on labels in {-1, +1}) the label sign(f(x)), ties f = 0 reported as 0."""
+    lower = args.out.lower()
+    if args.out != "-" and not (lower.endswith(".csv") or lower.endswith(".json")):
+        raise UsageError(f"--out needs a .csv or .json path (or -), got {args.out}")
+    if args.out != "-" and os.path.isfile(args.data) and os.path.realpath(args.out) == os.path.realpath(args.data):
+        raise UsageError(f"--out {args.out} would overwrite the input data file")
+    model = load_model(args.model)
+    data = load_data(args.data, args.target)
+    outputs = model.predict(data.X)
+    classifier = model.metadata.get("instance", {}).get("loss") in ("hinge", "logistic") or \
+        bool(model.metadata.get("classifier"))
+    labels = np.sign(outputs) if classifier else None
+    if lower.endswith(".json"):
+        write_json({"model": args.model, "data": args.data, "prediction": outputs.tolist(),
+                    **({"label": labels.tolist()} if classifier else {})}, args.out)
+    else:
+        lines = ["prediction,label" if classifier else "prediction"]
+        lines += [f"{f!r},{int(label)}" if classifier else repr(f)
+                  for f, label in zip(outputs.tolist(), labels if classifier else outputs)]
+        text = "\n".join(lines) + "\n"
+        if args.out == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                with open(args.out, "w") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                raise ValueError(f"cannot write the predictions to {args.out}: {exc.strerror}") from None
+    if args.out != "-":
+        print(f"wrote {len(outputs)} predictions to {args.out}", file=out)
     return 0
 
 
@@ -297,11 +352,12 @@ def main(argv=None):
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        json_stdout = getattr(args, "json", None) == "-"
+        json_stdout = getattr(args, "json", None) == "-" or getattr(args, "out", None) == "-"
         out = sys.stderr if json_stdout else sys.stdout
         if json_stdout and getattr(args, "verbose", False):
             raise UsageError("--verbose cannot be combined with --json - (solver logs would mix with the JSON)")
-        handler = {"solve": cmd_solve, "verify": cmd_verify, "datasets": cmd_datasets}[args.command]
+        handler = {"solve": cmd_solve, "verify": cmd_verify, "predict": cmd_predict,
+                   "datasets": cmd_datasets}[args.command]
         with np.errstate(all="ignore"):
             return handler(args, out)
     except ValueError as exc:  # includes UsageError: bad input, exit 2 with one line

@@ -47,7 +47,10 @@ def solve_summary(instance, program, run):
     lines = [instance_line(instance, program)]
     for key in SUMMARY_FIELDS:
         value = run.get(key)
-        lines.append(f"  {key:<18} {fmt(value) if isinstance(value, float) else value}")
+        text = fmt(value) if isinstance(value, float) else value
+        if key == "status" and run.get("collapsed"):
+            text = f"{value} (the zero network: collapsed, no neuron left)"
+        lines.append(f"  {key:<18} {text}")
     if "fallback_from" in run["info"]:
         lines.append(f"  note: {run['info']['fallback_from']} failed ({run['info']['fallback_reason']}); "
                      f"the answer comes from {run['solver']}")
@@ -77,7 +80,8 @@ def verify_table(instance, program, runs, provenance):
             verdict = ("ok" if run["passed"] else "FAIL " + run["reason"])
             if run.get("reference") and run["reference"] != runs[0]["solver"]:
                 verdict += f" (vs {run['reference']})"
-        lines.append(f"{run['solver']:<10} {run['status']:<18} {fmt(run['objective'], '.10g'):>16} "
+        status = run["status"] + (" (zero)" if run.get("collapsed") else "")
+        lines.append(f"{run['solver']:<10} {status:<18} {fmt(run['objective'], '.10g'):>16} "
                      f"{fmt(run.get('rel_gap'), '.2e'):>10} {fmt(run['max_violation'], '.2e'):>10} "
                      f"{fmt(run['network_objective'], '.10g'):>16} {fmt(run['network_width'], 'd'):>6} "
                      f"{run['solve_time_s']:>9.3f} {run['iterations']:>7d}  {verdict}")
