@@ -9,8 +9,8 @@ from .patterns import enumerate_patterns, patterns_from_directions, sample_patte
 from .relu import ReLUProgram
 from .robust import RobustReLUProgram
 from .scp import SCPProgram
-from .validation import (check_beta, check_directions, check_epsilon, check_formulation, check_matrix,
-                         check_patterns, check_positive_int, check_vector)
+from .validation import (check_beta, check_directions, check_epsilon, check_flag, check_formulation, check_matrix,
+                         check_patterns, check_positive_int, check_seed, check_vector)
 
 DEFAULT_SAMPLES = 100
 
@@ -38,6 +38,11 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
     ``bias=True`` appends a ones column to X (never perturbed by the robust program).
     """
     check_formulation(formulation)
+    seed = check_seed(seed)
+    bias = check_flag(bias, "bias")
+    if formulation != "robust" and epsilon != 0.0:
+        raise ValueError(f"epsilon applies to the robust formulation only; got epsilon={epsilon!r} for "
+                         f"{formulation!r}")
     # the one validation pass: X and y are checked and copied here, and every constructor below trusts them
     X = add_bias_column(check_matrix(X, "X", copy=False), check_input=False) if bias else check_matrix(X, "X")
     n, d = X.shape

@@ -19,7 +19,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from .validation import check_matrix, check_positive_int
+from .validation import check_matrix, check_positive_int, check_seed
 
 
 def unique_columns(D, H=None):
@@ -58,7 +58,7 @@ def sample_patterns(X, n_samples, seed=None, drop_zero=True, check_input=True):
     if check_input:
         X = check_matrix(X, "X", copy=False)
     n_samples = check_positive_int(n_samples, "n_samples (number of sampled directions)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     H = rng.standard_normal((n_samples, X.shape[1])).T
     try:
         return patterns_from_directions(X, H, drop_zero)

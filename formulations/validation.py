@@ -113,6 +113,22 @@ def check_formulation(name):
     return name
 
 
+def check_seed(seed, name="seed"):
+    """A random seed: None or an integer >= 0 (what ``numpy.random.default_rng`` accepts as one number)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def check_flag(value, name):
+    """A True/False option (a string such as "yes" is refused, not read as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -11,6 +11,7 @@ import time
 import warnings
 
 import cvxpy as cp
+import numpy as np
 
 from .result import SolveResult
 
@@ -32,6 +33,16 @@ def check_cvxpy_solver(name):
     if not isinstance(name, str) or name.upper() not in cp.installed_solvers():
         raise ValueError(f"CVXPY solver {name!r} is not installed; installed: {', '.join(installed_solvers())}")
     return name.upper()
+
+
+def _check_generic_options(options):
+    """The iteration limits every CVXPY solver takes under some name: integers >= 1 (a negative one would
+    reach the solver's C code as an overflow)."""
+    for key in ("max_iter", "max_iters", "maxiter"):
+        if key in options:
+            value = options[key]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"solve_oracle option {key} must be an integer >= 1, got {value!r}")
 
 
 def _attempt(program, name, verbose, options):
@@ -66,7 +77,13 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
     oracle accuracy; ``result.solver`` names the solver that produced the point and
     ``result.info["fallback_from"]`` / ``["fallback_reason"]`` say what failed.
     """
+    from formulations.base import ConvexProgram
+
+    if not isinstance(program, ConvexProgram):
+        raise ValueError(f"program must be a cvxnn program (see formulations.make_program), got "
+                         f"{type(program).__name__}")
     name = check_cvxpy_solver(solver)
+    _check_generic_options(options)
     if hasattr(program, "warn_if_cones_collapse"):  # the robust program: say it before a long solve
         program.warn_if_cones_collapse()
     run = _attempt(program, name, verbose, options)

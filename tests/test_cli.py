@@ -308,3 +308,54 @@ def test_warnings_reach_the_terminal_as_one_clean_line(capsys):
     warning_lines = [line for line in err.splitlines() if "warning" in line.lower()]
     assert code == 0 and warning_lines
     assert all(line.startswith("cvxnn: warning: ") and ".py" not in line for line in warning_lines)
+
+
+def test_save_and_predict_round_trip_the_network_exactly(capsys, tmp_path):
+    """solve --save writes the recovered network with its preprocessing (bias, standardisation); predict
+    applies it to the same raw data and reproduces the network's outputs exactly, as CSV or JSON."""
+    model = tmp_path / "model.npz"
+    code, out, _ = run_cli(capsys, "solve", "--data", "moons", "--loss", "hinge", "--beta", "0.5", "--patterns",
+                           "6", "--bias", "--standardize", "--save", str(model), "--json", "-")
+    assert code == 0 and model.exists()
+    run = json.loads(out)
+    from formulations.datasets import load_data, standardize
+    from solvers.interface.model import load_model
+
+    saved = load_model(model)
+    data = load_data("moons")
+    Z, mean, scale = standardize(data.X)
+    np.testing.assert_array_equal(saved.mean, mean)
+    expected = saved.network.predict(np.hstack([Z, np.ones((data.n, 1))]))
+    assert saved.network.width == run["network_width"] and saved.metadata["instance"]["loss"] == "hinge"
+    target = tmp_path / "pred.json"
+    code, _, _ = run_cli(capsys, "predict", "--model", str(model), "--data", "moons", "--out", str(target))
+    document = json.loads(target.read_text())
+    assert code == 0 and document["prediction"] == expected.tolist()
+    assert document["label"] == np.sign(expected).tolist()
+    code, out, _ = run_cli(capsys, "predict", "--model", str(model), "--data", "moons")
+    rows = out.strip().splitlines()
+    assert code == 0 and rows[0] == "prediction,label" and len(rows) == data.n + 1
+    assert [float(r.split(",")[0]) for r in rows[1:]] == expected.tolist()
+    # training accuracy of sign(f), ties counted as errors
+    accuracy = float(np.mean(np.sign(expected) == data.y))
+    assert run["train_accuracy"] == pytest.approx(accuracy)
+
+
+def test_predict_refuses_what_it_cannot_apply(capsys, tmp_path):
+    model = tmp_path / "model.npz"
+    assert run_cli(capsys, "solve", "--data", "moons", "--patterns", "4", "--save", str(model))[0] == 0
+    code, _, err = run_cli(capsys, "predict", "--model", str(model), "--data", "breast_cancer")
+    assert code == 2 and "the model takes 2 features, the data have 30" in err
+    code, _, err = run_cli(capsys, "predict", "--model", str(tmp_path / "none.npz"), "--data", "moons")
+    assert code == 2 and "not a cvxnn model file" in err
+    code, _, err = run_cli(capsys, "predict", "--model", str(model), "--data", "moons", "--out", "x.txt")
+    assert code == 2 and "--out needs a .csv or .json path" in err
+    code, _, err = run_cli(capsys, "solve", "--data", "moons", "--save", str(tmp_path / "model.pkl"))
+    assert code == 2 and "--save needs an .npz path" in err
+
+
+def test_squared_loss_reports_training_accuracy_on_plus_minus_one_labels(capsys):
+    """The squared loss trains classifiers too: with labels in {-1, +1} its run reports the accuracy of
+    sign(f); with real targets it reports none."""
+    code, out, _ = run_cli(capsys, "solve", "--data", "moons", "--patterns", "6", "--beta", "0.5", "--json", "-")
+    assert code == 0 and 0.5 < json.loads(out)["train_accuracy"] <= 1.0

@@ -193,7 +193,7 @@ def test_random_state_and_pickle(blobs):
     np.testing.assert_array_equal(a.results_[0].program.D, b.results_[0].program.D)
     c = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(c.decision_function(X), a.decision_function(X))
-    assert c.results_[0].objective == pytest.approx(a.results_[0].objective)
+    assert c.objective_[0] == pytest.approx(a.results_[0].objective)  # the fitted objectives survive pickling
     fresh = clone(a)
     assert not hasattr(fresh, "results_") and fresh.get_params()["n_patterns"] == 10
 
@@ -248,3 +248,30 @@ def test_robust_formulation_classifier(blobs):
     assert clf.result_.network_objective == pytest.approx(clf.objective_, rel=1e-5)
     with pytest.raises(ValueError, match="robust"):
         ConvexReLUClassifier(epsilon=0.05).fit(X, y)
+
+
+def test_a_fitted_estimator_pickles_to_its_network_not_its_program():
+    """The pickle holds the networks and fitted statistics, not the program with its data and compiled
+    CVXPY problem: a breast-cancer pipeline pickles to kilobytes, and the unpickled model predicts the same."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from formulations.datasets import breast_cancer
+
+    data = breast_cancer()
+    model = make_pipeline(StandardScaler(), ConvexReLUClassifier(beta=1.0, n_patterns=10, random_state=0))
+    model.fit(data.X, data.y)
+    blob = pickle.dumps(model)
+    assert len(blob) < 200_000, f"pickle of {len(blob)} bytes"
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again.predict(data.X), model.predict(data.X))
+    assert not hasattr(again[-1], "result_") and hasattr(model[-1], "result_")
+
+
+def test_max_patterns_reaches_the_exact_program():
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    y = np.sign(X[:, 0])
+    with pytest.raises(ValueError, match="max_patterns"):
+        ConvexReLUClassifier(formulation="exact", max_patterns=10).fit(X, y)
+    with pytest.raises(ValueError, match="max_patterns must be a positive integer"):
+        ConvexReLUClassifier(max_patterns=0).fit(X, y)

@@ -160,7 +160,9 @@ def test_user_arrays_are_never_modified(data, formulation):
         kwargs = {"D": D, "H": H}
     before = _snapshot(X, y, D, H)
     X_id, y_id = X.ctypes.data, y.ctypes.data
-    prog = make_program(formulation, X, y, loss, 0.1, bias=True, epsilon=0.05, **kwargs)
+    if formulation == "robust":
+        kwargs["epsilon"] = 0.05
+    prog = make_program(formulation, X, y, loss, 0.1, bias=True, **kwargs)
     res = solve_oracle(prog, "clarabel")
     res.to_dict()
     net = res.network
@@ -226,3 +228,20 @@ def test_directions_without_patterns_become_the_program_patterns():
     assert np.array_equal(program.D, D) and np.array_equal(program.H, kept)
     with pytest.raises(ValueError, match="zero usable activation patterns"):
         patterns_from_directions(np.abs(X), -np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda X, y, p: __import__("solvers").solve_oracle({"X": X}), "program must be a cvxnn program"),
+    (lambda X, y, p: __import__("solvers").solve_oracle(p, max_iter=-5), "max_iter must be an integer >= 1"),
+    (lambda X, y, p: __import__("solvers").admm(p, max_iter=-5), "max_iter"),
+    (lambda X, y, p: make_program("sampled", X, y, seed="abc"), "seed must be None or an integer >= 0"),
+    (lambda X, y, p: make_program("sampled", X, y, seed=-3), "seed must be None or an integer >= 0"),
+    (lambda X, y, p: make_program("sampled", X, y, epsilon=0.1), "epsilon applies to the robust formulation"),
+    (lambda X, y, p: make_program("sampled", X, y, bias="yes"), "bias must be True or False"),
+])
+def test_python_api_refuses_bad_arguments_by_name(call, message):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 2)), rng.standard_normal(12)
+    program = make_program("sampled", X, y, beta=0.5, n_patterns=4, seed=0)
+    with pytest.raises(ValueError, match=message):
+        call(X, y, program)

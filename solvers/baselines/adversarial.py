@@ -32,7 +32,6 @@ for a result of the robust convex program, the share of certified training point
 """
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -41,7 +40,7 @@ import numpy as np
 
 from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
-from formulations.validation import check_beta, check_epsilon, check_positive_int, check_X_y
+from formulations.validation import check_beta, check_epsilon, check_positive_int, check_seed, check_X_y
 from solvers.baselines.attacks import pgd, robust_accuracy, worst_case_vertices
 from solvers.baselines.backprop import DescentStep, _check_positive_float, initial_point, nc_objective_and_gradient
 
@@ -135,14 +134,6 @@ def _check_bias(X, bias):
     if bias and not np.all(X[:, -1] == 1.0):
         raise ValueError("bias=True needs the last column of X to be the ones column (it is never perturbed)")
     return bool(bias)
-
-
-def _check_seed(seed, name):
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-        raise ValueError(f"{name} must be None or a nonnegative integer, got {seed!r}")
-    return int(seed)
 
 
 def _check_net(net, d):
@@ -243,8 +234,8 @@ def train_adversarial(X, y, loss="hinge", beta=1.0, epsilon=0.0, width=None, bia
     if batch_size is not None:
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)
     attack = _attack_options(steps, restarts, step_size)
-    seed = _check_seed(seed, "seed")
-    attack_seed = _check_seed(attack_seed, "attack_seed")
+    seed = check_seed(seed, "seed")
+    attack_seed = check_seed(attack_seed, "attack_seed")
     rng = np.random.default_rng(seed)  # the initialisation stream of solvers.baselines.backprop.train_nonconvex
     U, alpha = initial_point(rng, d, width, U0, alpha0, init_scale)
     attack_rng = np.random.default_rng(([int(seed), 0xAD5] if seed is not None else None)

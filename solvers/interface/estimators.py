@@ -92,6 +92,7 @@ class _ConvexReLUBase(BaseEstimator):
             raise ValueError(f"solver must be a solver name (e.g. 'clarabel', 'scs'), got {self.solver!r}")
         _check_positive_number(self.beta, "beta")
         _check_positive_int(self.n_patterns, "n_patterns")
+        _check_positive_int(self.max_patterns, "max_patterns")
         _check_positive_number(self.tol, "tol", allow_none=True)
         _check_positive_int(self.max_iter, "max_iter", allow_none=True)
         if not isinstance(self.bias, (bool, np.bool_)):
@@ -113,8 +114,9 @@ class _ConvexReLUBase(BaseEstimator):
 
     def _solve(self, solve, X, y, seed):
         """Build and solve one program on (X, y) (y already in the loss's label set)."""
+        robust = {"epsilon": float(self.epsilon)} if self.formulation == "robust" else {}
         program = make_program(self.formulation, X, y, self.loss, self.beta, n_patterns=self.n_patterns,
-                               seed=seed, epsilon=float(self.epsilon), bias=bool(self.bias))
+                               seed=seed, bias=bool(self.bias), max_patterns=self.max_patterns, **robust)
         with warnings.catch_warnings():
             # the toolkit's own ConvergenceWarning is replaced by scikit-learn's below
             warnings.simplefilter("ignore", ToolkitConvergenceWarning)
@@ -140,9 +142,13 @@ class _ConvexReLUBase(BaseEstimator):
         return np.column_stack([net.predict(Xb) for net in self.networks_])
 
     def __getstate__(self):
-        for result in getattr(self, "results_", ()):
-            _clear_solver_cache(result)
-        return super().__getstate__()
+        """What a fitted estimator pickles: its hyperparameters, networks and fitted statistics - not the
+        solve results (``result_`` / ``results_`` hold the program with its data and compiled CVXPY
+        problem; they stay available in the fitted object, not in its pickle)."""
+        state = dict(super().__getstate__())
+        state.pop("result_", None)
+        state.pop("results_", None)
+        return state
 
 
 class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
@@ -168,6 +174,8 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         Seed of the pattern sampling. An int is used as the seed of ``make_program``.
     tol, max_iter : float / int or None, default=None
         Solver tolerance and iteration limit (the solver's defaults when None).
+    max_patterns : int, default=5000
+        Refuse ``formulation="exact"`` when the data could have more activation patterns than this.
     epsilon : float, default=0.0
         Radius of the l_inf perturbations for ``formulation="robust"``.
 
@@ -187,7 +195,8 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     _allowed_losses = ("hinge", "logistic", "squared")
 
     def __init__(self, formulation="sampled", loss="hinge", solver="clarabel", beta=1.0, n_patterns=50,
-                 bias=True, random_state=None, tol=None, max_iter=None, epsilon=0.0):
+                 bias=True, random_state=None, tol=None, max_iter=None, epsilon=0.0,
+                 max_patterns=5000):
         self.formulation = formulation
         self.loss = loss
         self.solver = solver
@@ -198,6 +207,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         self.tol = tol
         self.max_iter = max_iter
         self.epsilon = epsilon
+        self.max_patterns = max_patterns
 
     def fit(self, X, y):
         """Solve one convex program (two classes) or one per class (one-vs-rest)."""
@@ -279,7 +289,8 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     _allowed_losses = ("squared",)
 
     def __init__(self, formulation="sampled", loss="squared", solver="clarabel", beta=1.0, n_patterns=50,
-                 bias=True, random_state=None, tol=None, max_iter=None, epsilon=0.0):
+                 bias=True, random_state=None, tol=None, max_iter=None, epsilon=0.0,
+                 max_patterns=5000):
         self.formulation = formulation
         self.loss = loss
         self.solver = solver
@@ -290,6 +301,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
         self.tol = tol
         self.max_iter = max_iter
         self.epsilon = epsilon
+        self.max_patterns = max_patterns
 
     def fit(self, X, y):
         solve = self._check_params()
