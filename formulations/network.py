@@ -137,6 +137,41 @@ class ReLUNetwork(_TwoLayerNetwork):
         scale = 1.0 + np.abs(X).max() * weight * np.abs(self.U).sum(axis=0)
         return np.all(weight * (radius - margin) <= tol * scale, axis=1)
 
+    def worst_margin_bounds(self, X, y, epsilon, bias=False):
+        r"""A lower bound on the worst-case margin :math:`\min_{|\delta|_\infty \le \epsilon} y_k f(x_k + \delta)` of
+        every row, and the size of the terms it adds up (for the rounding allowance).
+
+        A neuron whose pre-activation cannot change sign in the ball (:math:`|x^\top u_j| \ge \epsilon|u_{j,p}|_1`)
+        is exactly affine or exactly zero there, so the active ones together contribute
+        :math:`y\,a^\top x - \epsilon |a_p|_1` at worst, with :math:`a = \sum_j \alpha_j u_j`. Every other
+        neuron - including solver-noise neurons - contributes :math:`y \alpha_j h` with ``h`` somewhere in
+        :math:`[\max(0, x^\top u_j - \epsilon|u_{j,p}|_1),\ \max(0, x^\top u_j + \epsilon|u_{j,p}|_1)]`,
+        counted at its worst end. The sum is a sound bound with no tolerance anywhere."""
+        X, y = check_X_y(X, y)
+        epsilon = check_epsilon(epsilon)
+        p = perturbed_columns(self.d, bias)
+        Z = X @ self.U
+        radius = epsilon * np.abs(self.U[p]).sum(axis=0)
+        on = Z >= radius
+        unstable = np.abs(Z) < radius
+        slopes = (on * self.alpha) @ self.U[p].T
+        affine = y * np.sum(on * self.alpha * Z, axis=1) - epsilon * np.abs(slopes).sum(axis=1)
+        low, high = np.maximum(0.0, Z - radius), np.maximum(0.0, Z + radius)
+        weight = y[:, None] * self.alpha[None, :]
+        interval = np.minimum(weight * low, weight * high)
+        bound = affine + np.sum(np.where(unstable, interval, 0.0), axis=1)
+        size = (np.abs(Z) + radius[None, :]) @ np.abs(self.alpha)
+        return bound, size
+
+    def certified_robust(self, X, y, epsilon, bias=False, rel_tol=1e-6):
+        """Per row: True when no perturbation of l_inf size <= epsilon (bias column fixed) can flip the sign
+        of y f(x): the sound lower bound of :meth:`worst_margin_bounds` exceeds ``rel_tol`` times the label
+        scale (1) or the size of the network's terms at that point, whichever is larger - so neither a tie
+        nor floating-point rounding is ever certified, and a network whose outputs are noise certifies
+        nothing."""
+        bound, size = self.worst_margin_bounds(X, y, epsilon, bias)
+        return bound > rel_tol * np.maximum(1.0, size)
+
     def adversarial_losses(self, X, y, loss, epsilon, bias=False, check=True):
         """Per-sample worst-case loss over the l_inf ball, in closed form (exact on eps-stable points):
         the network is affine in the perturbation there with slope a_k (:meth:`input_slopes`)."""

@@ -172,8 +172,11 @@ class RobustReLUProgram(ReLUProgram):
         return tuple(out)
 
     def certificates(self, weights):
-        """Per training point: robustly correct iff y_k yhat_k > eps |a_k|_1 (classification losses)."""
-        return self.y * self.predictions(weights) > self.slacks(weights)
+        """Per training point: certified robustly correct by the recovered network - the one sound rule of
+        :meth:`formulations.network.ReLUNetwork.certified_robust`, the same that certifies test points
+        (the convex model's own margin ``y yhat - eps |a|_1`` ignores the neurons recovery drops and
+        certifies ties)."""
+        return self.network(weights).certified_robust(self.X, self.y, self.epsilon_value, self.bias)
 
     def network_objective(self, weights):
         """Exact adversarial objective of the recovered network (closed form on eps-stable points)."""

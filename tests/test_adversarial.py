@@ -368,3 +368,54 @@ def test_example_quick(tmp_path):
     assert _example().main(["--quick", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "adversarial.md").read_text()
     assert table.count("| digits |") == 9 and table.count("| breast_cancer |") == 9
+
+
+def _attack_every_certified_point(net, X, y, eps, certified):
+    """PGD with random restarts, the exact worst case over the box (2 perturbed inputs: exact by the
+    arrangement argument) and the vertices: none may flip a certified point."""
+    from solvers.baselines import pgd, worst_case_vertices
+
+    if not np.any(certified):
+        return 0
+    Xc, yc = X[certified], y[certified]
+    X_adv = pgd(net, Xc, yc, "hinge", eps, steps=200, restarts=10, seed=0, bias=True)
+    assert np.all(yc * net.predict(X_adv) > 0), "PGD flipped a certified point"
+    _, X_vertex = worst_case_vertices(net, Xc, yc, "hinge", eps, bias=True)
+    assert np.all(yc * net.predict(X_vertex) > 0), "a box vertex flips a certified point"
+    assert np.all(exact_worst_margins(net, Xc, yc, eps) > 0), "the exact worst case flips a certified point"
+    return int(np.count_nonzero(certified))
+
+
+def test_no_attack_flips_a_certified_point(trained, robust_solution):
+    """Every point certified - training points of the robust program (program.certificates) and test
+    points of the robust, PGD-trained, standard and initial networks (stable_certificates) - survives PGD
+    with restarts, every vertex of the box and the exact worst case; some points are certified."""
+    program, result = robust_solution
+    checked = _attack_every_certified_point(result.network, program.X, program.y, program.epsilon_value,
+                                            program.certificates(result.weights))
+    X_test, y_test = toy(300, seed=11)
+    for net in (result.network, trained["adv"].network, trained["std"].network, trained["init"].network):
+        for eps in (0.05, 0.1, 0.2):
+            cert = stable_certificates(net, X_test, y_test, eps, bias=True)
+            checked += _attack_every_certified_point(net, X_test, y_test, eps, cert)
+    assert checked > 300
+
+
+def test_a_network_of_noise_certifies_nothing():
+    """A network whose outputs are numerical noise (weights of 1e-9, as a collapsed robust solve leaves)
+    certifies no point: its margins are ties, not robustness."""
+    rng = np.random.default_rng(0)
+    X, y = toy(200, seed=3)
+    net = ReLUNetwork(1e-9 * rng.standard_normal((3, 6)), 1e-9 * rng.standard_normal(6))
+    assert not np.any(stable_certificates(net, X, y, 0.1, bias=True))
+    assert not np.any(net.certified_robust(X, y, 0.0, bias=True))
+
+
+def test_worst_margin_bound_is_below_the_exact_worst_margin(trained):
+    """The certificate's bound is sound everywhere, certified or not: never above the exact worst case."""
+    X, y = toy(200, seed=4)
+    for key in ("adv", "std", "init"):
+        net = trained[key].network
+        for eps in (0.0, 0.1, 0.3):
+            bound, _ = net.worst_margin_bounds(X, y, eps, bias=True)
+            assert np.all(bound <= exact_worst_margins(net, X, y, eps) + 1e-12)

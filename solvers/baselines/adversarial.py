@@ -337,18 +337,17 @@ class _AdversarialRun:
 
 # -- evaluation -------------------------------------------------------------------------------------
 def stable_certificates(net, X, y, epsilon, bias=False):
-    r"""Per point: True when the point is epsilon-stable for ``net`` (:meth:`ReLUNetwork.stable_mask`) and
-    its worst-case margin :math:`y f(x) - \epsilon |a(x)|_1` is > 0 - then f is affine in the ball and no
-    perturbation of l_inf size <= epsilon changes the sign of f. Sound for any network (to the stability
-    tolerance); on the training points of the robust program it reproduces its certificates."""
+    r"""Per point: True when no perturbation of l_inf size <= epsilon changes the sign of y f(x) - by the
+    sound worst-margin bound of :meth:`formulations.network.ReLUNetwork.certified_robust` (stable neurons
+    exactly, every other neuron by its interval, a margin above a tolerance scaled to the network's
+    output). The same rule certifies the robust program's training points
+    (:meth:`formulations.robust.RobustReLUProgram.certificates`)."""
     X, y = check_X_y(X, y)
     y = get_loss("hinge").validate_labels(y)
     epsilon = check_epsilon(epsilon)
     bias = _check_bias(X, bias)
     net = _check_net(net, X.shape[1])
-    stable = net.stable_mask(X, epsilon, bias)
-    slack = epsilon * np.abs(net.input_slopes(X, bias)).sum(axis=1)
-    return stable & (y * net.predict(X) > slack)
+    return net.certified_robust(X, y, epsilon, bias)
 
 
 def evaluate_robustness(net, X, y, epsilon, bias=False, *, result=None, steps=40, restarts=5, step_size=None,
