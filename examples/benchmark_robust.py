@@ -1,4 +1,4 @@
-"""Benchmark the robust-hinge ADMM (solvers/admm_robust.py) against the Clarabel oracle.
+"""Benchmark the robust-hinge ADMM (solvers/admm/robust.py) against the Clarabel oracle.
 
     python examples/benchmark_robust.py [--quick] [--no-oracle] [--n N] [--d D] [--patterns P]
                                         [--eps EPS] [--beta BETA] [--time-limit SECONDS]
@@ -6,9 +6,9 @@
 Instance: the first n rows and d features of the breast cancer data (standardised, labels +-1), P sampled
 patterns (seed 0), the robust program with the hinge loss. Default n=500, d=30, P=60, eps=0.005, beta=1
 (at eps=0.05 every robust cone of that instance is {0}: the optimum is the zero network, objective n).
-``--quick``: n=80, d=5, P=20 (finishes in well under a minute). ``--no-oracle`` skips Clarabel (which
-takes about 10 minutes at the default size); the relative gaps are then measured against the best
-feasible objective found by the ADMM run (an upper bound, marked as such).
+``--quick``: n=80, d=5, P=20 (finishes in well under a minute). ``--no-oracle`` skips Clarabel (the
+slowest part at the default size; measured times in docs/benchmarks.md); the relative gaps are then
+measured against the best feasible objective found by the ADMM run (an upper bound, marked as such).
 
 Prints a markdown table: solver, status, time, objective, relative gap, cone violation, certified share
 (training points with y_k yhat_k > eps |a_k|_1), and the ADMM time to relative gap 1e-3 / 1e-4 read from its
@@ -29,9 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import make_program  # noqa: E402
 from formulations.datasets import breast_cancer  # noqa: E402
-from solvers.admm.robust import admm_robust  # noqa: E402
-from solvers.oracle import solve_oracle  # noqa: E402
-from solvers.result import ConvergenceWarning  # noqa: E402
+from solvers import ConvergenceWarning, admm, solve_oracle  # noqa: E402
 
 
 def rel_gap(obj, ref):
@@ -82,7 +80,7 @@ def main(argv=None):
         rows.append(("clarabel", oracle))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = admm_robust(program, time_limit=args.time_limit, max_iter=args.max_iter)
+        res = admm(program, time_limit=args.time_limit, max_iter=args.max_iter)  # admm_robust
     rows.append(("admm_robust", res))
 
     if oracle is not None and oracle.weights is not None:

@@ -155,6 +155,7 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
     "diabetes": diabetes,
     "spiral": spiral,
     "moons": moons,
+    "moons20": lambda: moons(20),
     "teacher": teacher,
 }
 

@@ -18,7 +18,7 @@ Splits (scaled ADMM, one penalty rho; the prediction split carries the extra wei
 * ``(c, e) = (Q A, A)`` with ``Q A := sigma S2 o (X A)`` and the cone set
   ``K = {(c_j, e_j): c_j >= sigma eps |Pi o e_j|_1 1}`` per block - a Euclidean projection.
 
-One iteration:
+One iteration (:meth:`_RobustADMM.iterate`):
 
 1. a-update, the normal equations
    ``tau L^T L a + 2 a + Q^T Q a = tau L^T(Sigma - U) + (b - mu) + (e - eta) + Q^T (c - kappa)``; as operators on
@@ -27,7 +27,7 @@ One iteration:
    ``A = Ux [(Ux^T R Ud) / (2 + sigma^2 ex_i + tau ed_j)] Ud^T`` - O(d^2 P + d P^2), rho does not enter;
 2. ``Sigma = prox_{h / (rho tau)}(L a_hat + U)``, per sample (:func:`hinge_slack_prox`, exact);
 3. ``b = `` group soft-threshold of ``a_hat + mu`` at ``beta / rho``;
-4. ``(c, e) = Proj_K(Q a_hat + kappa, a_hat + eta)``, per block (:func:`project_cones`, exact);
+4. ``(c, e) = Proj_K(Q a_hat + kappa, a_hat + eta)``, per block (:func:`project_robust_cones`, exact);
 5. ``U += L a_hat - Sigma``, ``mu += a_hat - b``, ``kappa += Q a_hat - c``, ``eta += a_hat - e``,
 
 with the over-relaxed ``a_hat = alpha a + (1 - alpha) z_old`` in each split (z = Sigma, b, c, e).
@@ -45,78 +45,132 @@ Setup LPs (:func:`cone_margins`, one small HiGHS LP per pattern): the most inter
 robust cone and its margin. A cone with margin 0 is ``{0}``: its blocks are pinned to zero (the b- and
 e-proxes become the indicator of 0 for them), which the ADMM otherwise approaches very slowly.
 
-Polish (:mod:`solvers.admm_robust_polish`): at check iterations the structure of the z-iterates (support
+Polish (:mod:`solvers.admm.robust_polish`): at check iterations the structure of the z-iterates (support
 of b, zero coordinates and signs of e, cone rows the projection lifted, hinge pieces and slope signs of the
 prox) is read off; once it has been unchanged for 3 checks (and polishing has used at most 20% of the
-time) the reduced problem it fixes is solved by equality-constrained Newton, re-read off the polished
-point and solved again (``polish_rounds``), and the polished point gets a Lagrange-dual bound. A feasible
-polished point whose certified relative gap is ``<= tol_gap`` ends the run with status optimal. A
-feasible polished point that is not certified starts the primal active-set descent
-(:func:`solvers.admm_robust_polish.descend`, ``descent=True``) for a slice of the attempt's budget
-(``max(0.5 s, 10%`` of the elapsed time); the next attempt continues from where it ended if that is
-lower); its certified points end the run the same way.
+time, :class:`~solvers.admm.robust_polish.RobustPolishSchedule`) the reduced problem it fixes is solved by
+equality-constrained Newton, re-read off the polished point and solved again (``polish_rounds``), and the
+polished point gets a Lagrange-dual bound. A feasible polished point whose certified relative gap is
+``<= tol_gap`` ends the run with status optimal. A feasible polished point that is not certified starts the
+primal active-set descent (:func:`solvers.admm.robust_descent.descend`, ``descent=True``) for a slice of the
+attempt's budget (``max(0.5 s, 10%`` of the elapsed time); the next attempt continues from where it ended if
+that is lower); its certified points end the run the same way. The budgets are wall-clock times, so the
+iteration at which a run is certified varies from run to run.
 
 Returned point: among the polished point, the descent's last point and the iterates b, a and e, each
 iterate also *repaired* (a violating block moves along its cone's interior direction,
 ``a_j + (v_j / m_j) h_j``, feasible by the triangle inequality, or is zeroed), the feasible one with the
 lowest objective; if none is feasible to ``feas_tol`` the least violating one, with status
 ``optimal_inaccurate``.
-
-Measured (battery ``reference_problems("robust", "hinge")``, eps = 0.05, defaults): breast_cancer_150x10
-stops on its residuals after 60 iterations; sparse_beta_2 is certified after 260 iterations (0.3 s),
-X_scaled_100 / X_scaled_0.01 / bias_50x3 / gaussian_60x5 after 3,950-6,830 / 3,950-7,070 / 4,990-5,890 /
-6,030-8,770 (4-12 s; three runs, two of them with both cores busy: the polish and descent budgets are
-times) and dense_beta_1e-4 (beta = 1e-4, LP-like, degenerate) after 20,500-32,500 (25-38 s) in about
-3 runs of 4 (otherwise max_iter at its optimum, 1e-7 - 5e-7 above, uncertified), all within 2e-6 of
-Clarabel (the ADMM's point is below Clarabel's on five of them). Without the descent the same
-ran 7,800 - 17,400 iterations and dense_beta_1e-4 stayed 1.2e-3 above after 50,000 (the structure read
-off its iterates was wrong: 25 samples on the kink where the optimum has 1); before the polish only the
-first two certified. Polished from the oracle's structure, every battery problem certifies to 1e-12 in one Newton
-round (tests).
-
-The prediction-split weight matters most: on breast cancer n = 500, d = 30, P = 60, eps = 0.005 the
-relative gap after 60 s was 1.4e-1 at tau = 1, 1.5e-2 at 0.1, 1.3e-3 at 0.01 (sigma and omega raised
-instead: 2.7e-2 / 2.0e-2); the default ``tau = 0.3 sigma^2 P / sum(D)`` (0.011 there, ~0.1 on the battery)
-keeps ``tau L^T L`` and ``Q^T Q`` of one size. That instance is polished and certified (gap 3e-14) after
-17,080 iterations, 98 s, 1.2e-7 below Clarabel's optimum, which took 583 s; before the polish and the
-new tau the ADMM was 3.7e-2 above after 50,000 iterations (302 s).
 """
 from __future__ import annotations
 
-import sys
+import inspect
 import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 import numpy as np
 
 from formulations.robust import RobustReLUProgram
 
-from .schedules import balanced_rho
-from ..core.options import check_flags, check_rho_tolerance
-from ..core.prox import group_soft as _group_soft
-from .schedules import pick_returned_point
-from ..core.log import record
-from ..core.prox import soft_threshold as _soft_threshold
-from ..core.prox import inf_norm as _inf
-from ..core.options import verbose_after as _verbose_after
-from .robust_polish import PolishSchedule, RobustStructure, descend, polish_robust
-from ..core.options import check_int, check_positive
 from ..core.blas import run_with_blas_threads
-from ..result import SolveResult
+from ..core.log import IterationLog, record
+from ..core.operators import PatternMaps
+from ..core.options import check_flags, check_int, check_positive, check_rho_tolerance, verbose_after
+from ..core.prox import group_soft, inf_norm, soft_threshold
+from ..result import SolveResult, finish_run
+from .robust_descent import descend
+from .robust_polish import RobustPolishSchedule, RobustStructure, polish_robust
+from .schedules import balanced_rho, pick_returned_point
 
-__all__ = ["admm_robust", "hinge_slack_prox", "project_cones", "RobustOperators"]
+__all__ = ["admm_robust", "RobustADMMSettings", "hinge_slack_prox", "project_robust_cones", "RobustOperators"]
 
 _NAME = "admm_robust"
 
 
 # ------------------------------------------------------------------------------------------------------
-# option checks
+# options
 # ------------------------------------------------------------------------------------------------------
-def _check_positive(name, value, allow_none=False, upper=None, upper_closed=True):
-    return check_positive(_NAME, name, value, allow_none, upper, upper_closed)
+@dataclass
+class RobustADMMSettings:
+    r"""The options of :func:`admm_robust` and their defaults (validated in ``__post_init__``; a bad option is
+    a ValueError naming ``admm_robust`` and the option).
+
+    rho : initial penalty (scaled problem); None: ``sqrt(beta_s beta_max)``, ``beta_max = max_j |X^T(Dpm_j o
+        y)|`` (the size of the loss gradient at A = 0).
+    alpha : over-relaxation in (0, 2).
+    tol_abs, tol_rel : OSQP-style residual tolerances (module docstring).
+    feas_tol : cone violation accepted for the returned point, times ``max(1, |y|_inf)``.
+    max_iter, time_limit : limits (time in seconds, None: none).
+    verbose : True/False, or seconds after which the table (stderr) starts.
+    adaptive_rho, adaptive_rho_tolerance : residual balancing when the normalised residuals differ by more
+        than this factor (a rho change is free: rho does not enter the a-update).
+    scaling : work on ``X / sx`` (``sx = |X|_F / sqrt(d)``).
+    sigma : weight of Q (the cone rows); tau : weight of the prediction split (None: ``0.3 sigma^2 P /
+        sum(D)``, which keeps ``tau L^T L`` and ``Q^T Q`` of one size on the scaled data); omega : weight of
+        the cone split (c, e).
+    check_every, print_every : residual / history / rho cadence and table cadence (None: about every 50
+        iterations).
+    pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).
+    polish : try the active-set polish (module docstring); tol_gap : certified relative gap that ends the
+        run; polish_rounds : Newton solves per attempt (the structure re-read off the previous one).
+    descent : when a polished point is feasible but not certified, continue within the attempt's budget with
+        the primal active-set descent (:func:`solvers.admm.robust_descent.descend`) from it.
+    """
+
+    rho: Optional[float] = None
+    alpha: float = 1.6
+    tol_abs: float = 1e-8
+    tol_rel: float = 1e-7
+    feas_tol: float = 1e-9
+    max_iter: int = 50000
+    time_limit: Optional[float] = None
+    verbose: Any = False
+    adaptive_rho: bool = True
+    adaptive_rho_tolerance: float = 5.0
+    scaling: bool = True
+    sigma: float = 3.0
+    tau: Optional[float] = None
+    check_every: int = 10
+    print_every: Optional[int] = None
+    pin_empty_cones: bool = True
+    omega: float = 1.0
+    polish: bool = True
+    tol_gap: float = 1e-6
+    polish_rounds: int = 3
+    descent: bool = True
+    verbose_after: Optional[float] = field(init=False, default=None, repr=False)
+
+    def __post_init__(self):
+        positive = self._positive
+        self.alpha = positive("alpha", self.alpha, upper=2.0, upper_closed=False)
+        self.tol_abs = positive("tol_abs", self.tol_abs)
+        self.tol_rel = positive("tol_rel", self.tol_rel)
+        self.feas_tol = positive("feas_tol", self.feas_tol)
+        self.rho = positive("rho", self.rho, allow_none=True)
+        self.sigma = positive("sigma", self.sigma)
+        self.tau = positive("tau", self.tau, allow_none=True)
+        self.omega = positive("omega", self.omega)
+        self.adaptive_rho_tolerance = check_rho_tolerance(
+            _NAME, positive("adaptive_rho_tolerance", self.adaptive_rho_tolerance))
+        self.time_limit = positive("time_limit", self.time_limit, allow_none=True)
+        self.max_iter = check_int(_NAME, "max_iter", self.max_iter, minimum=0)
+        self.check_every = check_int(_NAME, "check_every", self.check_every)
+        self.print_every = (self.check_every * max(1, 50 // self.check_every) if self.print_every is None
+                            else check_int(_NAME, "print_every", self.print_every))
+        self.tol_gap = positive("tol_gap", self.tol_gap)
+        self.polish_rounds = check_int(_NAME, "polish_rounds", self.polish_rounds)
+        check_flags(_NAME, adaptive_rho=self.adaptive_rho, scaling=self.scaling,
+                    pin_empty_cones=self.pin_empty_cones, polish=self.polish, descent=self.descent)
+        self.verbose_after = verbose_after(_NAME, self.verbose)
+
+    @staticmethod
+    def _positive(name, value, allow_none=False, upper=None, upper_closed=True):
+        return check_positive(_NAME, name, value, allow_none, upper, upper_closed)
 
 
-def _check_int(name, value, minimum=1):
-    return check_int(_NAME, name, value, minimum)
+_OPTIONS = tuple(f.name for f in fields(RobustADMMSettings) if f.init)
 
 
 def _check_program(program):
@@ -136,7 +190,7 @@ def _slack_phi(S0, Wy, eps, pmask, theta):
     U = S0 + theta[:, None] * Wy
     S = U.copy()
     if eps > 0:
-        S[:, pmask] = _soft_threshold(U[:, pmask], theta[:, None] * eps)
+        S[:, pmask] = soft_threshold(U[:, pmask], theta[:, None] * eps)
     phi = 1.0 - np.einsum("ij,ij->i", Wy, S) + eps * np.abs(S[:, pmask]).sum(axis=1)
     return phi, S
 
@@ -147,11 +201,8 @@ def hinge_slack_prox(S0, Wy, eps, pmask, t, return_pieces=False):
 
     If ``g(s0) <= 0`` the prox is s0. Otherwise it is ``s(theta) = prox_{theta g}(s0)`` (soft-threshold of
     ``s0 + theta wy`` at ``theta eps`` on the perturbed coordinates, a shift on the others) with theta = t if
-    ``phi(t) = g(s(t)) >= 0``, else the root of the nonincreasing piecewise-linear ``phi`` in [0, t]. The
-    kinks of phi are known in closed form (a coordinate of s(theta) enters or leaves zero at
-    ``theta = s0_i / (eps - wy_i)`` or ``theta = -s0_i / (eps + wy_i)``): they are sorted per row, the
-    bracketing pair is found by a vectorised binary search, and the root by linear interpolation on that
-    kink-free piece (exact up to rounding). No loop over samples.
+    ``phi(t) = g(s(t)) >= 0``, else the root of the nonincreasing piecewise-linear ``phi`` in [0, t]
+    (:func:`_slack_root`). No loop over samples.
 
     ``S0``, ``Wy``: n x d; ``pmask``: boolean d-vector; ``t > 0`` scalar. Returns the n x d prox, and with
     ``return_pieces`` also the boolean n-vectors ``below`` (``g > 0`` at the prox: loss linear) and ``kink``
@@ -159,86 +210,77 @@ def hinge_slack_prox(S0, Wy, eps, pmask, t, return_pieces=False):
     """
     S0 = np.asarray(S0, float)
     out = S0.copy()
-    n_rows = S0.shape[0]
-    below, kink = np.zeros(n_rows, bool), np.zeros(n_rows, bool)
+    below, kink = np.zeros(S0.shape[0], bool), np.zeros(S0.shape[0], bool)
     g0 = 1.0 - np.einsum("ij,ij->i", Wy, S0) + eps * np.abs(S0[:, pmask]).sum(axis=1)
     rows = np.flatnonzero(g0 > 0)
-    if rows.size == 0:
-        return (out, below, kink) if return_pieces else out
-    s0, wy = S0[rows], Wy[rows]
-    m = rows.size
-    phi_t, St = _slack_phi(s0, wy, eps, pmask, np.full(m, float(t)))
-    done = phi_t >= 0
-    out[rows[done]] = St[done]
-    below[rows[phi_t > 0]] = True
-    kink[rows[phi_t == 0]] = True
-    todo = np.flatnonzero(~done)
-    kink[rows[todo]] = True
-    if todo.size == 0:
-        return (out, below, kink) if return_pieces else out
-    s0, wy = s0[todo], wy[todo]
-    m = todo.size
-    # kinks of phi in (0, t), padded with the end points 0 and t
-    if eps > 0:
+    if rows.size:
+        phi_t, St = _slack_phi(S0[rows], Wy[rows], eps, pmask, np.full(rows.size, float(t)))
+        done = phi_t >= 0
+        out[rows[done]] = St[done]
+        below[rows[phi_t > 0]] = True
+        kink[rows[phi_t == 0]] = True
+        roots = rows[~done]
+        kink[roots] = True
+        if roots.size:
+            out[roots] = _slack_root(S0[roots], Wy[roots], eps, pmask, t)
+    return (out, below, kink) if return_pieces else out
+
+
+def _slack_root(s0, wy, eps, pmask, t):
+    r"""``s(theta)`` at the root of ``phi`` in (0, t) for rows with ``phi(0) > 0 > phi(t)``. The kinks of phi
+    are known in closed form (a coordinate of s(theta) enters or leaves zero at ``theta = s0_i / (eps - wy_i)``
+    or ``theta = -s0_i / (eps + wy_i)``): they are sorted per row, the bracketing pair is found by a
+    vectorised binary search, and the root by linear interpolation on that kink-free piece (exact up to
+    rounding)."""
+    m = s0.shape[0]
+    if eps > 0:                                 # kinks of phi in (0, t), padded with the end points 0 and t
         sp, wp = s0[:, pmask], wy[:, pmask]
         with np.errstate(divide="ignore", invalid="ignore"):
-            k1 = sp / (eps - wp)
-            k2 = -sp / (eps + wp)
-        kinks = np.concatenate([k1, k2], axis=1)
+            kinks = np.concatenate([sp / (eps - wp), -sp / (eps + wp)], axis=1)
         kinks = np.where(np.isfinite(kinks) & (kinks > 0) & (kinks < t), kinks, t)
     else:
         kinks = np.empty((m, 0))
     grid = np.concatenate([np.zeros((m, 1)), kinks, np.full((m, 1), float(t))], axis=1)
     grid.sort(axis=1)
-    ar = np.arange(m)
+    rows = np.arange(m)
     lo = np.zeros(m, dtype=int)
     hi = np.full(m, grid.shape[1] - 1, dtype=int)
-    # invariant: phi(grid[lo]) >= 0 > phi(grid[hi]); phi(0) = g(s0) > 0 and phi(t) < 0
-    while True:
+    while np.any(hi - lo > 1):                  # invariant: phi(grid[lo]) >= 0 > phi(grid[hi])
         open_ = hi - lo > 1
-        if not np.any(open_):
-            break
         mid = (lo + hi) // 2
-        ph, _ = _slack_phi(s0, wy, eps, pmask, grid[ar, mid])
-        up = open_ & (ph >= 0)
-        down = open_ & (ph < 0)
-        lo = np.where(up, mid, lo)
-        hi = np.where(down, mid, hi)
-    a, b = grid[ar, lo], grid[ar, hi]
-    pa, _ = _slack_phi(s0, wy, eps, pmask, a)
-    pb, _ = _slack_phi(s0, wy, eps, pmask, b)
-    denom = pa - pb
+        phi_mid, _ = _slack_phi(s0, wy, eps, pmask, grid[rows, mid])
+        lo = np.where(open_ & (phi_mid >= 0), mid, lo)
+        hi = np.where(open_ & (phi_mid < 0), mid, hi)
+    left, right = grid[rows, lo], grid[rows, hi]
+    phi_left, _ = _slack_phi(s0, wy, eps, pmask, left)
+    phi_right, _ = _slack_phi(s0, wy, eps, pmask, right)
+    denom = phi_left - phi_right
     with np.errstate(divide="ignore", invalid="ignore"):
-        theta = np.where(denom > 0, a + pa * (b - a) / denom, a)
-    theta = np.clip(theta, a, b)
-    _, S = _slack_phi(s0, wy, eps, pmask, theta)
-    out[rows[todo]] = S
-    return (out, below, kink) if return_pieces else out
+        theta = np.where(denom > 0, left + phi_left * (right - left) / denom, left)
+    _, S = _slack_phi(s0, wy, eps, pmask, np.clip(theta, left, right))
+    return S
 
 
 # ------------------------------------------------------------------------------------------------------
 # step 4: projection onto the robust cone set, per block
 # ------------------------------------------------------------------------------------------------------
-def project_cones(C0, E0, weights, max_newton=100):
+def project_robust_cones(C0, E0, weights, max_newton=100):
     r"""Euclidean projection of every block (column j) of ``(C0, E0)`` onto
     ``K = {(c, e): c_k >= sum_i w_i |e_i| for every k}`` (``C0``: n x J, ``E0``: d x J, ``w >= 0``: d-vector;
-    ``w = sigma eps Pi`` for the robust cone).
+    ``w = sigma eps Pi`` for the robust cone). Not :func:`solvers.core.operators.project_cones`, which
+    projects a point onto the (non-robust) pattern cones.
 
     Optimality: ``e = soft(e0, mu w)`` (coordinate i thresholded at ``mu w_i``), ``t = sum_i w_i |e_i|``,
-    ``c = max(c0, t)``, where ``mu >= 0`` is the root of ``psi(mu) = sum_k (t(mu) - c0_k)_+ - mu``. psi is
-    convex (a nondecreasing convex function of the convex ``t(mu)``), piecewise linear and strictly
-    decreasing, so Newton's method from ``mu = 0`` with right derivatives never overshoots and reaches the
-    root in finitely many steps (one per piece crossed at most); blocks are processed together.
-    ``psi(0) <= 0``: the block is feasible (``mu = 0``). Past ``mu_max = max_i |e0_i| / w_i`` the
-    weighted coordinates of e are zero and ``c = max(c0, 0)``.
+    ``c = max(c0, t)``, where ``mu >= 0`` is the root of ``psi(mu) = sum_k (t(mu) - c0_k)_+ - mu``
+    (:func:`_cone_multipliers`). ``psi(0) <= 0``: the block is feasible (``mu = 0``). Past ``mu_max = max_i
+    |e0_i| / w_i`` the weighted coordinates of e are zero and ``c = max(c0, 0)``.
 
     Returns (C, E, mu).
     """
     C0 = np.asarray(C0, float)
     E0 = np.asarray(E0, float)
     w = np.asarray(weights, float)
-    J = C0.shape[1]
-    mu = np.zeros(J)
+    mu = np.zeros(C0.shape[1])
     on = w > 0
     if not np.any(on):
         return np.maximum(C0, 0.0), E0.copy(), mu
@@ -246,73 +288,63 @@ def project_cones(C0, E0, weights, max_newton=100):
     t0 = w @ absE
     psi0 = np.maximum(t0[None, :] - C0, 0.0).sum(axis=0)
     active = np.flatnonzero(psi0 > 0)
-    C = C0.copy()
-    E = E0.copy()
     if active.size == 0:
-        return C, E, mu
+        return C0.copy(), E0.copy(), mu
     wo = w[on]
-    ratio = absE[on][:, active] / wo[:, None]
-    mu_max = ratio.max(axis=0)
+    mu_max = (absE[on][:, active] / wo[:, None]).max(axis=0)
     psi_max = np.maximum(-C0[:, active], 0.0).sum(axis=0) - mu_max
-    zero = psi_max >= 0
+    zero = psi_max >= 0                          # the root lies past mu_max: e's weighted part vanishes
     zcols = active[zero]
     if zcols.size:
         mu[zcols] = np.maximum(np.maximum(-C0[:, zcols], 0.0).sum(axis=0), mu_max[zero])
     cols = active[~zero]
     if cols.size:
-        a_e = absE[on][:, cols]  # d' x m
-        c0 = C0[:, cols]
-        w2 = (wo ** 2)[:, None]
-        m_cur = np.zeros(cols.size)
-        idx = np.arange(cols.size)
-        scale = np.maximum(1.0, np.abs(c0).max(axis=0) + t0[cols])
-        for _ in range(max_newton):
-            ae = a_e[:, idx]
-            mc = m_cur[idx]
-            rem = ae - mc[None, :] * wo[:, None]
-            pos = rem > 0
-            t = (wo[:, None] * np.where(pos, rem, 0.0)).sum(axis=0)
-            gap = t[None, :] - c0[:, idx]
-            psi = np.maximum(gap, 0.0).sum(axis=0) - mc
-            conv = psi <= 1e-15 * scale[idx]
-            dt = -(w2 * pos).sum(axis=0)
-            cnt = (gap > 0).sum(axis=0)
-            dpsi = cnt * dt - 1.0
-            step = -psi / dpsi
-            step = np.where(conv, 0.0, step)
-            new = mc + step
-            stalled = new <= mc
-            m_cur[idx] = new
-            keep = ~(conv | stalled)
-            idx = idx[keep]
-            if idx.size == 0:
-                break
-        mu[cols] = m_cur
-    thr = mu[None, :] * w[:, None]
-    E = _soft_threshold(E0, thr)
+        mu[cols] = _cone_multipliers(absE[on][:, cols], C0[:, cols], wo, t0[cols], max_newton)
+    E = soft_threshold(E0, mu[None, :] * w[:, None])
     t = w @ np.abs(E)
-    C = np.maximum(C0, t[None, :])
-    return C, E, mu
+    return np.maximum(C0, t[None, :]), E, mu
+
+
+def _cone_multipliers(abs_e, c0, wo, t0, max_newton):
+    r"""The roots ``mu`` of ``psi(mu) = sum_k (t(mu) - c0_k)_+ - mu`` for the blocks (columns) given, with
+    ``t(mu) = sum_i w_i (|e0_i| - mu w_i)_+`` (``abs_e``: the weighted coordinates' ``|e0|``, ``wo`` their
+    weights). psi is convex (a nondecreasing convex function of the convex ``t(mu)``), piecewise linear and
+    strictly decreasing, so Newton's method from ``mu = 0`` with right derivatives never overshoots and
+    reaches the root in finitely many steps (one per piece crossed at most); blocks are processed together."""
+    w2 = (wo ** 2)[:, None]
+    mu = np.zeros(abs_e.shape[1])
+    idx = np.arange(abs_e.shape[1])
+    scale = np.maximum(1.0, np.abs(c0).max(axis=0) + t0)
+    for _ in range(max_newton):
+        mc = mu[idx]
+        rem = abs_e[:, idx] - mc[None, :] * wo[:, None]
+        pos = rem > 0
+        t = (wo[:, None] * np.where(pos, rem, 0.0)).sum(axis=0)
+        gap = t[None, :] - c0[:, idx]
+        psi = np.maximum(gap, 0.0).sum(axis=0) - mc
+        conv = psi <= 1e-15 * scale[idx]
+        dpsi = (gap > 0).sum(axis=0) * -(w2 * pos).sum(axis=0) - 1.0
+        new = mc + np.where(conv, 0.0, -psi / dpsi)
+        stalled = new <= mc
+        mu[idx] = new
+        idx = idx[~(conv | stalled)]
+        if idx.size == 0:
+            break
+    return mu
 
 
 # ------------------------------------------------------------------------------------------------------
 # the linear maps and the a-update
 # ------------------------------------------------------------------------------------------------------
-class RobustOperators:
-    r"""The maps of the splits on the (scaled) data and the diagonalised a-update.
+class RobustOperators(PatternMaps):
+    r"""The maps of the splits on the (scaled) data and the diagonalised a-update, on the pattern arrays
+    ``Dpm``, ``S2`` of :class:`~solvers.core.operators.PatternMaps`.
 
     ``L A = Dpm A^T`` (n x d), ``L^T Z = Z^T Dpm`` (d x 2P), ``Q A = sigma S2 o (X A)`` (n x 2P),
-    ``Q^T C = sigma X^T (S2 o C)``; :meth:`solve` applies ``(tau L^T L + 2 I + Q^T Q)^{-1}``."""
+    ``Q^T C = sigma X^T (S2 o C)``; :meth:`solve` applies ``(tau L^T L + (1 + omega) I + omega Q^T Q)^{-1}``."""
 
     def __init__(self, X, D, sigma=1.0, tau=1.0, omega=1.0):
-        self.X = np.ascontiguousarray(X, dtype=float)
-        self.XT = np.ascontiguousarray(self.X.T)
-        D = np.asarray(D, float)
-        self.n, self.d = self.X.shape
-        self.P = D.shape[1]
-        self.Dpm = np.ascontiguousarray(np.hstack([D, -D]))
-        S = 2.0 * D - 1.0
-        self.S2 = np.ascontiguousarray(np.hstack([S, S]))
+        super().__init__(np.ascontiguousarray(X, dtype=float), D)
         self.sigma = float(sigma)
         self.tau = float(tau)
         self.omega = float(omega)
@@ -343,11 +375,11 @@ class RobustOperators:
         return self.XT @ (self.S2q * C)
 
     def solve(self, R):
-        """``(tau L^T L + 2 I + Q^T Q)^{-1} R`` for a d x 2P right-hand side."""
+        """``(tau L^T L + (1 + omega) I + omega Q^T Q)^{-1} R`` for a d x 2P right-hand side."""
         return self.Ux @ (((self.UxT @ R) @ self.Ud) * self.inv_den) @ self.UdT
 
     def apply(self, A):
-        """The operator itself (for tests): ``tau A Dpm^T Dpm + 2 A + sigma^2 X^T X A``."""
+        """The operator itself (for tests): ``tau A Dpm^T Dpm + (1 + omega) A + omega sigma^2 X^T X A``."""
         return (self.tau * A @ (self.Dpm.T @ self.Dpm) + (1.0 + self.omega) * A
                 + self.omega * self.sigma ** 2 * (self.XT @ (self.X @ A)))
 
@@ -423,9 +455,6 @@ def _repair(X, S2, eps, pmask, A, margins2, H2, feas_abs):
     return A
 
 
-# ------------------------------------------------------------------------------------------------------
-# the solver
-# ------------------------------------------------------------------------------------------------------
 def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
     """Objective of the scaled problem at A (equal to the original objective at A / sx)."""
     Sig = F.L(A)
@@ -433,283 +462,343 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
     return float(np.maximum(marg, 0.0).sum()) + beta_s * float(np.sqrt(np.einsum("ij,ij->j", A, A)).sum())
 
 
-def _admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
-                 time_limit=None, warm_start=None, verbose=False, adaptive_rho=True,
-                 adaptive_rho_tolerance=5.0, scaling=True, sigma=3.0, tau=None, check_every=10,
-                 print_every=None, pin_empty_cones=True, omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3,
-                 descent=True):
+# ------------------------------------------------------------------------------------------------------
+# the solver
+# ------------------------------------------------------------------------------------------------------
+_COLUMNS = [("iter", 6), ("objective", 14), ("prim res", 10), ("dual res", 10), ("rho", 10), ("time", 9)]
+_HISTORY = ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time")
+
+
+class _RobustADMM:
+    """One run of the robust ADMM (module docstring): setup, the steps of an iteration, the checks (residuals,
+    stopping, polish, rho balancing) and the returned point. Iterates in scaled units: ``A`` (a), ``Sigma``,
+    ``B`` (b), ``C``, ``E`` (c, e); scaled duals ``U``, ``Mu``, ``Kappa``, ``Eta``."""
+
+    # -- setup ------------------------------------------------------------------------------------------
+    def __init__(self, program, settings, warm_start, t_start):
+        self.program, self.opts, self.t_start = program, settings, t_start
+        self._setup_data()
+        self._setup_cones()
+        self.rho = settings.rho if settings.rho is not None else self._default_rho()
+        self.setup_time = time.perf_counter() - t_start
+        self._start_iterates(warm_start)
+        self.it, self.r_p, self.r_d = 0, np.inf, np.inf
+        self.history = {key: [] for key in _HISTORY}
+        self.info = {"setup_time_s": self.setup_time, "cone_lp_time_s": self.lp_time,
+                     "pinned_blocks": int(self.pinned.sum()), "scale_x": self.sx, "rho_initial": self.rho,
+                     "rho_updates": 0, "alpha": settings.alpha, "sigma": settings.sigma, "tau": self.F.tau,
+                     "polish_attempts": 0, "polish_time_s": 0.0, "descent_time_s": 0.0}
+        self.log = IterationLog(_NAME, _COLUMNS, settings.verbose_after)
+        self.schedule = RobustPolishSchedule()
+        self.best_polished = None      # the feasible polished point with the lowest objective
+        self.descent_point = None      # (A, objective) where the last descent ended
+
+    def _setup_data(self):
+        """Scaled data (module docstring), the operators and the cone weights ``sigma eps_s Pi``."""
+        program, opts = self.program, self.opts
+        X = program.X
+        self.P = program.n_patterns
+        self.eps, self.beta = program.epsilon_value, program.beta_value
+        self.pmask = program.perturbed_mask
+        self.sx = 1.0
+        if opts.scaling:
+            sx = float(np.linalg.norm(X) / np.sqrt(X.shape[1]))
+            self.sx = sx if sx > 0 else 1.0
+        Xs = X / self.sx
+        self.eps_s, self.beta_s = self.eps / self.sx, self.beta / self.sx
+        tau = opts.tau
+        if tau is None:
+            # balance the prediction split against the cone rows: tau mean(eig(L^T L)) = 0.3 sigma^2 mean(eig(
+            # Xs^T Xs)), where mean(eig(Dpm^T Dpm)) = sum(D) / P and the scaled data have mean(eig(Xs^T Xs)) = 1
+            tau = 0.3 * opts.sigma ** 2 / max(float(program.D.sum()) / self.P, 1e-12)
+        self.F = RobustOperators(Xs, program.D, opts.sigma, tau, opts.omega)
+        self.Wy = program.y[:, None] * Xs
+        self.cone_w = opts.sigma * self.eps_s * self.pmask.astype(float)
+        self.feas_abs = opts.feas_tol * max(1.0, inf_norm(program.y))
+
+    def _setup_cones(self):
+        """Interior directions of the robust cones (original units); the blocks whose cone is {0} are pinned."""
+        t_lp = time.perf_counter()
+        margins, H = cone_margins(self.program.X, self.program.S, self.eps, self.pmask)
+        self.margins2, self.H2 = np.concatenate([margins, margins]), np.hstack([H, H])
+        self.pinned = (self.margins2 <= 0) if self.opts.pin_empty_cones else np.zeros(2 * self.P, dtype=bool)
+        self.any_pinned = bool(np.any(self.pinned))
+        self.lp_time = time.perf_counter() - t_lp
+
+    def _default_rho(self):
+        """``sqrt(beta_s max(beta_max, beta_s))``, ``beta_max = max_j |X^T (Dpm_j o y)|`` (scaled data)."""
+        G0 = self.F.LT(self.Wy)
+        beta_max = float(np.sqrt(np.einsum("ij,ij->j", G0, G0)).max(initial=0.0))
+        return float(np.sqrt(self.beta_s * max(beta_max, self.beta_s)))
+
+    def _start_iterates(self, warm_start):
+        F = self.F
+        if warm_start is not None:
+            self.A = self.sx * np.hstack([warm_start["V"], warm_start["W"]])
+        else:
+            self.A = np.zeros((F.d, 2 * self.P))
+        self.Sigma = F.L(self.A)
+        self.B = self.A.copy()
+        self.C, self.E, _ = project_robust_cones(F.Q(self.A), self.A, self.cone_w)
+        self.U = np.zeros_like(self.Sigma)
+        self.Mu = np.zeros_like(self.A)
+        self.Kappa = np.zeros_like(self.C)
+        self.Eta = np.zeros_like(self.A)
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def run(self):
+        opts = self.opts
+        self.intro = self._intro()
+        self.log.active(0.0, self.intro)
+        while True:
+            status = self._limit_reached()
+            if status is not None:
+                break
+            self.it += 1
+            self.iterate()
+            if self.it % opts.check_every == 0 or self.it == 1:
+                status = self.check()
+                if status is not None:
+                    break
+        return self.finish(status)
+
+    def _limit_reached(self):
+        if self.it >= self.opts.max_iter:
+            return "max_iter"
+        limit = self.opts.time_limit
+        if limit is not None and time.perf_counter() - self.t_start >= limit:
+            return "time_limit"
+        return None
+
+    def iterate(self):
+        """One ADMM iteration: steps 1-5 of the module docstring."""
+        self.update_a()
+        LAh, Ab, QAh, Ae = self.over_relax()
+        self.update_slopes(LAh)
+        self.update_group_lasso(Ab)
+        self.update_cones(QAh, Ae)
+        self.update_duals(LAh, Ab, QAh, Ae)
+
+    # -- the steps of one iteration -------------------------------------------------------------------------
+    def update_a(self):
+        """Step 1: the diagonalised normal equations; keeps ``L a`` and ``Q a`` for the residuals."""
+        F = self.F
+        R = (F.tau * F.LT(self.Sigma - self.U) + (self.B - self.Mu)
+             + F.omega * ((self.E - self.Eta) + F.QT(self.C - self.Kappa)))
+        self.A = F.solve(R)
+        self.LA = F.L(self.A)
+        self.QA = F.Q(self.A)
+
+    def over_relax(self):
+        """``a_hat = alpha a + (1 - alpha) z_old`` in each split: (L a_hat, a_hat for b, Q a_hat, a_hat for e)."""
+        alpha = self.opts.alpha
+        a1 = 1.0 - alpha
+        return (alpha * self.LA + a1 * self.Sigma, alpha * self.A + a1 * self.B,
+                alpha * self.QA + a1 * self.C, alpha * self.A + a1 * self.E)
+
+    def update_slopes(self, LAh):
+        """Step 2: the worst-case hinge prox per sample; keeps its pieces for the polish."""
+        self.Sigma, self.below, self.kink = hinge_slack_prox(
+            LAh + self.U, self.Wy, self.eps_s, self.pmask, 1.0 / (self.rho * self.F.tau), return_pieces=True)
+
+    def update_group_lasso(self, Ab):
+        """Step 3: group soft-threshold; the pinned blocks (cone {0}) stay at zero."""
+        self.B = group_soft(Ab + self.Mu, self.beta_s / self.rho)
+        if self.any_pinned:
+            self.B[:, self.pinned] = 0.0
+
+    def update_cones(self, QAh, Ae):
+        """Step 4: projection onto the robust cones; a pinned block's set is ``{(c, 0): c >= 0}``."""
+        self.C0 = QAh + self.Kappa
+        self.C, self.E, _ = project_robust_cones(self.C0, Ae + self.Eta, self.cone_w)
+        if self.any_pinned:
+            self.E[:, self.pinned] = 0.0
+            self.C[:, self.pinned] = np.maximum(self.C0[:, self.pinned], 0.0)
+
+    def update_duals(self, LAh, Ab, QAh, Ae):
+        """Step 5: the scaled dual updates."""
+        self.U += LAh - self.Sigma
+        self.Mu += Ab - self.B
+        self.Kappa += QAh - self.C
+        self.Eta += Ae - self.E
+
+    # -- checks -------------------------------------------------------------------------------------------
+    def residuals(self):
+        """Primal and dual residuals and their scales (module docstring, infinity norms)."""
+        F = self.F
+        LTU = F.tau * F.LT(self.U)
+        QTK = F.omega * F.QT(self.Kappa)
+        r_p = max(inf_norm(self.LA - self.Sigma), inf_norm(self.A - self.B), inf_norm(self.QA - self.C),
+                  inf_norm(self.A - self.E))
+        r_d = self.rho * inf_norm(LTU + self.Mu + F.omega * self.Eta + QTK)
+        p_scale = max(inf_norm(self.LA), inf_norm(self.Sigma), inf_norm(self.A), inf_norm(self.B),
+                      inf_norm(self.QA), inf_norm(self.C), inf_norm(self.E))
+        d_scale = self.rho * max(inf_norm(LTU), inf_norm(self.Mu), F.omega * inf_norm(self.Eta), inf_norm(QTK))
+        return r_p, r_d, p_scale, d_scale
+
+    def check(self):
+        """Residuals, history and table row; then stopping, polish and rho balancing. Returns a status to
+        stop with, or None."""
+        opts = self.opts
+        r_p, r_d, p_scale, d_scale = self.residuals()
+        self.r_p, self.r_d = r_p, r_d
+        obj = _objective_s(self.F, self.program.y, self.Wy, self.eps_s, self.beta_s, self.pmask, self.A)
+        now = time.perf_counter() - self.t_start
+        record(self.history, iteration=self.it, objective=obj, primal_residual=r_p, dual_residual=r_d,
+               rho=self.rho, time=now)
+        if self.log.active(now, self.intro) and (self.it == 1 or self.it % opts.print_every == 0):
+            self.log.row(f"{self.it:d}", f"{obj:.8e}", f"{r_p:.3e}", f"{r_d:.3e}", f"{self.rho:.3e}", f"{now:.2f}s")
+        if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
+            return "diverged"
+        if r_p <= opts.tol_abs + opts.tol_rel * p_scale and r_d <= opts.tol_abs + opts.tol_rel * d_scale:
+            return "optimal"
+        if opts.polish and self.polish_if_due(now):
+            return "optimal"
+        if opts.adaptive_rho:
+            self.balance_rho(r_p, p_scale, r_d, d_scale)
+        return None
+
+    def balance_rho(self, r_p, p_scale, r_d, d_scale):
+        """OSQP residual balancing (free: rho does not enter the a-update); the scaled duals follow."""
+        new_rho = balanced_rho(self.rho, r_p, p_scale, r_d, d_scale, self.opts.adaptive_rho_tolerance, 1e-8, 1e8)
+        if new_rho is None:
+            return
+        for dual in (self.U, self.Mu, self.Kappa, self.Eta):
+            dual *= self.rho / new_rho
+        self.rho = new_rho
+        self.info["rho_updates"] += 1
+
+    def _intro(self):
+        opts = self.opts
+        n, d = self.program.X.shape
+        return (f"n={n}, d={d}, P={self.P}, beta={self.beta:g}, eps={self.eps:g}, setup {self.setup_time:.3g}s, "
+                f"rho0={self.info['rho_initial']:.3g}, alpha={opts.alpha}, sigma={opts.sigma}, tau={self.F.tau:.3g}")
+
+    # -- polish and descent ---------------------------------------------------------------------------------
+    def polish_if_due(self, now):
+        """When the schedule says so, polish the structure read off the z-iterates within one attempt's budget
+        (``max(5 s, share of the elapsed time)``), descend from an uncertified feasible result, and keep the
+        best feasible point. True when a point is certified to ``tol_gap``."""
+        opts = self.opts
+        structure = RobustStructure.from_admm(self.Sigma, self.below, self.kink, self.B, self.E, self.C0,
+                                              self.cone_w, self.pmask, self.pinned)
+        if not self.schedule.due(structure.signature(), now):
+            return False
+        t_polish = time.perf_counter()
+        deadline = t_polish + max(5.0, self.schedule.share * now)
+        if opts.time_limit is not None:
+            deadline = min(deadline, self.t_start + opts.time_limit)
+        out = polish_robust(self.program, self.B / self.sx, structure, free_blocks=self.pinned, deadline=deadline,
+                            rounds=opts.polish_rounds, feas_abs=self.feas_abs)
+        self.info["polish_attempts"] += 1
+        if opts.descent and out is not None and out["violation"] <= self.feas_abs and out["gap_rel"] > opts.tol_gap:
+            out = self.descend_from(out, deadline, now)
+        self.info["polish_time_s"] += time.perf_counter() - t_polish
+        self.schedule.spent = self.info["polish_time_s"]
+        if out is not None:
+            self.log.line(f"polish: objective {out['objective']:.10e}, certified rel gap {out['gap_rel']:.2e}, "
+                          f"violation {out['violation']:.1e}")
+        if not (out is not None and out["violation"] <= self.feas_abs and np.isfinite(out["objective"])):
+            return False
+        if self.best_polished is None or out["objective"] < self.best_polished["objective"]:
+            self.best_polished = out
+        return out["gap_rel"] <= opts.tol_gap
+
+    def descend_from(self, polished, deadline, now):
+        """The descent from the polished point, or from where the last descent ended if that is lower
+        (progress carries over), for a slice of the budget so that the polish attempts keep their cadence.
+        Returns the descent's certified point when it beats ``polished``, else ``polished``."""
+        start = polished["A"]
+        if self.descent_point is not None and not polished["objective"] < self.descent_point[1]:
+            start = self.descent_point[0]
+        t_descent = time.perf_counter()
+        found, A_end, f_end, _ = descend(self.program, start, free_blocks=self.pinned,
+                                         deadline=min(deadline, t_descent + max(0.5, 0.1 * now)),
+                                         feas_abs=self.feas_abs, tol_gap=self.opts.tol_gap)
+        self.info["descent_time_s"] += time.perf_counter() - t_descent
+        self.descent_point = (A_end, f_end)
+        return found if found is not None and found["gap_rel"] < polished["gap_rel"] else polished
+
+    # -- final point and result -----------------------------------------------------------------------------
+    def candidates(self, status):
+        """The points a run may return (original units): the best polished point, the descent's last point,
+        and the iterates b, a, e with their repaired copies."""
+        P, sx = self.P, self.sx
+        candidates = {}
+        if self.best_polished is not None:
+            A = self.best_polished["A"]
+            candidates["polished"] = {"V": A[:, :P], "W": A[:, P:]}
+            self.info["polish_certified_gap"] = self.best_polished["gap_rel"]
+        if self.descent_point is not None and status != "optimal":
+            candidates["descent"] = {"V": self.descent_point[0][:, :P], "W": self.descent_point[0][:, P:]}
+        if status == "diverged":
+            return candidates
+        for label, Z in (("b", self.B), ("a", self.A), ("e", self.E)):
+            if not np.all(np.isfinite(Z)):
+                continue
+            candidates[label] = {"V": Z[:, :P] / sx, "W": Z[:, P:] / sx}
+            Zo = Z / sx
+            Zr = _repair(self.program.X, self.F.S2, self.eps, self.pmask, Zo, self.margins2, self.H2,
+                         0.1 * self.feas_abs)
+            if not np.array_equal(Zr, Zo):
+                candidates[label + "_repaired"] = {"V": Zr[:, :P], "W": Zr[:, P:]}
+        return candidates
+
+    def finish(self, status):
+        """Pick the returned point (:func:`~solvers.admm.schedules.pick_returned_point`), settle the status
+        and build the result (:func:`~solvers.result.finish_run`)."""
+        loop_end = time.perf_counter()
+        program = self.program
+        evaluated = {}
+        for label, weights in self.candidates(status).items():
+            obj, viol = program.objective(weights), program.max_violation(weights)
+            if np.isfinite(obj) and np.isfinite(viol):
+                evaluated[label] = (weights, obj, viol)
+        point, weights, obj, viol = pick_returned_point(program, evaluated, self.feas_abs)
+        status = self._final_status(status, point, evaluated, obj, viol)
+        total = time.perf_counter() - self.t_start
+        self.info.update({"primal_residual": self.r_p, "dual_residual": self.r_d, "rho": self.rho,
+                          "cone_violation": viol, "returned_point": point,
+                          "final_step_time_s": total - (loop_end - self.t_start),
+                          "candidates": {k: {"objective": v[1], "violation": v[2]} for k, v in evaluated.items()}})
+        # the warning points at the caller of admm_robust (finish_run < finish < run < _solve <
+        # run_with_blas_threads < admm_robust < caller)
+        return finish_run(program, weights, status=status, solver="admm", iterations=self.it, solve_time_s=total,
+                          history=self.history, info=self.info, verbose=self.log.started, stacklevel=8)
+
+    def _final_status(self, status, point, evaluated, obj, viol):
+        """No candidate: diverged. A residual stop returns optimal only when the point it returns is feasible
+        and not above the iterate a (to the tolerances); otherwise optimal_inaccurate."""
+        if point == "zero":
+            return "diverged"
+        if status == "optimal" and point != "polished":
+            best_iterate = min(v[1] for v in evaluated.values())
+            obj_a = evaluated["a"][1] if "a" in evaluated else best_iterate
+            scale = max(1.0, abs(obj_a))
+            if viol > self.feas_abs or obj > obj_a + 10.0 * self.opts.tol_rel * scale + 1e-6 * scale:
+                return "optimal_inaccurate"
+        return status
+
+
+def _solve(program, warm_start, options):
     t_start = time.perf_counter()
     _check_program(program)
-    alpha = _check_positive("alpha", alpha, upper=2.0, upper_closed=False)
-    tol_abs = _check_positive("tol_abs", tol_abs)
-    tol_rel = _check_positive("tol_rel", tol_rel)
-    feas_tol = _check_positive("feas_tol", feas_tol)
-    rho = _check_positive("rho", rho, allow_none=True)
-    sigma = _check_positive("sigma", sigma)
-    tau = _check_positive("tau", tau, allow_none=True)
-    omega = _check_positive("omega", omega)
-    adaptive_rho_tolerance = check_rho_tolerance(_NAME, _check_positive("adaptive_rho_tolerance",
-                                                                        adaptive_rho_tolerance))
-    time_limit = _check_positive("time_limit", time_limit, allow_none=True)
-    max_iter = _check_int("max_iter", max_iter, minimum=0)
-    check_every = _check_int("check_every", check_every)
-    print_every = check_every * max(1, 50 // check_every) if print_every is None else _check_int(
-        "print_every", print_every)
-    tol_gap = _check_positive("tol_gap", tol_gap)
-    polish_rounds = _check_int("polish_rounds", polish_rounds)
-    check_flags(_NAME, adaptive_rho=adaptive_rho, scaling=scaling, pin_empty_cones=pin_empty_cones,
-                polish=polish, descent=descent)
-    verbose_after = _verbose_after(_NAME, verbose)
-    verbose = False
+    settings = RobustADMMSettings(**options)
     if warm_start is not None:
         if isinstance(warm_start, SolveResult):
             warm_start = warm_start.weights
         warm_start = program.check_weights(warm_start)
-
-    # ---- setup -------------------------------------------------------------------------------------
-    X, y = program.X, program.y
-    n, d = X.shape
-    P = program.n_patterns
-    eps = program.epsilon_value
-    beta = program.beta_value
-    pmask = np.zeros(d, dtype=bool)
-    pmask[program.perturbed] = True
-    if scaling:
-        sx = float(np.linalg.norm(X) / np.sqrt(d))
-        sx = sx if sx > 0 else 1.0
-    else:
-        sx = 1.0
-    Xs = X / sx
-    eps_s, beta_s = eps / sx, beta / sx
-    if tau is None:
-        # balance the prediction split against the cone rows: tau mean(eig(L^T L)) = 0.3 sigma^2 mean(eig(
-        # Xs^T Xs)), where mean(eig(Dpm^T Dpm)) = sum(D) / P and the scaled data have mean(eig(Xs^T Xs)) = 1
-        tau = 0.3 * sigma ** 2 / max(float(program.D.sum()) / P, 1e-12)
-    F = RobustOperators(Xs, program.D, sigma, tau, omega)
-    Wy = y[:, None] * Xs
-    cone_w = sigma * eps_s * pmask.astype(float)
-    # interior directions of the robust cones (original units): pin the blocks whose cone is {0}
-    t_lp = time.perf_counter()
-    margins, Hdir = cone_margins(X, program.S, eps, pmask)
-    margins2, H2 = np.concatenate([margins, margins]), np.hstack([Hdir, Hdir])
-    pinned = (margins2 <= 0) if pin_empty_cones else np.zeros(2 * P, dtype=bool)
-    any_pinned = bool(np.any(pinned))
-    lp_time = time.perf_counter() - t_lp
-    if rho is None:
-        # beta_max = max_j |X^T (Dpm_j o y)|: the size of the loss gradient at A = 0
-        G0 = F.LT(Wy)
-        beta_max = float(np.sqrt(np.einsum("ij,ij->j", G0, G0)).max(initial=0.0))
-        rho = float(np.sqrt(beta_s * max(beta_max, beta_s)))
-    setup_time = time.perf_counter() - t_start
-
-    # ---- state ---------------------------------------------------------------------------------------
-    if warm_start is not None:
-        A = sx * np.hstack([warm_start["V"], warm_start["W"]])
-    else:
-        A = np.zeros((d, 2 * P))
-    Sig = F.L(A)
-    B = A.copy()
-    C, E, _ = project_cones(F.Q(A), A, cone_w)
-    U = np.zeros_like(Sig)
-    Mu = np.zeros_like(A)
-    Kp = np.zeros_like(C)
-    Eta = np.zeros_like(A)
-
-    hist = {k: [] for k in ("iteration", "objective", "primal_residual", "dual_residual", "rho", "time")}
-    info = {"setup_time_s": setup_time, "cone_lp_time_s": lp_time, "pinned_blocks": int(pinned.sum()),
-            "scale_x": sx, "rho_initial": rho, "rho_updates": 0,
-            "alpha": alpha, "sigma": sigma, "tau": tau}
-    status = None
-    it = 0
-    r_p = r_d = np.inf
-    feas_abs = feas_tol * max(1.0, _inf(y))
-    schedule = PolishSchedule()
-    best_polished = None
-    descent_point = None                       # (A, objective) where the last descent ended
-    info.update(polish_attempts=0, polish_time_s=0.0, descent_time_s=0.0)
-
-    def start_log(now):
-        nonlocal verbose
-        if not verbose and verbose_after is not None and now >= verbose_after:
-            verbose = True
-            print(f"{_NAME}: n={n}, d={d}, P={P}, beta={beta:g}, eps={eps:g}, setup {setup_time:.3g}s, "
-                  f"rho0={rho:.3g}, alpha={alpha}, sigma={sigma}, tau={tau:.3g}", file=sys.stderr)
-            print(f"{'iter':>6} {'objective':>14} {'prim res':>10} {'dual res':>10} {'rho':>10} {'time':>9}",
-                  file=sys.stderr)
-        return verbose
-
-    start_log(0.0)
-    a1 = 1.0 - alpha
-    while True:
-        if it >= max_iter:
-            status = "max_iter"
-            break
-        if time_limit is not None and time.perf_counter() - t_start >= time_limit:
-            status = "time_limit"
-            break
-        it += 1
-        # 1. a-update
-        R = tau * F.LT(Sig - U) + (B - Mu) + omega * ((E - Eta) + F.QT(C - Kp))
-        A = F.solve(R)
-        LA = F.L(A)
-        QA = F.Q(A)
-        # over-relaxation
-        LAh = alpha * LA + a1 * Sig
-        Ab = alpha * A + a1 * B
-        QAh = alpha * QA + a1 * C
-        Ae = alpha * A + a1 * E
-        # 2.-4. z-updates
-        Sig, below, kink = hinge_slack_prox(LAh + U, Wy, eps_s, pmask, 1.0 / (rho * tau), return_pieces=True)
-        B = _group_soft(Ab + Mu, beta_s / rho)
-        C0 = QAh + Kp
-        C, E, _ = project_cones(C0, Ae + Eta, cone_w)
-        if any_pinned:  # blocks whose cone is {0}: the set {(c, 0): c >= 0}
-            B[:, pinned] = 0.0
-            E[:, pinned] = 0.0
-            C[:, pinned] = np.maximum(C0[:, pinned], 0.0)
-        # 5. duals
-        U += LAh - Sig
-        Mu += Ab - B
-        Kp += QAh - C
-        Eta += Ae - E
-
-        if it % check_every == 0 or it == 1:
-            LTU = tau * F.LT(U)
-            QTK = omega * F.QT(Kp)
-            r_p = max(_inf(LA - Sig), _inf(A - B), _inf(QA - C), _inf(A - E))
-            r_d = rho * _inf(LTU + Mu + omega * Eta + QTK)
-            p_scale = max(_inf(LA), _inf(Sig), _inf(A), _inf(B), _inf(QA), _inf(C), _inf(E))
-            d_scale = rho * max(_inf(LTU), _inf(Mu), omega * _inf(Eta), _inf(QTK))
-            obj = _objective_s(F, y, Wy, eps_s, beta_s, pmask, A)
-            now = time.perf_counter() - t_start
-            record(hist, iteration=it, objective=obj, primal_residual=r_p, dual_residual=r_d, rho=rho, time=now)
-            if start_log(now) and (it == 1 or it % print_every == 0):
-                print(f"{it:6d} {obj:14.8e} {r_p:10.3e} {r_d:10.3e} {rho:10.3e} {now:8.2f}s", file=sys.stderr)
-            if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
-                status = "diverged"
-                break
-            if r_p <= tol_abs + tol_rel * p_scale and r_d <= tol_abs + tol_rel * d_scale:
-                status = "optimal"
-                break
-            if polish:
-                structure = RobustStructure.from_admm(Sig, below, kink, B, E, C0, cone_w, pmask, pinned)
-                if schedule.due(structure.signature(), now):
-                    t_pol = time.perf_counter()
-                    deadline = t_pol + max(5.0, schedule.share * now)       # one attempt's budget
-                    if time_limit is not None:
-                        deadline = min(deadline, t_start + time_limit)
-                    out = polish_robust(program, B / sx, structure, free_blocks=pinned, deadline=deadline,
-                                        rounds=polish_rounds, feas_abs=feas_abs)
-                    info["polish_attempts"] += 1
-                    if descent and out is not None and out["violation"] <= feas_abs and out["gap_rel"] > tol_gap:
-                        # not certified: descend from the polished point, or from where the last descent
-                        # ended if that is lower (progress carries over), for a slice of the budget, so
-                        # that the polish attempts keep their cadence
-                        start = out["A"] if descent_point is None or out["objective"] < descent_point[1] \
-                            else descent_point[0]
-                        t_d = time.perf_counter()
-                        found, A_d, f_d, _ = descend(program, start, free_blocks=pinned,
-                                                     deadline=min(deadline, t_d + max(0.5, 0.1 * now)),
-                                                     feas_abs=feas_abs, tol_gap=tol_gap)
-                        info["descent_time_s"] += time.perf_counter() - t_d
-                        descent_point = (A_d, f_d)
-                        if found is not None and found["gap_rel"] < out["gap_rel"]:
-                            out = found
-                    info["polish_time_s"] += time.perf_counter() - t_pol
-                    schedule.spent = info["polish_time_s"]
-                    if verbose and out is not None:
-                        print(f"{'':6} polish: objective {out['objective']:.10e}, certified rel gap "
-                              f"{out['gap_rel']:.2e}, violation {out['violation']:.1e}", file=sys.stderr)
-                    if out is not None and out["violation"] <= feas_abs and np.isfinite(out["objective"]):
-                        if best_polished is None or out["objective"] < best_polished["objective"]:
-                            best_polished = out
-                        if out["gap_rel"] <= tol_gap:
-                            status = "optimal"
-                            break
-            new_rho = balanced_rho(rho, r_p, p_scale, r_d, d_scale, adaptive_rho_tolerance, 1e-8, 1e8) \
-                if adaptive_rho else None
-            if new_rho is not None:
-                for dual_var in (U, Mu, Kp, Eta):
-                    dual_var *= rho / new_rho
-                rho = new_rho
-                info["rho_updates"] += 1
-
-    loop_end = time.perf_counter()
-    # ---- final point -------------------------------------------------------------------------------
-    S2 = F.S2
-    candidates = {}
-    if best_polished is not None:
-        Ap = best_polished["A"]
-        candidates["polished"] = {"V": Ap[:, :P], "W": Ap[:, P:]}
-        info["polish_certified_gap"] = best_polished["gap_rel"]
-    if descent_point is not None and status != "optimal":
-        candidates["descent"] = {"V": descent_point[0][:, :P], "W": descent_point[0][:, P:]}
-    if status != "diverged":
-        for label, Z in (("b", B), ("a", A), ("e", E)):
-            Wt = {"V": Z[:, :P] / sx, "W": Z[:, P:] / sx}
-            if not np.all(np.isfinite(Z)):
-                continue
-            candidates[label] = Wt
-            Zo = Z / sx
-            Zr = _repair(X, S2, eps, pmask, Zo, margins2, H2, 0.1 * feas_abs)
-            if not np.array_equal(Zr, Zo):
-                candidates[label + "_repaired"] = {"V": Zr[:, :P], "W": Zr[:, P:]}
-    evaluated = {}
-    for label, Wt in candidates.items():
-        obj_c, viol_c = program.objective(Wt), program.max_violation(Wt)
-        if np.isfinite(obj_c) and np.isfinite(viol_c):
-            evaluated[label] = (Wt, obj_c, viol_c)
-    point, weights, obj, viol = pick_returned_point(program, evaluated, feas_abs)
-    if point == "zero":
-        status = "diverged"
-    if status == "optimal" and point != "polished":
-        best_iter = min(v[1] for v in evaluated.values())
-        obj_a = evaluated["a"][1] if "a" in evaluated else best_iter
-        if viol > feas_abs or obj > obj_a + 10.0 * tol_rel * max(1.0, abs(obj_a)) + 1e-6 * max(1.0, abs(obj_a)):
-            status = "optimal_inaccurate"
-    total = time.perf_counter() - t_start
-    info.update({"primal_residual": r_p, "dual_residual": r_d, "rho": rho, "cone_violation": viol,
-                 "returned_point": point, "final_step_time_s": total - (loop_end - t_start),
-                 "candidates": {k: {"objective": v[1], "violation": v[2]} for k, v in evaluated.items()}})
-    history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
-    result = SolveResult(program=program, weights=weights, status=status, solver="admm", iterations=it,
-                         solve_time_s=total, history=history, info=info)
-    if verbose:
-        print(f"{_NAME}: status {status}, iterations {it}, objective {obj:.10e}, cone violation {viol:.1e}, "
-              f"point {point}, time {total:.3g}s", file=sys.stderr)
-    if status != "optimal":
-        result.warn_if_not_converged(stacklevel=4)
-    return result
+    return _RobustADMM(program, settings, warm_start, t_start).run()
 
 
-def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, feas_tol=1e-9, max_iter=50000,
-                time_limit=None, warm_start=None, verbose=False, adaptive_rho=True, adaptive_rho_tolerance=5.0,
-                scaling=True, sigma=3.0, tau=None, check_every=10, print_every=None, pin_empty_cones=True,
-                omega=1.0, polish=True, tol_gap=1e-6, polish_rounds=3, descent=True, blas_threads=1):
+def admm_robust(program, *, warm_start=None, blas_threads=1, **options):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by ADMM (module docstring).
 
-    Parameters
-    ----------
-    rho : initial penalty (scaled problem); default ``sqrt(beta_s beta_max)``, ``beta_max = max_j |X^T(Dpm_j o y)|``.
-    alpha : over-relaxation in (0, 2).
-    tol_abs, tol_rel : OSQP-style residual tolerances (module docstring).
-    feas_tol : cone violation accepted for the returned point, times ``max(1, |y|_inf)``.
-    max_iter, time_limit : limits (time in seconds, None: none).
-    warm_start : dict ``{"V", "W"}`` (original units) or a SolveResult.
-    verbose : True/False, or seconds after which the table (stderr) starts.
-    adaptive_rho, adaptive_rho_tolerance : residual balancing when the normalised residuals differ by more
-        than this factor (a rho change is free: rho does not enter the a-update).
-    scaling : work on ``X / sx`` (``sx = |X|_F / sqrt(d)``).
-    sigma : weight of Q (the cone rows); tau : weight of the prediction split (None: ``0.3 sigma^2 P /
-        sum(D)``, which balances ``tau L^T L`` against ``Q^T Q`` on the scaled data; measured best from
-        n = 40 to 500); omega : weight of the cone split (c, e).
-    check_every, print_every : residual / history / rho cadence and table cadence.
-    pin_empty_cones : fix blocks whose robust cone is {0} to zero (setup LPs).
-    polish : try the active-set polish (module docstring); tol_gap : certified relative gap that ends the
-        run; polish_rounds : Newton solves per attempt (the structure re-read off the previous one).
-    descent : when a polished point is feasible but not certified, continue within the attempt's budget with
-        the primal active-set descent (:func:`solvers.admm_robust_polish.descend`) from it.
-    blas_threads : BLAS threads during the solve (threadpoolctl), None leaves them alone.
+    ``options`` are the fields of :class:`RobustADMMSettings` (rho, alpha, tol_abs, tol_rel, feas_tol,
+    max_iter, time_limit, verbose, adaptive_rho, adaptive_rho_tolerance, scaling, sigma, tau, check_every,
+    print_every, pin_empty_cones, omega, polish, tol_gap, polish_rounds, descent), with the defaults written
+    there. ``warm_start``: dict ``{"V", "W"}`` (original units) or a SolveResult; ``blas_threads``: BLAS
+    threads during the solve (threadpoolctl), None leaves them alone.
 
     Returns a SolveResult (``solver="admm"``) with status optimal / optimal_inaccurate / max_iter /
     time_limit / diverged; any status but optimal raises a ConvergenceWarning. ``history``: iteration,
@@ -718,9 +807,19 @@ def admm_robust(program, *, rho=None, alpha=1.6, tol_abs=1e-8, tol_rel=1e-7, fea
     final_step_time_s, scale_x, polish_attempts, polish_time_s (descent included), descent_time_s,
     polish_certified_gap (best polished point).
     """
-    options = dict(rho=rho, alpha=alpha, tol_abs=tol_abs, tol_rel=tol_rel, feas_tol=feas_tol, max_iter=max_iter,
-                   time_limit=time_limit, warm_start=warm_start, verbose=verbose, adaptive_rho=adaptive_rho,
-                   adaptive_rho_tolerance=adaptive_rho_tolerance, scaling=scaling, sigma=sigma, tau=tau,
-                   check_every=check_every, print_every=print_every, pin_empty_cones=pin_empty_cones, omega=omega,
-                   polish=polish, tol_gap=tol_gap, polish_rounds=polish_rounds, descent=descent)
-    return run_with_blas_threads(_NAME, blas_threads, _admm_robust, program, **options)
+    unknown = [name for name in options if name not in _OPTIONS]
+    if unknown:
+        raise TypeError(f"admm_robust() got an unexpected keyword argument {unknown[0]!r}")
+    return run_with_blas_threads(_NAME, blas_threads, _solve, program, warm_start, options)
+
+
+def _signature():
+    """admm_robust's keyword signature, its defaults read off :class:`RobustADMMSettings`."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    options = [inspect.Parameter(f.name, keyword, default=f.default) for f in fields(RobustADMMSettings) if f.init]
+    return inspect.Signature([inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD), *options,
+                              inspect.Parameter("warm_start", keyword, default=None),
+                              inspect.Parameter("blas_threads", keyword, default=1)])
+
+
+admm_robust.__signature__ = _signature()

@@ -1,5 +1,5 @@
 r"""Polish and dual certificate for the robust hinge program (docs/math.md section 7), used by
-:mod:`solvers.admm_robust`.
+:mod:`solvers.admm.robust` and :mod:`solvers.admm.robust_descent`.
 
 Program (original units, ``A = [V, W]``, ``Sigma_k = sum_j Dpm_kj a_j``, ``w_k = y_k x_k``, ``Pi`` the
 perturbed coordinates):
@@ -14,7 +14,7 @@ supported on ``Pi``) and ``lambda_kj >= 0`` (cone rows), set ``Y_k = alpha_k (ep
 infimum over ``Sigma`` is ``sum_k alpha_k`` (conjugate of the worst-case hinge) and its infimum over ``a_j``
 is 0 when ``|soft_Pi(g_j, eps Lambda_j)|_2 <= beta`` (the dual norm of ``beta |.|_2 + eps Lambda_j |Pi .|_1``),
 ``-inf`` otherwise. Scaling ``(alpha, lambda)`` by ``t = min(1, beta / max_j |soft_Pi(g_j, eps Lambda_j)|_2)``
-makes any choice feasible, so
+(:func:`solvers.core.dual.dual_scaling`) makes any choice feasible, so
 
 .. math::  p^* \ge t \sum_k \alpha_k \qquad (:func:`robust_dual_bound`).
 
@@ -36,19 +36,10 @@ solved by equality-constrained Newton on its KKT system (:func:`polish_robust`).
 dual point of the bound above: when the equalities are dependent they are not unique, so an elastic LP
 picks ones inside their ranges with exact stationarity; the cone multipliers of the zero blocks (all of
 whose rows are active at ``a_j = 0``) are priced exactly, block by block, by nonnegative least squares
-with column generation. A polished point therefore comes with its certified gap; from the structure
-of the optimum (read off Clarabel's solution) every battery problem certifies to 1e-12 (tests).
+with column generation. A polished point therefore comes with its certified gap.
 
-**Descent** (:func:`descend`). When the structure read off the ADMM iterates is wrong - at small beta the
-program is LP-like, its optimal face is large and the iterates drift on it - the polished point is
-feasible but not optimal. From there a primal active-set method keeps the point feasible and the
-objective non-increasing: read the structure off the point, take the step towards its Newton point and
-cut it where the first piece changes (a coordinate or slope changes sign, an inactive cone row reaches
-0, a sample crosses its margin: all linear while the signs are fixed, :func:`_ratio_test`); at a
-degenerate vertex, where the Newton point of one structure does not move, the step is the steepest
-descent direction over the support (:func:`_descent_direction`, one LP that lets every equality leave
-jointly). Each Newton point is certified as above. On dense_beta_1e-4, from the ADMM's point after 5,000
-iterations (17 times the optimum) about 170 rounds reach the optimum and certify it (gap 9e-13, 6 s).
+When the structure read off the ADMM iterates is wrong, :mod:`solvers.admm.robust_descent` moves a feasible
+polished point downhill and polishes again.
 """
 from __future__ import annotations
 
@@ -58,17 +49,19 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
+from ..core.dual import dual_scaling
+from ..core.operators import PatternMaps
 from ..core.prox import soft_threshold as _soft_threshold
 
-__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility", "PolishSchedule",
-           "descend"]
+__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility",
+           "RobustPolishSchedule"]
 
 
 def _pieces(program):
-    """The perturbed-coordinate mask ``Pi`` (d), ``Dpm = [D, -D]`` and ``S2 = [S, S]`` (n x 2P)."""
-    pmask = np.zeros(program.X.shape[1], dtype=bool)
-    pmask[program.perturbed] = True
-    return pmask, np.hstack([program.D, -program.D]), np.hstack([program.S, program.S])
+    """The perturbed-coordinate mask ``Pi`` (d, the program's: the bias column is never perturbed) and the
+    pattern arrays ``Dpm = [D, -D]``, ``S2 = [S, S]`` (n x 2P) of :class:`~solvers.core.operators.PatternMaps`."""
+    maps = PatternMaps(program.X, program.D)
+    return program.perturbed_mask, maps.Dpm, maps.S2
 
 
 def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
@@ -88,8 +81,7 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     norms = np.linalg.norm(_soft_threshold(G, thr), axis=0)
     if free_blocks is not None:
         norms = np.where(free_blocks, 0.0, norms)
-    worst = float(norms.max(initial=0.0))
-    t = 1.0 if worst <= beta else beta / worst
+    t = dual_scaling(float(norms.max(initial=0.0)), beta)
     return t * float(alpha.sum()), t
 
 
@@ -217,9 +209,11 @@ def restore_dual_feasibility(program, alpha, U, lam, free_blocks=None, deadline=
     return lam
 
 
-class PolishSchedule:
-    """When to polish: once the structure's signature has been unchanged for ``patience`` checks and was
-    not polished before, as long as polishing has used at most ``share`` of the elapsed time."""
+class RobustPolishSchedule:
+    """When the robust ADMM polishes: once the structure's signature has been unchanged for ``patience``
+    checks and was not polished before, as long as polishing (descent included) has used at most ``share``
+    of the elapsed time (``spent``, kept up to date by the caller). Time-based, unlike the iteration-based
+    :class:`solvers.admm.schedules.PolishSchedule`: one robust polish costs far more than an iteration."""
 
     def __init__(self, patience=3, share=0.2):
         self.patience, self.share = patience, share
@@ -562,228 +556,3 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     return {"A": A, "objective": obj, "violation": viol, "bound": bound, "dual_scale": t,
             "gap_rel": (obj - bound) / max(1.0, abs(obj)), "converged": converged, "newton_steps": steps,
             "stationarity": stat_res, "multipliers": (alpha, U, lam), "releases": releases}
-
-
-# ------------------------------------------------------------------------------------------------------
-# descent: a primal active-set method from a feasible point, for structures the ADMM cannot identify
-# ------------------------------------------------------------------------------------------------------
-def _first_crossing(f0, f1, candidates):
-    """The first ``t`` in (0, 1] where the linear ``f0 + t (f1 - f0)`` changes sign, over the candidate
-    entries (1.0 when none does)."""
-    f0, f1 = f0[candidates], f1[candidates]
-    change = (np.sign(f0) != np.sign(f1)) & (f0 != 0)
-    if not np.any(change):
-        return 1.0
-    return float(np.min(f0[change] / (f0[change] - f1[change])))
-
-
-def _ratio_test(program, A, dA, st, rel_tol=1e-7):
-    r"""The largest step ``t <= 1`` along ``A + t dA`` over which the pieces of ``st`` (read off ``A``) stay
-    valid, so that the objective along the segment is the reduced one: no block or slope coordinate
-    changes sign, no inactive cone row reaches 0, no sample that is not on its kink crosses the margin.
-    With the signs fixed up to that point, every one of these is linear in t. Entries at zero (to
-    ``rel_tol`` of their scale) are the structure's own equalities or free kinks of the l1 terms, not
-    crossings."""
-    X, y, eps = program.X, program.y, program.epsilon_value
-    pmask, Dpm, S2 = _pieces(program)
-    A1 = A + dA
-    norms = np.linalg.norm(A, axis=0)
-    steps = [1.0]
-    coords = pmask[:, None] & st.support[None, :] & ~st.zero_coord & (np.abs(A) > rel_tol * norms[None, :])
-    steps.append(_first_crossing(A, A1, coords))
-    Sig0, Sig1 = Dpm @ A.T, Dpm @ A1.T
-    slopes = pmask[None, :] & ~st.slope_zero & (np.abs(Sig0) > rel_tol * np.abs(Sig0).max(initial=0.0))
-    steps.append(_first_crossing(Sig0, Sig1, slopes))
-
-    def lin_sign(Z0, Z1):                      # sign of |z| along the segment, just after t = 0
-        s = np.sign(Z0)
-        s[s == 0] = np.sign(Z1 - Z0)[s == 0]
-        return s
-    slack0 = S2 * (X @ A) - eps * np.abs(A[pmask]).sum(axis=0)[None, :]
-    slack1 = S2 * (X @ A1) - eps * (lin_sign(A, A1)[pmask] * A1[pmask]).sum(axis=0)[None, :]
-    steps.append(_first_crossing(slack0, slack1, st.support[None, :] & ~st.active))
-    w = y[:, None] * X
-    m0 = 1.0 - np.einsum("ij,ij->i", w, Sig0) + eps * np.abs(Sig0[:, pmask]).sum(axis=1)
-    m1 = 1.0 - np.einsum("ij,ij->i", w, Sig1) + eps * (lin_sign(Sig0, Sig1)[:, pmask] * Sig1[:, pmask]).sum(axis=1)
-    steps.append(_first_crossing(m0, m1, ~st.kink))
-    return max(0.0, min(steps))
-
-
-def _descent_direction(program, A, st, rel_tol=1e-7, free_blocks=None, grow=False):
-    r"""Steepest descent over the support blocks, by one LP (HiGHS): minimise the directional derivative
-
-    .. math::
-        f'(A; dA) = \sum_{k\ \mathrm{below}} m_k'(d\Sigma_k) + \sum_{k\ \mathrm{kink}} \max(0, m_k'(d\Sigma_k))
-        + \beta \sum_{j \in \mathrm{supp}} u_j^T da_j,
-        \qquad m_k'(d\Sigma_k) = -w_k^T d\Sigma_k + \epsilon \sum_{i \in \Pi} |\Sigma_{ki}|'(d\Sigma_{ki})
-
-    (``|z|'(dz) = sign(z) dz``, or ``|dz|`` at ``z = 0``; ``u_j = a_j / |a_j|``) over ``d Sigma = Dpm dA^T``,
-    with the active cone rows kept to first order, ``S2_kj x_k^T da_j >= eps sum_i |a_ij|'(da_ij)``, and
-    ``|da_ij| <= |a_j|``. Every equality of the reduced problem is left free to leave, jointly - which the
-    Newton point of one structure cannot do at a degenerate vertex. With ``grow`` the zero blocks (but
-    those in ``free_blocks``, whose cone is {0}) may enter too: their direction must lie in their robust
-    cone (every row is active at 0) and their norm is bounded by ``beta |da_j|_1 >= beta |da_j|_2``, so a
-    negative value is still a descent direction. Returns ``(dA, slope)``; slope 0 means the point is
-    stationary over the blocks allowed to move; ``(None, 0)`` when the LP fails."""
-    from scipy.optimize import linprog
-    from scipy import sparse
-    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
-    n, d = X.shape
-    pmask, Dpm, S2 = _pieces(program)
-    movable = ~st.support if free_blocks is None else ~st.support & ~free_blocks
-    supp = np.concatenate([np.flatnonzero(st.support), np.flatnonzero(movable) if grow else []]).astype(int)
-    J = supp.size
-    if J == 0:
-        return None, 0.0
-    As = A[:, supp]
-    nrm = np.linalg.norm(As, axis=0)
-    entering = ~st.support[supp]                            # blocks at 0 that may enter (grow)
-    Sig = Dpm @ A.T
-    w = y[:, None] * X
-    # variables: da (J d, block-major), dS (n d), p >= |dS| at zero slopes (n d), q (n), r >= |da| (J d)
-    o_s, o_p, o_q, o_r = J * d, J * d + n * d, J * d + 2 * n * d, J * d + 2 * n * d + n
-    nv = o_r + J * d
-    zero_slope = (np.abs(Sig) <= rel_tol * np.abs(Sig).max(initial=0.0)) & pmask[None, :]
-    zero_coord = (np.abs(As) <= rel_tol * nrm[None, :]) & (pmask[:, None] | entering[None, :])
-    ar = np.arange(d)
-    # dS_k - sum_j Dpm_kj da_j = 0
-    kk, jj = np.nonzero(Dpm[:, supp])
-    eq_rows = np.concatenate([(kk[:, None] * d + ar).ravel(), np.arange(n * d)])
-    eq_cols = np.concatenate([(jj[:, None] * d + ar).ravel(), o_s + np.arange(n * d)])
-    eq_vals = np.concatenate([np.repeat(-Dpm[kk, supp[jj]], d), np.ones(n * d)])
-    A_eq = sparse.csr_matrix((eq_vals, (eq_rows, eq_cols)), shape=(n * d, nv))
-    # m_k' coefficients on dS_k (signed slopes) and on p_k (zero slopes)
-    coef_s = -w + eps * np.sign(Sig) * (pmask[None, :] & ~zero_slope)
-    rows, cols, vals = [], [], []
-    count = 0
-
-    def add(r, c, v):
-        rows.append(np.asarray(r)), cols.append(np.asarray(c)), vals.append(np.asarray(v, float))
-
-    zk, zi = np.nonzero(zero_slope)                        # |dS_ki| <= p_ki, two rows each
-    for sgn in (1.0, -1.0):
-        r = count + np.arange(zk.size)
-        add(np.concatenate([r, r]), np.concatenate([o_s + zk * d + zi, o_p + zk * d + zi]),
-            np.concatenate([np.full(zk.size, sgn), -np.ones(zk.size)]))
-        count += zk.size
-    kinks = np.flatnonzero(st.kink)                         # m_k' - q_k <= 0
-    r = count + np.arange(kinks.size)
-    kz = zero_slope[kinks]
-    add(np.concatenate([np.repeat(r, d), np.repeat(r, kz.sum(axis=1)), r]),
-        np.concatenate([(o_s + kinks[:, None] * d + ar).ravel(), o_p + (kinks[:, None] * d + ar)[kz], o_q + kinks]),
-        np.concatenate([coef_s[kinks].ravel(), np.full(int(kz.sum()), eps), -np.ones(kinks.size)]))
-    count += kinks.size
-    ci, cj = np.nonzero(zero_coord)                         # |da_ji| <= r_ji, two rows each
-    for sgn in (1.0, -1.0):
-        r = count + np.arange(ci.size)
-        add(np.concatenate([r, r]), np.concatenate([cj * d + ci, o_r + cj * d + ci]),
-            np.concatenate([np.full(ci.size, sgn), -np.ones(ci.size)]))
-        count += ci.size
-    ak, aj = np.nonzero(st.active[:, supp] | entering[None, :])   # -(S2 x_k^T da_j - eps sum |a_ij|') <= 0
-    coef_a = -S2[ak, supp[aj]][:, None] * X[ak] + eps * (np.sign(As) * (pmask[:, None] & ~zero_coord)).T[aj]
-    az = (zero_coord & pmask[:, None]).T[aj]
-    r = count + np.arange(ak.size)
-    add(np.concatenate([np.repeat(r, d), np.repeat(r, az.sum(axis=1))]),
-        np.concatenate([(aj[:, None] * d + ar).ravel(), o_r + (aj[:, None] * d + ar)[az]]),
-        np.concatenate([coef_a.ravel(), np.full(int(az.sum()), eps)]))
-    count += ak.size
-    A_ub = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(count, nv)) if count else None
-    c = np.zeros(nv)
-    safe = np.where(entering, 1.0, nrm)
-    c[:J * d] = beta * (As / safe[None, :]).T.ravel()        # 0 for entering blocks (As = 0)
-    c[o_r:] = beta * np.repeat(entering, d)                 # their norm: beta |da_j|_1
-    below = st.below
-    c[o_s:o_p] = (coef_s * below[:, None]).ravel()
-    c[o_p:o_q] = (eps * (zero_slope & below[:, None])).ravel()
-    c[o_q:o_r] = st.kink.astype(float)
-    lo = np.zeros(nv)
-    hi = np.full(nv, np.inf)
-    box = np.where(entering, nrm.max(initial=0.0) if (~entering).any() else 1.0, nrm)
-    lo[:J * d], hi[:J * d] = -np.repeat(box, d), np.repeat(box, d)
-    lo[o_s:o_p] = -np.inf
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(count) if count else None, A_eq=A_eq, b_eq=np.zeros(n * d),
-                  bounds=np.column_stack([lo, hi]), method="highs")
-    if res.status != 0:
-        return None, 0.0
-    dA = np.zeros_like(A)
-    dA[:, supp] = res.x[:J * d].reshape(J, d).T
-    return dA, float(res.fun)
-
-
-def descend(program, A, free_blocks=None, deadline=None, max_rounds=500, rel_tol=1e-7, feas_abs=1e-9,
-            tol_gap=1e-9):
-    r"""A primal active-set descent from a cone-feasible point ``A`` (d x 2P, original units), for the
-    degenerate problems whose structure the ADMM iterates do not reveal (small beta: LP-like, with a
-    large optimal face).
-
-    Each round reads the structure off the current point (:meth:`RobustStructure.from_point`), polishes
-    it (:func:`_polish_once`: the Newton point of that structure with its certified gap) and moves towards
-    the Newton point as far as the pieces stay valid (:func:`_ratio_test`): the objective is convex along
-    the segment and no larger at its end, and the step ends on a new active piece. When that makes no
-    progress (a degenerate vertex: the Newton point of one structure stays put), the step is the
-    steepest descent direction of :func:`_descent_direction` over the support, or - where that is
-    stationary - with the zero blocks allowed to enter; again cut by the ratio test. Every point stays
-    feasible and the objective never increases. Stops when a polished point certifies to ``tol_gap``, at a
-    point where neither LP finds a descent direction, or at the deadline / after ``max_rounds``. When the
-    last point is not certified by its own structure, the structures read off it with the looser
-    tolerances 1e-5, 1e-4 and 1e-3 (tiny blocks and nearly active rows dropped) are polished too, time
-    permitting.
-
-    Returns ``(best, A, f, done)``: the best feasible polished dict of :func:`_polish_once` (or None), the
-    last point, its objective, and whether the descent is over (certified, or no descent direction)
-    rather than out of rounds or time."""
-    P = program.n_patterns
-
-    def objective(Z):
-        return float(program.objective({"V": Z[:, :P], "W": Z[:, P:]}))
-
-    def best_gap(found):
-        return np.inf if found is None else found["gap_rel"]
-
-    f = objective(A)
-    best, stalled, done = None, False, False
-    for _ in range(max_rounds):
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        st = RobustStructure.from_point(program, A, rel_tol)
-        out = _polish_once(program, A, st, free_blocks, deadline=deadline)
-        if out is not None and out["violation"] <= feas_abs and out["gap_rel"] < best_gap(best):
-            best = out
-        if best_gap(best) <= tol_gap:
-            done = True
-            break
-        if out is not None and not stalled:
-            dA = out["A"] - A
-        else:
-            dA, slope = _descent_direction(program, A, st, rel_tol, free_blocks)
-            if dA is None or slope >= -1e-12 * max(1.0, abs(f)):  # stationary over the support: grow it
-                dA, slope = _descent_direction(program, A, st, rel_tol, free_blocks, grow=True)
-            if dA is None or slope >= -1e-12 * max(1.0, abs(f)):
-                done = True                                     # stationary over every block
-                break
-        t = _ratio_test(program, A, dA, st, rel_tol)
-        A_new = A + t * dA
-        f_new = objective(A_new)
-        while f_new > f and t > 1e-16:                          # the Newton point of a wrong structure
-            t *= 0.25
-            A_new = A + t * dA
-            f_new = objective(A_new)
-        stalled = f_new > f - 1e-12 * max(1.0, abs(f))
-        if f_new <= f and program.max_violation({"V": A_new[:, :P], "W": A_new[:, P:]}) <= feas_abs:
-            A, f = A_new, f_new
-    if best_gap(best) > tol_gap:
-        # not certified at the last point: tiny blocks and nearly active rows read as they are at rel_tol
-        # can leave the multipliers out of range (measured on dense_beta_1e-4: 4 blocks of relative norm
-        # ~1e-5); the structure read with looser tolerances drops them and often certifies
-        for loose in (1e-5, 1e-4, 1e-3):
-            if deadline is not None and time.perf_counter() > deadline:
-                break
-            out = _polish_once(program, A, RobustStructure.from_point(program, A, loose), free_blocks,
-                               deadline=deadline)
-            if out is not None and out["violation"] <= feas_abs and out["gap_rel"] < best_gap(best):
-                best = out
-            if best_gap(best) <= tol_gap:
-                done = True
-                break
-    return best, A, f, done

@@ -345,6 +345,7 @@ class _SquaredADMM:
                      "polish_time_s": 0.0, "certify_attempts": 0, "certify_time_s": 0.0}
         self.best_polished = None
         self.certified_point = self.certified_gap = self.certified_dual = None
+        self.best_dual = -np.inf  # the best Lagrange dual bound seen at any check (original units)
         self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
         self.certify_schedule = CertifySchedule(settings.check_every)
         self.log = IterationLog(SOLVER, [("iter", 6), ("objective", 14), ("prim res", 10), ("dual res", 10),
@@ -444,6 +445,8 @@ class _SquaredADMM:
         self.cones.settle(self.XA)
         checked = self.residuals()
         self.r_prim, self.r_dual = checked.r_prim, checked.r_dual
+        if np.isfinite(checked.dual_s):
+            self.best_dual = max(self.best_dual, self.sc.sy ** 2 * checked.dual_s)
         self.log_check(checked)
         if not (np.isfinite(checked.r_prim) and np.isfinite(checked.r_dual) and np.isfinite(checked.objective)):
             return "diverged"
@@ -637,21 +640,38 @@ class _SquaredADMM:
             # residual convergence: the returned point must be feasible and as good as the iterate
             if viol > feas_orig or obj > obj_iterate + 10.0 * s.tol_rel * max(1.0, abs(obj_iterate)):
                 status = "optimal_inaccurate"
+        dual_bound = self.best_dual_bound()
+        gap = None if dual_bound is None else (obj - dual_bound) / max(1.0, abs(obj))
+        certified = gap is not None and gap <= s.tol_gap and viol <= feas_orig
+        if certified and point != "zero":
+            status = "optimal"  # a certified gap at a feasible point, whatever stopped the iterations
+        elif status == "optimal":
+            status = "optimal_inaccurate"  # converged residuals, but no certified gap for this point
         total = time.perf_counter() - self.t_start
-        self.report(point, viol, certified, total - (loop_end - self.t_start))
+        self.report(point, viol, certified, gap, dual_bound, total - (loop_end - self.t_start))
         return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.it,
                           solve_time_s=total, history=self.history, info=self.info, verbose=self.log.started,
                           stacklevel=6)
 
-    def report(self, point, violation, certified, final_step_time):
-        """The run's ``info`` entries about the final state and the returned point."""
-        polished, from_certify = self.best_polished, self.certified_point is not None and point != "polished"
+    def best_dual_bound(self):
+        """The best Lagrange dual bound of the run (original units): over every check, the polished
+        points' certificates and the certified stop; None when there is none."""
+        bounds = [self.best_dual]
+        if self.best_polished is not None:
+            bounds.append(self.sc.sy ** 2 * self.best_polished["dual_s"])
+        if self.certified_dual is not None:
+            bounds.append(self.certified_dual)
+        best = max(bounds)
+        return float(best) if np.isfinite(best) else None
+
+    def report(self, point, violation, certified, gap, dual_bound, final_step_time):
+        """The run's ``info`` entries about the final state and the returned point: its certified relative
+        gap is measured against the best dual bound of the run, so it describes the point returned."""
+        polished = self.best_polished
         self.info.update({
             "primal_residual": self.r_prim, "dual_residual": self.r_dual, "rho": self.rho,
             "cone_violation": violation, "returned_point": point, "final_step_time_s": final_step_time,
-            "duality_gap_rel": (self.certified_gap if from_certify else
-                                None if polished is None else polished["gap_rel"]),
-            "certified": bool(certified and (point == "polished" or self.certified_point is not None)),
+            "duality_gap_rel": gap, "dual_bound": dual_bound, "certified": bool(certified),
             "polish_accepted": point == "polished",
         })
         if self.anderson is not None:
@@ -660,9 +680,6 @@ class _SquaredADMM:
         if polished is not None:
             self.info["polish_rounds"] = polished["rounds"]
             self.info["polish_objective"] = self.sc.sy ** 2 * polished["objective_s"]
-            self.info["dual_bound"] = self.sc.sy ** 2 * polished["dual_s"]
-        if from_certify:
-            self.info["dual_bound"] = self.certified_dual
 
 
 def _solve(program, settings):
