@@ -7,21 +7,46 @@
 * :mod:`formulations.patterns`, :mod:`formulations.losses`, :mod:`formulations.network`,
   :mod:`formulations.datasets` - the pieces they are made of.
 """
-from .base import ConvexProgram
-from .factory import add_bias_column, make_program
-from .gated import GatedReLUProgram
-from .losses import LOSSES, HingeLoss, LogisticLoss, Loss, SquaredLoss, get_loss
-from .network import GatedReLUNetwork, ReLUNetwork, perturbation_mask, perturbed_columns
-from .patterns import enumerate_patterns, max_pattern_count, patterns_from_directions, sample_patterns
-from .relu import ReLUProgram
-from .robust import RobustReLUProgram
-from .scp import SCPProgram
-from .validation import FORMULATIONS
+import importlib
 
-__all__ = [
-    "ConvexProgram", "ReLUProgram", "GatedReLUProgram", "SCPProgram", "RobustReLUProgram",
-    "make_program", "add_bias_column", "enumerate_patterns", "sample_patterns", "patterns_from_directions",
-    "max_pattern_count",
-    "Loss", "SquaredLoss", "HingeLoss", "LogisticLoss", "LOSSES", "get_loss",
-    "ReLUNetwork", "GatedReLUNetwork", "FORMULATIONS", "perturbation_mask", "perturbed_columns",
-]
+#: public name -> the module that defines it; loaded on first use, so that ``import formulations`` is cheap
+#: (the command line parses its arguments before NumPy and CVXPY are loaded)
+_PUBLIC = {
+    "ConvexProgram": "base",
+    "make_program": "factory",
+    "add_bias_column": "factory",
+    "GatedReLUProgram": "gated",
+    "LOSSES": "losses",
+    "HingeLoss": "losses",
+    "LogisticLoss": "losses",
+    "Loss": "losses",
+    "SquaredLoss": "losses",
+    "get_loss": "losses",
+    "GatedReLUNetwork": "network",
+    "ReLUNetwork": "network",
+    "perturbation_mask": "network",
+    "perturbed_columns": "network",
+    "enumerate_patterns": "patterns",
+    "max_pattern_count": "patterns",
+    "patterns_from_directions": "patterns",
+    "sample_patterns": "patterns",
+    "ReLUProgram": "relu",
+    "RobustReLUProgram": "robust",
+    "SCPProgram": "scp",
+    "FORMULATIONS": "names",
+    "LOSS_NAMES": "names",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

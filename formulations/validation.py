@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-FORMULATIONS = ("exact", "sampled", "gated", "scp", "robust")
+from .names import FORMULATIONS  # noqa: F401  (re-exported)
 
 
 def check_matrix(X, name="X", copy=True):

@@ -1,32 +1,58 @@
 """Solvers for cvxnn programs: the CVXPY oracle runner, hand-written NumPy solvers, the verification
-battery, scikit-learn estimators and the command line."""
+battery, scikit-learn estimators and the command line.
+
+Every public name is loaded on first use, so that ``import solvers`` (and the ``cvxnn`` command's start-up,
+before its arguments are parsed) loads no numerical package. ``solvers.admm``, ``solvers.ipm`` and
+``solvers.fista`` are the solver functions; their modules of the same name are imported as
+``from solvers.admm.squared import ...``, ``from solvers.ipm import IPMSettings`` and so on.
+"""
 import importlib
+import sys
+import types
 
-from .admm import admm
-from .fista import fista
-from .ipm import ipm
-from .oracle import installed_solvers, solve_oracle
-from .registry import solve
-from .result import ConvergenceWarning, SolveResult
-
-#: public names loaded on first use (keeps ``import solvers`` and the CLI start-up light)
-_LAZY = {
-    "ConvexReLUClassifier": "interface.estimators",
-    "ConvexReLURegressor": "interface.estimators",
+#: public name -> the module (relative to this package) that defines it
+_PUBLIC = {
+    "solve": "registry",
+    "solve_oracle": "oracle",
+    "installed_solvers": "oracle",
+    "SolveResult": "result",
+    "ConvergenceWarning": "result",
+    "admm": "admm",
+    "ipm": "ipm",
+    "fista": "fista",
+    "run_battery": "battery",
+    "reference_problems": "battery",
     "optimality_certificate": "certificate",
     "column_generation": "certificate",
     "CertificateResult": "certificate",
     "ColumnGenerationResult": "certificate",
-    "run_battery": "battery",
-    "reference_problems": "battery",
+    "ConvexReLUClassifier": "interface.estimators",
+    "ConvexReLURegressor": "interface.estimators",
 }
+#: public functions that share their name with the module defining them
+_SOLVER_FUNCTIONS = ("admm", "ipm", "fista")
 
-__all__ = ["solve", "solve_oracle", "installed_solvers", "SolveResult", "ConvergenceWarning", "admm", "fista", "ipm", *_LAZY]
+__all__ = list(_PUBLIC)
+
+
+class _Package(types.ModuleType):
+    """This package's module type: importing the module ``solvers.admm`` (or ``.ipm``, ``.fista``) never
+    rebinds the package attribute of that name, which stays the solver function."""
+
+    def __setattr__(self, name, value):
+        if name in _SOLVER_FUNCTIONS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

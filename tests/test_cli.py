@@ -359,3 +359,19 @@ def test_squared_loss_reports_training_accuracy_on_plus_minus_one_labels(capsys)
     sign(f); with real targets it reports none."""
     code, out, _ = run_cli(capsys, "solve", "--data", "moons", "--patterns", "6", "--beta", "0.5", "--json", "-")
     assert code == 0 and 0.5 < json.loads(out)["train_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0, 4.0])
+def test_ctrl_c_exits_130_with_one_line(tmp_path, delay):
+    """SIGINT while loading or solving: exit status 130 and one line on stderr, never a traceback."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "solvers.interface.cli", "verify", "--data", "breast_cancer",
+                                "--solvers", "admm"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "cvxnn: interrupted"

@@ -21,7 +21,8 @@ AGREE_RTOL = 1e-6
 
 
 def build(formulation, data, loss, **kw):
-    kw.setdefault("epsilon", 0.05)
+    if formulation == "robust":
+        kw.setdefault("epsilon", 0.05)
     return make_program(formulation, data["X"], labels_for(loss, data), loss, data["beta"], n_patterns=20,
                         seed=0, bias=True, **kw)
 

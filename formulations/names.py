@@ -1,0 +1,5 @@
+"""The names of the programs and losses, with no import: the command line builds its parser from them
+before any numerical package is loaded (so Ctrl-C during start-up is handled like any other moment)."""
+
+FORMULATIONS = ("exact", "sampled", "gated", "scp", "robust")
+LOSS_NAMES = ("squared", "hinge", "logistic")
