@@ -7,7 +7,7 @@
 * :mod:`formulations.patterns`, :mod:`formulations.losses`, :mod:`formulations.network`,
   :mod:`formulations.datasets` - the pieces they are made of.
 """
-import importlib
+from .lazy import lazy_public_names
 
 #: public name -> the module that defines it; loaded on first use, so that ``import formulations`` is cheap
 #: (the command line parses its arguments before NumPy and CVXPY are loaded)
@@ -40,13 +40,4 @@ _PUBLIC = {
 __all__ = list(_PUBLIC)
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_public_names(__name__, _PUBLIC)

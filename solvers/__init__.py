@@ -6,7 +6,7 @@ before its arguments are parsed) loads no numerical package. ``solvers.admm``, `
 ``solvers.fista`` are the solver functions; their modules of the same name are imported as
 ``from solvers.admm.squared import ...``, ``from solvers.ipm import IPMSettings`` and so on.
 """
-import importlib
+from formulations.lazy import lazy_public_names
 import sys
 import types
 
@@ -48,13 +48,4 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_public_names(__name__, _PUBLIC)

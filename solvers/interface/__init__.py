@@ -1,7 +1,7 @@
 """The ways users meet cvxnn besides Python calls: the ``cvxnn`` command line, the scikit-learn estimators,
 the saved models, and the report helpers (tables, JSON, convergence plot) the command line and the
 examples share. Names load on first use (the command line starts before any numerical package)."""
-import importlib
+from formulations.lazy import lazy_public_names
 
 _PUBLIC = {"plot_convergence": "report", "solve_summary": "report", "verify_table": "report",
            "write_json": "report", "save_model": "model", "load_model": "model"}
@@ -9,9 +9,4 @@ _PUBLIC = {"plot_convergence": "report", "solve_summary": "report", "verify_tabl
 __all__ = list(_PUBLIC)
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_public_names(__name__, _PUBLIC)
