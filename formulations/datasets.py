@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .validation import check_matrix, check_vector, check_X_y
+from .validation import check_matrix, check_positive_int, check_seed, check_vector, check_X_y
 
 
 @dataclass
@@ -149,6 +149,53 @@ def teacher(n=200, d=10, width=5, noise=0.1, seed=0):
                    feature_names=[f"x{i + 1}" for i in range(d)])
 
 
+def synthetic(n=1000, d=30, task="classification", width=10, label_noise=0.05, seed=0):
+    """A large task without the internet: a planted two-layer ReLU teacher of ``width`` neurons on Gaussian
+    inputs (n x d, any size, generated from ``seed``).
+
+    ``task="regression"``: y = teacher(x) + noise of 10% of its spread. ``task="classification"``: labels
+    sign(teacher(x) - median), so the classes are balanced, with a share ``label_noise`` of them flipped.
+    Rows are drawn in blocks, so the temporaries stay a few MB whatever n is."""
+    n, d, width = (check_positive_int(v, name) for v, name in ((n, "n"), (d, "d"), (width, "width")))
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    if not 0.0 <= label_noise < 0.5:
+        raise ValueError(f"label_noise must be in [0, 0.5), got {label_noise!r}")
+    rng = np.random.default_rng(check_seed(seed))
+    U = rng.standard_normal((d, width)) / np.sqrt(d)
+    alpha = rng.choice([-1.0, 1.0], size=width) * rng.uniform(0.5, 1.5, size=width)
+    X = np.empty((n, d))
+    signal = np.empty(n)
+    block = max(1, 2 ** 18 // d)
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        X[rows] = rng.standard_normal((rows.stop - rows.start, d))
+        signal[rows] = np.maximum(0.0, X[rows] @ U) @ alpha
+    if task == "regression":
+        y = signal + 0.1 * signal.std() * rng.standard_normal(n)
+    else:
+        y = np.where(signal >= np.median(signal), 1.0, -1.0)
+        y[rng.random(n) < label_noise] *= -1.0
+    return Dataset(f"synthetic:n={n},d={d},task={task},seed={seed}", X, y, task,
+                   f"planted ReLU teacher, width {width}, {label_noise:g} label noise (seed {seed})",
+                   feature_names=[f"x{i + 1}" for i in range(d)])
+
+
+def _synthetic_from_spec(spec):
+    """``synthetic`` or ``synthetic:n=100000,d=30,task=regression,width=10,label_noise=0.05,seed=1``."""
+    options = {}
+    _, _, rest = spec.partition(":")
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("n", "d", "task", "width", "label_noise", "seed"):
+            raise ValueError(f"bad synthetic data option {item!r}: use n=, d=, task=, width=, label_noise=, seed=")
+        try:
+            options[key] = value if key == "task" else float(value) if key == "label_noise" else int(value)
+        except ValueError:
+            raise ValueError(f"bad synthetic data option {item!r}: {key} needs a number") from None
+    return synthetic(**options)
+
+
 DATASETS: dict[str, Callable[[], Dataset]] = {
     "breast_cancer": breast_cancer,
     "digits": digits_binary,
@@ -157,6 +204,7 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
     "moons": moons,
     "moons20": lambda: moons(20),
     "teacher": teacher,
+    "synthetic": synthetic,
 }
 
 
@@ -232,6 +280,8 @@ def load_data(spec, target=None):
     """A bundled data set name, or a path to an ``.npz`` / ``.csv`` instance file."""
     if not isinstance(spec, str) or not spec:
         raise ValueError("data must be a bundled dataset name or a path to a .npz/.csv file")
+    if spec.startswith("synthetic:"):
+        return _synthetic_from_spec(spec)
     if spec in DATASETS:
         if target is not None:
             raise ValueError("--target applies to CSV files only")

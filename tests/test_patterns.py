@@ -211,3 +211,22 @@ def test_sampled_patterns_nested_unique_and_subset(gp_patterns):
     # the same seed gives the same draw; a different seed a different one
     np.testing.assert_array_equal(sample_patterns(X, 40, seed=123)[1], sample_patterns(X, 40, seed=123)[1])
     assert not np.array_equal(sample_patterns(X, 40, seed=124)[1], sample_patterns(X, 40, seed=123)[1])
+
+
+def test_synthetic_data_of_any_size_from_a_seed():
+    """The planted-teacher generator: any n and d, reproducible from its seed, balanced classes with the
+    requested label noise against the teacher, available by name (with options) wherever data are loaded."""
+    from formulations.datasets import load_data, synthetic
+
+    clean = synthetic(4000, 7, label_noise=0.0, seed=3)
+    noisy = synthetic(4000, 7, label_noise=0.2, seed=3)
+    assert clean.X.shape == (4000, 7) and np.array_equal(clean.X, noisy.X)
+    assert abs(np.mean(clean.y > 0) - 0.5) < 0.01
+    assert 0.17 < np.mean(clean.y != noisy.y) < 0.23
+    again = load_data("synthetic:n=4000,d=7,label_noise=0.2,seed=3")
+    assert np.array_equal(again.X, noisy.X) and np.array_equal(again.y, noisy.y)
+    regression = load_data("synthetic:n=300,d=4,task=regression")
+    assert regression.task == "regression" and regression.X.shape == (300, 4)
+    for bad in ("synthetic:q=1", "synthetic:n=abc", "synthetic:task=ranking", "synthetic:n=0"):
+        with pytest.raises(ValueError):
+            load_data(bad)
