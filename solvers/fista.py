@@ -112,11 +112,12 @@ from formulations.gated import GatedReLUProgram
 from formulations.losses import get_loss
 from formulations.scp import SCPProgram
 
-from .core.dual import dual_scaling
+from .core.dual import certified_gap, dual_scaling
 from .core.log import IterationLog, record
-from .core.options import check_flags, check_int, check_positive
+from .core.options import (check_flags, check_int, check_positive, keyword_signature, limit_reached,
+                           settings_from_options, warm_start_weights)
 from .core.prox import group_soft, soft_threshold
-from .result import SolveResult, finish_run
+from .result import finish_run
 
 __all__ = ["fista", "FISTASettings"]
 
@@ -318,11 +319,12 @@ class _Run:
     """One call's state: program pieces, options, counters, history, the best point seen, the best
     certified dual value, the Lipschitz cap, and the FISTA loop with its steps."""
 
-    def __init__(self, program, op, settings, deadline, tol_gap, log):
+    def __init__(self, program, op, settings, t_start, tol_gap, log):
         self.program, self.op = program, op
         self.loss, self.y, self.beta = program.loss, program.y, program.beta_value
         self.restart, self.backtrack, self.shrink = settings.restart, settings.backtrack, settings.shrink
-        self.max_iter, self.deadline, self.print_every = settings.max_iter, deadline, settings.print_every
+        self.max_iter, self.time_limit, self.print_every = settings.max_iter, settings.time_limit, settings.print_every
+        self.t_start = t_start
         self.tol_gap, self.log = tol_gap, log
         self.it = 0
         self.restarts = 0
@@ -347,8 +349,7 @@ class _Run:
         lam = fun(Ax)[1]
         self.grad_evals += 1
         self.best_dual = max(self.best_dual, _certified_dual(self.op, self.loss, lam, self.y, self.beta))
-        F = self.true_objective(Ax, x)
-        return (F - self.best_dual) / max(1.0, abs(F)) <= self.tol_gap
+        return certified_gap(self.true_objective(Ax, x), self.best_dual) <= self.tol_gap
 
     def gradient_mapping(self, fun, x, Ax, L):
         """(|G_L(x)|, |grad f(x)|, p, grad_z) with p = prox step from x."""
@@ -357,14 +358,6 @@ class _Run:
         self.grad_evals += 1
         p = self.op.prox(x - g / L, self.beta / L)
         return L * float(np.linalg.norm(x - p)), float(np.linalg.norm(g)), p, gz
-
-    def limit_reached(self):
-        """``max_iter`` / ``time_limit`` when that limit is reached, else None."""
-        if self.it >= self.max_iter:
-            return "max_iter"
-        if self.deadline is not None and time.perf_counter() >= self.deadline:
-            return "time_limit"
-        return None
 
     def prox_step(self, val, yk, Ay, fy, gz, g, L):
         """The prox-gradient step from y_k with backtracking: L starts at ``L * shrink`` and grows by
@@ -426,7 +419,7 @@ class _Run:
         t, momentum = 1.0, 0.0
         F_x = val(Ax) + beta * op.penalty(x)
         while True:
-            limit = self.limit_reached()
+            limit = limit_reached(self.it, self.max_iter, self.time_limit, self.t_start)
             if limit is not None:
                 return x, Ax, L, limit, np.nan, None
             self.it += 1
@@ -465,16 +458,6 @@ class _Run:
 # ------------------------------------------------------------------------------------------------------
 # setup, the two methods, the result
 # ------------------------------------------------------------------------------------------------------
-def _as_weights(program, warm_start):
-    if isinstance(warm_start, SolveResult):
-        if warm_start.weights is None:
-            raise ValueError("warm_start is a SolveResult without weights")
-        warm_start = warm_start.weights
-    if isinstance(warm_start, np.ndarray):
-        warm_start = {program.variable_names[0]: warm_start}
-    return program.check_weights(warm_start)
-
-
 @dataclass
 class _Start:
     """The starting point and the Lipschitz data of a run."""
@@ -493,13 +476,12 @@ def _setup(program, settings, warm_start, t_start):
     Lipschitz estimate, and ``info``."""
     op = _Operator(program)
     loss = program.loss
-    x = _as_weights(program, warm_start)[op.name] if warm_start is not None else np.zeros(op.shape)
-    deadline = None if settings.time_limit is None else t_start + settings.time_limit
+    x = warm_start_weights(program, warm_start)[op.name] if warm_start is not None else np.zeros(op.shape)
     info = {"method": "fista" if loss.name != "hinge" else "augmented-lagrangian + fista",
             "restart": settings.restart}
     log = IterationLog("fista", _COLUMNS, 0.0 if settings.verbose else None)
     log.active(0.0, f"{program!r}, method {info['method']}")
-    run = _Run(program, op, settings, deadline, settings.gap_tolerance(loss.name), log)
+    run = _Run(program, op, settings, t_start, settings.gap_tolerance(loss.name), log)
     curvature = {"squared": 1.0, "logistic": 0.25}.get(loss.name, 1.0)
     normA2 = op.norm_sq_estimate()
     start = _Start(x, op.A(x), curvature, normA2, 2.0 * curvature * normA2)
@@ -554,7 +536,7 @@ def _solve_hinge(run, settings, start, warm, info):
             lam = lam_new
             certified = run.certify(x, Ax, fun) or reason == "certified"
         F_w = run.true_objective(Ax, x)
-        gap_rel = (F_w - run.best_dual) / max(1.0, abs(F_w))
+        gap_rel = certified_gap(F_w, run.best_dual)
         record(outer_hist, outer_iteration=run.it, primal_residual=r_p, rho=rho, rel_duality_gap=gap_rel)
         if run.log.started:
             print(f"  outer {outer}: rho {rho:.3g}, primal residual {r_p:.2e}, inner residual {res:.2e}, "
@@ -590,7 +572,7 @@ def _finish(program, run, settings, solved, info, t_start):
     # every certified dual value is a lower bound on the optimum
     dual = max(_certified_dual(op, loss, np.asarray(lam, float), y, run.beta), run.best_dual)
     gap = F_final - dual
-    rel_gap = gap / max(1.0, abs(F_final))
+    rel_gap = certified_gap(F_final, dual)
     info.update({"residual": res, "tolerance": {"tol_abs": settings.tol_abs, "tol_rel": settings.tol_rel,
                                                 "tol_rel_hinge": settings.tol_rel_hinge, "tol_gap": run.tol_gap},
                  "restarts": run.restarts, "backtracks": run.backtracks,
@@ -650,10 +632,13 @@ def fista(program, *, warm_start=None, **options):
     """
     t_start = time.perf_counter()
     _check_program(program)
-    settings = FISTASettings(**options)
+    settings = settings_from_options("fista", FISTASettings, options)
     run, start, info = _setup(program, settings, warm_start, t_start)
     if program.loss.name != "hinge":
         solved = _solve_smooth(run, settings, start, info)
     else:
         solved = _solve_hinge(run, settings, start, warm_start is not None, info)
     return _finish(program, run, settings, solved, info, t_start)
+
+
+fista.__signature__ = keyword_signature(FISTASettings, warm_start=None)

@@ -73,10 +73,11 @@ from scipy import linalg as sla
 from scipy.linalg import blas
 
 from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
-from .core.dual import dual_scaling
+from .core.dual import block_dual_scaling, certified_gap
 from .core.log import IterationLog, record
 from .core.operators import PatternMaps, project_cones
-from .core.options import check_constrained_squared, check_int, check_positive
+from .core.options import (check_constrained_squared, check_int, check_positive, keyword_signature,
+                           settings_from_options)
 from .core.scaling import Scaled
 from .result import finish_run
 
@@ -465,7 +466,7 @@ def _certificate(data, U, zL, pred):
     ``|M_j^T nu - X^T (S_j o lambda_j)| <= beta``."""
     nu = pred - data.y
     R = data.MT(nu) - data.XT @ (data.S2 * zL)
-    theta = dual_scaling(float(np.max(np.sqrt(np.einsum("ij,ij->j", R, R)), initial=0.0)), data.beta)
+    theta = block_dual_scaling(R, data.beta)
     dual = -0.5 * theta ** 2 * float(nu @ nu) - theta * float(nu @ data.y)
     objective = 0.5 * float(nu @ nu) + data.beta * float(np.sum(np.linalg.norm(U, axis=0)))
     violation = max(0.0, -float(data.cone(U).min(initial=0.0)))
@@ -540,8 +541,7 @@ class _Run:
         """The certified relative gap (original units) of the best bounds, None before both exist."""
         if self.best_primal is None or self.best_dual is None:
             return None
-        objective = self.best_primal[0]
-        return self.to_orig * (objective - self.best_dual) / max(1.0, self.to_orig * abs(objective))
+        return certified_gap(self.best_primal[0], self.best_dual, unit=self.to_orig)
 
     def record(self, objective, dual, residuals, gap, now):
         """One history row (original units) and, when verbose, one table row."""
@@ -597,13 +597,18 @@ def _stopping_status(run, objective, mu, gap, settings, now):
 def _accurate_solve(data, nt, system, b, run):
     """Solve the Newton equations for ``b`` with ``system``. While the direction's relative KKT residual
     exceeds ``_KKT_ACCURACY``, the system is rebuilt with a 100x larger eigenvalue floor (up to
-    ``_EIG_FLOOR_MAX``; later iterations keep it). Returns (system, direction, residual)."""
+    ``_EIG_FLOOR_MAX``; later iterations keep it). Returns (system, direction), or None (``run.fail``)
+    when the direction stays inaccurate."""
     while True:
         direction, residual = _refined_solve(data, system, nt, b)
         if residual <= _KKT_ACCURACY or run.floor >= _EIG_FLOOR_MAX:
-            return system, direction, residual
+            break
         run.floor *= 100.0
         system = system.refloored(run.floor)
+    if residual > _KKT_ACCURACY:
+        run.fail(f"inaccurate Newton direction (relative KKT residual {residual:.1e})")
+        return None
+    return system, direction
 
 
 def _predictor(data, nt, point, residuals, run):
@@ -615,10 +620,10 @@ def _predictor(data, nt, point, residuals, run):
     ll1 = 2.0 * lam0 * lam1
     b = [-residuals.rU, -residuals.rt, -residuals.rL, -residuals.r0, -residuals.r1, -nt.lamL ** 2, -ll0, -ll1]
     system = _NewtonSystem(data, point.zL / point.sL, nt.inverse_squared(), run.floor)
-    system, affine, accuracy = _accurate_solve(data, nt, system, b, run)
-    if accuracy > _KKT_ACCURACY:
-        run.fail(f"inaccurate Newton direction (relative KKT residual {accuracy:.1e})")
+    solved = _accurate_solve(data, nt, system, b, run)
+    if solved is None:
         return None
+    system, affine = solved
     alpha = min(1.0, _max_step(nt, affine))
     mu_affine = point.moved(affine, alpha).mu(data.degree)
     sigma = min(1.0, max(0.0, mu_affine / residuals.mu)) ** 3
@@ -633,11 +638,7 @@ def _corrector(data, nt, system, b, affine, target, run):
     c0 = dst0 * dzt0 + np.einsum("ij,ij->j", dst1, dzt1)
     c1 = dst0 * dzt1 + dzt0 * dst1
     b = b[:5] + [b[5] - cL + target, b[6] - c0 + target, b[7] - c1]
-    system, step, accuracy = _accurate_solve(data, nt, system, b, run)
-    if accuracy > _KKT_ACCURACY:
-        run.fail(f"inaccurate Newton direction (relative KKT residual {accuracy:.1e})")
-        return None
-    return system, step
+    return _accurate_solve(data, nt, system, b, run)
 
 
 def _iterate(data, point, residuals, run):
@@ -696,7 +697,7 @@ def _finish(program, sc, data, run, point, residuals, status, settings):
     objective = program.objective(weights)
     violation = program.max_violation(weights)
     dual_bound = None if run.best_dual is None else run.to_orig * run.best_dual
-    gap = None if dual_bound is None else (objective - dual_bound) / max(1.0, abs(objective))
+    gap = None if dual_bound is None else certified_gap(objective, dual_bound)
     certified = bool(gap is not None and gap <= settings.tol_gap
                      and violation <= settings.feas_tol * sc.sy * run.yscale)
     if certified:
@@ -773,5 +774,8 @@ def ipm(program, **options):
     when the step collapsed.
     """
     check_constrained_squared("ipm", program)
-    settings = IPMSettings(**options)
+    settings = settings_from_options("ipm", IPMSettings, options)
     return run_with_blas_threads("ipm", settings.blas_threads, _ipm, program, settings)
+
+
+ipm.__signature__ = keyword_signature(IPMSettings)

@@ -92,6 +92,22 @@ def test_warm_start_reduces_iterations(exact_program):
     assert warm.objective <= cold.objective + 1e-9 * max(1.0, abs(cold.objective))
 
 
+def test_every_variant_checks_a_warm_start_alike():
+    """The squared, split and robust ADMM read a warm start the same way (solvers.core.options)."""
+    from solvers.result import SolveResult
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((16, 2))
+    y = np.where(rng.standard_normal(16) > 0, 1.0, -1.0)
+    for program in (make_program("sampled", X, y, "squared", 0.1, n_patterns=4, seed=0),
+                    make_program("sampled", X, y, "hinge", 0.1, n_patterns=4, seed=0),
+                    make_program("robust", X, y, "hinge", 0.1, n_patterns=4, seed=0, epsilon=0.01)):
+        with pytest.raises(ValueError, match="SolveResult without weights"):
+            admm(program, warm_start=SolveResult(program, None, "diverged", "x"))
+        with pytest.raises(ValueError, match="shape"):
+            admm(program, warm_start={"V": np.zeros((3, 3)), "W": np.zeros((3, 3))})
+
+
 def test_max_iter_status_and_warning(exact_program):
     with pytest.warns(ConvergenceWarning):
         res = admm(exact_program, max_iter=3, polish=False)

@@ -348,6 +348,21 @@ def test_bad_options_raise(options, match):
         fista(_program("gated", "squared"), **options)
 
 
+def test_options_are_the_settings_fields():
+    """fista's keyword signature is FISTASettings (each option and its default written once) and warm_start;
+    an unknown keyword is a TypeError naming fista, as Python words it for any function."""
+    import dataclasses
+    import inspect
+
+    from solvers.fista import FISTASettings
+    params = list(inspect.signature(fista).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == ([(f.name, f.default) for f in dataclasses.fields(FISTASettings)]
+                                                     + [("warm_start", None)])
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    with pytest.raises(TypeError, match=r"^fista\(\) got an unexpected keyword argument 'tolerance'$"):
+        fista(_program("gated", "squared"), tolerance=1e-6)
+
+
 def test_bad_program_and_warm_start_raise():
     X, y = _data(20, 3, 0)
     relu = make_program("sampled", X, y, "squared", 0.1, n_patterns=5, seed=0)
@@ -362,6 +377,8 @@ def test_bad_program_and_warm_start_raise():
         fista(prog, warm_start={"theta": np.zeros(3)})
     with pytest.raises(ValueError, match="NaN"):
         fista(prog, warm_start={"U": np.full(prog.U.shape, np.nan)})
+    with pytest.raises(ValueError, match="SolveResult without weights"):
+        fista(prog, warm_start=SolveResult(prog, None, "diverged", "x"))
 
 
 def test_benchmark_example_runs(tmp_path):

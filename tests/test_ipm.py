@@ -316,6 +316,20 @@ def test_bad_options_raise(exact_program, kwargs):
         ipm_fn(exact_program, **kwargs)
 
 
+def test_options_are_the_settings_fields(exact_program):
+    """ipm's keyword signature is IPMSettings (each option and its default written once); an unknown keyword
+    is a TypeError naming ipm, as Python words it for any function."""
+    import dataclasses
+    import inspect
+
+    from solvers.ipm import IPMSettings
+    params = list(inspect.signature(ipm_fn).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [(f.name, f.default) for f in dataclasses.fields(IPMSettings)]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    with pytest.raises(TypeError, match=r"^ipm\(\) got an unexpected keyword argument 'tolerance'$"):
+        ipm_fn(exact_program, tolerance=1e-6)
+
+
 def test_other_programs_and_losses_rejected():
     X, y = _data()
     with pytest.raises(ValueError, match="constrained ReLU program"):

@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg as sla
 
-from ..core.operators import PatternMaps
+from ..core.operators import ConeMaps
 
 
-class ADMMFactorization(PatternMaps):
+class ADMMFactorization(ConeMaps):
     """The cached factorisation of the a-update for data ``X`` and patterns ``D``.
 
     Attributes
@@ -37,14 +37,13 @@ class ADMMFactorization(PatternMaps):
         explicit inverse is as accurate as a Cholesky solve and turns each application into one GEMM)
     lam, U : eigenvalues / eigenvectors of the capacitance ``M B^{-1} M^T`` (n x n, PSD); ``UT = U^T``
     sigma, S2q : the weight of the cone split and ``sigma * S2`` (the cone map is ``Q a = S2q o (X A)``)
-    Dpm, S2 : n x 2P arrays ``[D, -D]`` and ``[S, S]`` (from :class:`~solvers.core.operators.PatternMaps`)
+    Dpm, S2 : n x 2P arrays ``[D, -D]`` and ``[S, S]``; ``M``, ``MT``, ``Q``, ``QT`` (from
+        :class:`~solvers.core.operators.ConeMaps`)
     """
 
     def __init__(self, X, D, sigma=1.0):
-        super().__init__(X, D)
+        super().__init__(X, D, sigma)
         X, D = self.X, self.D
-        self.sigma = float(sigma)
-        self.S2q = self.sigma * self.S2
         G = np.eye(self.d) + self.sigma ** 2 * (X.T @ X)
         cho = sla.cho_factor(G, lower=True)
         self.Ginv = sla.cho_solve(cho, np.eye(self.d))
@@ -56,15 +55,6 @@ class ADMMFactorization(PatternMaps):
         self.lam = np.maximum(lam, 0.0)
         self.U = U
         self.UT = np.ascontiguousarray(U.T)
-
-    # -- the cone maps (vectorised over patterns; M and M^T come from PatternMaps) --------------------
-    def Q(self, A):
-        """``Q a = sigma S2 * (X A)`` -> n x 2P."""
-        return self.S2q * (self.X @ A)
-
-    def QT(self, C):
-        """``Q^T c = sigma X^T (S2 * C)`` -> d x 2P."""
-        return self.XT @ (self.S2q * C)
 
     def capacitance_solve(self, m, rho):
         """``(rho I + M B^{-1} M^T)^{-1} m`` through the cached eigendecomposition (O(n^2))."""

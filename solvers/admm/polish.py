@@ -24,7 +24,7 @@ from scipy import linalg as sla
 from scipy.optimize import nnls
 
 from ..core.dual import dual_scaling
-from ..core.prox import inf_norm as _inf
+from ..core.prox import block_norms, inf_norm as _inf
 
 __all__ = ["polish", "dual_certificate"]
 
@@ -288,7 +288,7 @@ def dual_certificate(F, ys, beta, A, XA, active, lam_guess, price_tol=1e-9, dead
             negative[rows[sol < -price_tol * max(1.0, beta)], j] = True
             lam[rows, j] = np.maximum(sol, 0.0)
     R = G - F.XT @ (F.S2 * lam)
-    rn = np.sqrt(np.einsum("ij,ij->j", R, R))
+    rn = block_norms(R)
     entering = {}
     for j in np.flatnonzero((norms == 0) & (rn > beta * (1.0 + price_tol))):
         if deadline is not None and time.perf_counter() > deadline:

@@ -65,9 +65,8 @@ lowest objective; if none is feasible to ``feas_tol`` the least violating one, w
 """
 from __future__ import annotations
 
-import inspect
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -76,13 +75,16 @@ from formulations.robust import RobustReLUProgram
 
 from ..core.blas import run_with_blas_threads
 from ..core.log import IterationLog, record
-from ..core.operators import PatternMaps
-from ..core.options import check_flags, check_int, check_positive, check_rho_tolerance, verbose_after
-from ..core.prox import group_soft, inf_norm, soft_threshold
-from ..result import SolveResult, finish_run
+from ..core.operators import ConeMaps
+from ..core.options import (check_flags, check_int, check_option_names, check_positive, check_print_every,
+                            check_rho_tolerance, keyword_signature, limit_reached, verbose_after,
+                            warm_start_weights)
+from ..core.prox import block_norms, group_soft, inf_norm, soft_threshold
+from ..core.scaling import root_mean_scale
+from ..result import finish_run
 from .robust_descent import descend
 from .robust_polish import RobustPolishSchedule, RobustStructure, polish_robust
-from .schedules import balanced_rho, pick_returned_point
+from .schedules import Residuals, balanced_rho, initial_rho, pick_returned_point
 
 __all__ = ["admm_robust", "RobustADMMSettings", "hinge_slack_prox", "project_robust_cones", "RobustOperators"]
 
@@ -152,13 +154,11 @@ class RobustADMMSettings:
         self.sigma = positive("sigma", self.sigma)
         self.tau = positive("tau", self.tau, allow_none=True)
         self.omega = positive("omega", self.omega)
-        self.adaptive_rho_tolerance = check_rho_tolerance(
-            _NAME, positive("adaptive_rho_tolerance", self.adaptive_rho_tolerance))
+        self.adaptive_rho_tolerance = check_rho_tolerance(_NAME, self.adaptive_rho_tolerance)
         self.time_limit = positive("time_limit", self.time_limit, allow_none=True)
         self.max_iter = check_int(_NAME, "max_iter", self.max_iter, minimum=0)
         self.check_every = check_int(_NAME, "check_every", self.check_every)
-        self.print_every = (self.check_every * max(1, 50 // self.check_every) if self.print_every is None
-                            else check_int(_NAME, "print_every", self.print_every))
+        self.print_every = check_print_every(_NAME, self.print_every, self.check_every)
         self.tol_gap = positive("tol_gap", self.tol_gap)
         self.polish_rounds = check_int(_NAME, "polish_rounds", self.polish_rounds)
         check_flags(_NAME, adaptive_rho=self.adaptive_rho, scaling=self.scaling,
@@ -168,9 +168,6 @@ class RobustADMMSettings:
     @staticmethod
     def _positive(name, value, allow_none=False, upper=None, upper_closed=True):
         return check_positive(_NAME, name, value, allow_none, upper, upper_closed)
-
-
-_OPTIONS = tuple(f.name for f in fields(RobustADMMSettings) if f.init)
 
 
 def _check_program(program):
@@ -336,19 +333,17 @@ def _cone_multipliers(abs_e, c0, wo, t0, max_newton):
 # ------------------------------------------------------------------------------------------------------
 # the linear maps and the a-update
 # ------------------------------------------------------------------------------------------------------
-class RobustOperators(PatternMaps):
+class RobustOperators(ConeMaps):
     r"""The maps of the splits on the (scaled) data and the diagonalised a-update, on the pattern arrays
-    ``Dpm``, ``S2`` of :class:`~solvers.core.operators.PatternMaps`.
+    ``Dpm``, ``S2`` and the cone map ``Q`` of :class:`~solvers.core.operators.ConeMaps`.
 
     ``L A = Dpm A^T`` (n x d), ``L^T Z = Z^T Dpm`` (d x 2P), ``Q A = sigma S2 o (X A)`` (n x 2P),
     ``Q^T C = sigma X^T (S2 o C)``; :meth:`solve` applies ``(tau L^T L + (1 + omega) I + omega Q^T Q)^{-1}``."""
 
     def __init__(self, X, D, sigma=1.0, tau=1.0, omega=1.0):
-        super().__init__(np.ascontiguousarray(X, dtype=float), D)
-        self.sigma = float(sigma)
+        super().__init__(np.ascontiguousarray(X, dtype=float), D, sigma)
         self.tau = float(tau)
         self.omega = float(omega)
-        self.S2q = self.sigma * self.S2
         self.ex, self.Ux = np.linalg.eigh(self.XT @ self.X)
         self.ex = np.maximum(self.ex, 0.0)
         self.ed, self.Ud = np.linalg.eigh(self.Dpm.T @ self.Dpm)
@@ -367,12 +362,6 @@ class RobustOperators(PatternMaps):
 
     def LT(self, Z):
         return Z.T @ self.Dpm
-
-    def Q(self, A):
-        return self.S2q * (self.X @ A)
-
-    def QT(self, C):
-        return self.XT @ (self.S2q * C)
 
     def solve(self, R):
         """``(tau L^T L + (1 + omega) I + omega Q^T Q)^{-1} R`` for a d x 2P right-hand side."""
@@ -459,7 +448,7 @@ def _objective_s(F, ys, Wy, eps_s, beta_s, pmask, A):
     """Objective of the scaled problem at A (equal to the original objective at A / sx)."""
     Sig = F.L(A)
     marg = 1.0 - np.einsum("ij,ij->i", Wy, Sig) + eps_s * np.abs(Sig[:, pmask]).sum(axis=1)
-    return float(np.maximum(marg, 0.0).sum()) + beta_s * float(np.sqrt(np.einsum("ij,ij->j", A, A)).sum())
+    return float(np.maximum(marg, 0.0).sum()) + beta_s * float(block_norms(A).sum())
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -500,10 +489,7 @@ class _RobustADMM:
         self.P = program.n_patterns
         self.eps, self.beta = program.epsilon_value, program.beta_value
         self.pmask = program.perturbed_mask
-        self.sx = 1.0
-        if opts.scaling:
-            sx = float(np.linalg.norm(X) / np.sqrt(X.shape[1]))
-            self.sx = sx if sx > 0 else 1.0
+        self.sx = float(root_mean_scale(X, X.shape[1])) if opts.scaling else 1.0
         Xs = X / self.sx
         self.eps_s, self.beta_s = self.eps / self.sx, self.beta / self.sx
         tau = opts.tau
@@ -526,10 +512,9 @@ class _RobustADMM:
         self.lp_time = time.perf_counter() - t_lp
 
     def _default_rho(self):
-        """``sqrt(beta_s max(beta_max, beta_s))``, ``beta_max = max_j |X^T (Dpm_j o y)|`` (scaled data)."""
-        G0 = self.F.LT(self.Wy)
-        beta_max = float(np.sqrt(np.einsum("ij,ij->j", G0, G0)).max(initial=0.0))
-        return float(np.sqrt(self.beta_s * max(beta_max, self.beta_s)))
+        """``sqrt(beta_s max(beta_max, beta_s))``, ``beta_max = max_j |X^T (Dpm_j o y)|`` (scaled data;
+        :func:`~solvers.admm.schedules.initial_rho`)."""
+        return initial_rho(self.beta_s, self.F.LT(self.Wy))
 
     def _start_iterates(self, warm_start):
         F = self.F
@@ -551,7 +536,7 @@ class _RobustADMM:
         self.intro = self._intro()
         self.log.active(0.0, self.intro)
         while True:
-            status = self._limit_reached()
+            status = limit_reached(self.it, opts.max_iter, opts.time_limit, self.t_start)
             if status is not None:
                 break
             self.it += 1
@@ -561,14 +546,6 @@ class _RobustADMM:
                 if status is not None:
                     break
         return self.finish(status)
-
-    def _limit_reached(self):
-        if self.it >= self.opts.max_iter:
-            return "max_iter"
-        limit = self.opts.time_limit
-        if limit is not None and time.perf_counter() - self.t_start >= limit:
-            return "time_limit"
-        return None
 
     def iterate(self):
         """One ADMM iteration: steps 1-5 of the module docstring."""
@@ -628,39 +605,40 @@ class _RobustADMM:
         F = self.F
         LTU = F.tau * F.LT(self.U)
         QTK = F.omega * F.QT(self.Kappa)
-        r_p = max(inf_norm(self.LA - self.Sigma), inf_norm(self.A - self.B), inf_norm(self.QA - self.C),
-                  inf_norm(self.A - self.E))
-        r_d = self.rho * inf_norm(LTU + self.Mu + F.omega * self.Eta + QTK)
-        p_scale = max(inf_norm(self.LA), inf_norm(self.Sigma), inf_norm(self.A), inf_norm(self.B),
-                      inf_norm(self.QA), inf_norm(self.C), inf_norm(self.E))
-        d_scale = self.rho * max(inf_norm(LTU), inf_norm(self.Mu), F.omega * inf_norm(self.Eta), inf_norm(QTK))
-        return r_p, r_d, p_scale, d_scale
+        return Residuals(
+            primal=max(inf_norm(self.LA - self.Sigma), inf_norm(self.A - self.B), inf_norm(self.QA - self.C),
+                       inf_norm(self.A - self.E)),
+            dual=self.rho * inf_norm(LTU + self.Mu + F.omega * self.Eta + QTK),
+            primal_scale=max(inf_norm(self.LA), inf_norm(self.Sigma), inf_norm(self.A), inf_norm(self.B),
+                             inf_norm(self.QA), inf_norm(self.C), inf_norm(self.E)),
+            dual_scale=self.rho * max(inf_norm(LTU), inf_norm(self.Mu), F.omega * inf_norm(self.Eta), inf_norm(QTK)))
 
     def check(self):
         """Residuals, history and table row; then stopping, polish and rho balancing. Returns a status to
         stop with, or None."""
         opts = self.opts
-        r_p, r_d, p_scale, d_scale = self.residuals()
-        self.r_p, self.r_d = r_p, r_d
+        res = self.residuals()
+        self.r_p, self.r_d = res.primal, res.dual
         obj = _objective_s(self.F, self.program.y, self.Wy, self.eps_s, self.beta_s, self.pmask, self.A)
         now = time.perf_counter() - self.t_start
-        record(self.history, iteration=self.it, objective=obj, primal_residual=r_p, dual_residual=r_d,
+        record(self.history, iteration=self.it, objective=obj, primal_residual=res.primal, dual_residual=res.dual,
                rho=self.rho, time=now)
         if self.log.active(now, self.intro) and (self.it == 1 or self.it % opts.print_every == 0):
-            self.log.row(f"{self.it:d}", f"{obj:.8e}", f"{r_p:.3e}", f"{r_d:.3e}", f"{self.rho:.3e}", f"{now:.2f}s")
-        if not (np.isfinite(r_p) and np.isfinite(r_d) and np.isfinite(obj)):
+            self.log.row(f"{self.it:d}", f"{obj:.8e}", f"{res.primal:.3e}", f"{res.dual:.3e}", f"{self.rho:.3e}",
+                         f"{now:.2f}s")
+        if not (res.finite() and np.isfinite(obj)):
             return "diverged"
-        if r_p <= opts.tol_abs + opts.tol_rel * p_scale and r_d <= opts.tol_abs + opts.tol_rel * d_scale:
+        if res.converged(opts.tol_abs, opts.tol_rel):
             return "optimal"
         if opts.polish and self.polish_if_due(now):
             return "optimal"
         if opts.adaptive_rho:
-            self.balance_rho(r_p, p_scale, r_d, d_scale)
+            self.balance_rho(res)
         return None
 
-    def balance_rho(self, r_p, p_scale, r_d, d_scale):
+    def balance_rho(self, res):
         """OSQP residual balancing (free: rho does not enter the a-update); the scaled duals follow."""
-        new_rho = balanced_rho(self.rho, r_p, p_scale, r_d, d_scale, self.opts.adaptive_rho_tolerance, 1e-8, 1e8)
+        new_rho = balanced_rho(self.rho, res, self.opts.adaptive_rho_tolerance, 1e-8, 1e8)
         if new_rho is None:
             return
         for dual in (self.U, self.Mu, self.Kappa, self.Eta):
@@ -784,11 +762,7 @@ def _solve(program, warm_start, options):
     t_start = time.perf_counter()
     _check_program(program)
     settings = RobustADMMSettings(**options)
-    if warm_start is not None:
-        if isinstance(warm_start, SolveResult):
-            warm_start = warm_start.weights
-        warm_start = program.check_weights(warm_start)
-    return _RobustADMM(program, settings, warm_start, t_start).run()
+    return _RobustADMM(program, settings, warm_start_weights(program, warm_start), t_start).run()
 
 
 def admm_robust(program, *, warm_start=None, blas_threads=1, **options):
@@ -807,19 +781,8 @@ def admm_robust(program, *, warm_start=None, blas_threads=1, **options):
     final_step_time_s, scale_x, polish_attempts, polish_time_s (descent included), descent_time_s,
     polish_certified_gap (best polished point).
     """
-    unknown = [name for name in options if name not in _OPTIONS]
-    if unknown:
-        raise TypeError(f"admm_robust() got an unexpected keyword argument {unknown[0]!r}")
+    check_option_names(_NAME, RobustADMMSettings, options)
     return run_with_blas_threads(_NAME, blas_threads, _solve, program, warm_start, options)
 
 
-def _signature():
-    """admm_robust's keyword signature, its defaults read off :class:`RobustADMMSettings`."""
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    options = [inspect.Parameter(f.name, keyword, default=f.default) for f in fields(RobustADMMSettings) if f.init]
-    return inspect.Signature([inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD), *options,
-                              inspect.Parameter("warm_start", keyword, default=None),
-                              inspect.Parameter("blas_threads", keyword, default=1)])
-
-
-admm_robust.__signature__ = _signature()
+admm_robust.__signature__ = keyword_signature(RobustADMMSettings, warm_start=None, blas_threads=1)

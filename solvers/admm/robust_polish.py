@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
-from ..core.dual import dual_scaling
+from ..core.dual import certified_gap, dual_scaling
 from ..core.operators import PatternMaps
 from ..core.prox import soft_threshold as _soft_threshold
 
@@ -554,5 +554,5 @@ def _polish_once(program, A0, structure, free_blocks=None, max_newton=50, deadli
     obj = float(program.objective(weights))
     viol = float(program.max_violation(weights))
     return {"A": A, "objective": obj, "violation": viol, "bound": bound, "dual_scale": t,
-            "gap_rel": (obj - bound) / max(1.0, abs(obj)), "converged": converged, "newton_steps": steps,
+            "gap_rel": certified_gap(obj, bound), "converged": converged, "newton_steps": steps,
             "stationarity": stat_res, "multipliers": (alpha, U, lam), "releases": releases}

@@ -1,16 +1,53 @@
-"""Schedules shared by the ADMM variants: residual balancing of the penalty, when to try a certified stop
-and when to polish, and which candidate point a run returns."""
+"""Schedules shared by the ADMM variants: the OSQP residuals and their stopping test, residual balancing of
+the penalty, when to try a certified stop and when to polish, and the final point (the candidates a run
+may return and which one it returns)."""
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.operators import project_cones
+from ..core.prox import block_norms
 
-def balanced_rho(rho, r_prim, prim_scale, r_dual, dual_scale, tolerance, lower=1e-6, upper=1e6):
+
+@dataclass
+class Residuals:
+    """The OSQP residuals of one check (infinity norms, scaled problem): the primal residual (the largest of
+    the splits' residuals ``parts``, by name), the dual residual, and the sizes of the vectors they are made
+    of, which the relative tolerance multiplies."""
+
+    primal: float
+    dual: float
+    primal_scale: float
+    dual_scale: float
+    parts: dict = field(default_factory=dict)
+
+    def finite(self):
+        return bool(np.isfinite(self.primal) and np.isfinite(self.dual))
+
+    def converged(self, tol_abs, tol_rel):
+        """OSQP's test: each residual at most ``tol_abs + tol_rel * its scale``."""
+        return (self.primal <= tol_abs + tol_rel * self.primal_scale
+                and self.dual <= tol_abs + tol_rel * self.dual_scale)
+
+
+def initial_rho(beta, slope_at_zero, factor=1.0, lower=0.0, upper=np.inf):
+    """The initial penalty ``factor * sqrt(beta * max(beta_max, beta))`` clipped to ``[lower, upper]``, with
+    ``beta_max = max_j |g_j|_2`` over the blocks of ``slope_at_zero`` (the loss gradient at the zero model,
+    ``M^T grad l(0)``): the weight decay above which the zero model solves the relaxed problem. The
+    geometric mean of beta and beta_max sets rho to the size of the prox threshold the problem needs."""
+    beta_max = float(np.max(block_norms(slope_at_zero), initial=0.0))
+    return float(np.clip(factor * np.sqrt(beta * max(beta_max, beta)), lower, upper))
+
+
+def balanced_rho(rho, residuals, tolerance, lower=1e-6, upper=1e6):
     """OSQP residual balancing: the new penalty ``rho * sqrt((r_p / p_scale) / (r_d / d_scale))`` when the
     normalised residuals are more than ``tolerance**2`` apart (clipped to [lower, upper]), else None.
     Scaled duals must be multiplied by ``rho / new_rho`` by the caller."""
-    num = r_prim / max(prim_scale, 1e-300)
-    den = r_dual / max(dual_scale, 1e-300)
+    num = residuals.primal / max(residuals.primal_scale, 1e-300)
+    den = residuals.dual / max(residuals.dual_scale, 1e-300)
     if not (num > 0 and den > 0):
         return None
     factor = np.sqrt(num / den)
@@ -37,6 +74,32 @@ def pick_returned_point(program, evaluated, feas_tol):
     return label, weights, objective, violation
 
 
+def projection_deadline(elapsed, time_limit):
+    """When the final projections of a run that has lasted ``elapsed`` seconds must stop: they share a
+    budget of a quarter of the run (at least 1 s), which overruns a time limit by at most 10% of it
+    (at least 0.05 s)."""
+    budget = max(1.0, 0.25 * elapsed)
+    if time_limit is not None:
+        budget = min(budget, max(0.05, 0.1 * time_limit))
+    return time.perf_counter() + budget
+
+
+def final_candidates(F, iterates, deadline, evaluate, project=True):
+    """``{label: (weights, objective, violation)}`` for every ``(label, iterate)`` of ``iterates`` and, with
+    ``project``, its projection onto the pattern cones (``label + "_projected"``; skipped once ``deadline``
+    passes); ``evaluate`` maps a scaled point to that triple. Points with a non-finite objective are left
+    out."""
+    evaluated = {}
+    for label, iterate in iterates:
+        projected = project_cones(F, iterate, deadline) if project else None
+        for name, point in ((label, iterate), (label + "_projected", projected)):
+            if point is not None:
+                candidate = evaluate(point)
+                if np.isfinite(candidate[1]):
+                    evaluated[name] = candidate
+    return evaluated
+
+
 class CertifySchedule:
     """When an ADMM should try a certified stop (project the iterate onto the cones, compare with the dual
     bound): once the gap estimate is below ``tol_gap``, with a geometric back-off in iterations capped at
@@ -46,6 +109,11 @@ class CertifySchedule:
     def __init__(self, check_every):
         self.check_every = check_every
         self.next_it, self.wait = 0, 5 * check_every
+
+    @staticmethod
+    def deadline(now, t_start):
+        """The end of an attempt started at ``now``: 10% of the run so far (since ``t_start``), at least 1 s."""
+        return now + max(1.0, 0.1 * (now - t_start))
 
     def due(self, it, gap_estimate, tol_gap):
         """True when a certified stop should be tried at iteration ``it`` (and the next attempt is scheduled)."""
@@ -82,4 +150,11 @@ class PolishSchedule:
         self.wait *= 2
         return support, active
 
-
+    @staticmethod
+    def deadline(now, t_start, time_limit=None):
+        """The end of an attempt started at ``now``: a safety cap only (attempts are scheduled by iteration
+        counts) of the run so far, at least 2 s, and never past the time limit (None: none)."""
+        budget = max(2.0, now - t_start)
+        if time_limit is not None:
+            budget = min(budget, max(0.0, time_limit - (now - t_start)))
+        return now + budget

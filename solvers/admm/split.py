@@ -55,23 +55,25 @@ so such a run ends at ``max_iter`` with an uncertified point.
 """
 from __future__ import annotations
 
-import inspect
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
-from ..core.dual import dual_scaling
+from ..core.dual import block_dual_scaling, certified_gap
 from ..core.log import IterationLog, record
 from ..core.operators import project_cones
-from ..core.options import (check_flags, check_int, check_positive, check_rho_tolerance,
-                            verbose_after as check_verbose)
-from ..core.prox import group_soft, inf_norm
-from ..result import SolveResult, finish_run
+from ..core.options import (check_flags, check_int, check_positive, check_print_every, check_rho_tolerance,
+                            keyword_signature, settings_from_options, verbose_after as check_verbose,
+                            warm_start_weights)
+from ..core.prox import block_norms, group_soft, inf_norm
+from ..core.scaling import root_mean_scale
+from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import dual_certificate, polish
-from .schedules import CertifySchedule, PolishSchedule, balanced_rho, pick_returned_point
+from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
+                        pick_returned_point, projection_deadline)
 
 __all__ = ["admm_split", "SplitADMMSettings"]
 
@@ -107,7 +109,7 @@ class SplitADMMSettings:
         the hinge, equality-constrained Newton with the kink samples as equalities) and accepted when its
         certified relative gap is at most ``tol_gap``; attempts back off geometrically in iterations.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
-    print_every : a table row every this many iterations; None: ``check_every * max(1, 50 // check_every)``.
+    print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
     """
 
     rho: Optional[float] = None
@@ -138,39 +140,13 @@ class SplitADMMSettings:
                               ("tol_rel", {}), ("tol_gap", {}), ("feas_tol", {}),
                               ("time_limit", dict(allow_none=True))):
             setattr(self, name, check_positive(SOLVER, name, getattr(self, name), **options))
-        self.adaptive_rho_tolerance = check_rho_tolerance(SOLVER, check_positive(
-            SOLVER, "adaptive_rho_tolerance", self.adaptive_rho_tolerance))
+        self.adaptive_rho_tolerance = check_rho_tolerance(SOLVER, self.adaptive_rho_tolerance)
         self.max_iter = check_int(SOLVER, "max_iter", self.max_iter, minimum=0)
         self.check_every = check_int(SOLVER, "check_every", self.check_every)
-        self.print_every = (self.check_every * max(1, 50 // self.check_every) if self.print_every is None
-                            else check_int(SOLVER, "print_every", self.print_every))
+        self.print_every = check_print_every(SOLVER, self.print_every, self.check_every)
         check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
         self.polish_patience = check_int(SOLVER, "polish_patience", self.polish_patience)
         self.verbose_after = check_verbose(SOLVER, self.verbose)
-
-
-def _column_norms(A):
-    """``|a_j|_2`` for every column (block) of ``A``."""
-    return np.sqrt(np.einsum("ij,ij->j", A, A))
-
-
-def _predict(F, XA):
-    """``M a`` from ``X A`` (the prediction map on the stacked blocks)."""
-    return np.einsum("ij,ij->i", F.Dpm, XA)
-
-
-def _relative_gap(objective, dual_bound):
-    """The gap ``objective - dual_bound`` relative to ``max(1, |objective|)``."""
-    return (objective - dual_bound) / max(1.0, abs(objective))
-
-
-def _warm_start_weights(program, warm_start):
-    """The checked weights dict of a warm start (a weights dict or a SolveResult), or None."""
-    if warm_start is None:
-        return None
-    if isinstance(warm_start, SolveResult):
-        warm_start = warm_start.weights
-    return program.check_weights(warm_start)
 
 
 class ScaledProblem:
@@ -180,50 +156,25 @@ class ScaledProblem:
 
     def __init__(self, program, sigma, scaling):
         X = program.X
-        sx = float(np.linalg.norm(X) / np.sqrt(X.shape[1])) if scaling else 1.0
-        self.sx = sx if sx > 0 else 1.0
+        self.sx = float(root_mean_scale(X, X.shape[1])) if scaling else 1.0
         self.F = ADMMFactorization(X / self.sx, program.D, sigma)
         self.loss, self.y = program.loss, program.y
         self.beta = program.beta_value / self.sx
 
     def objective(self, Ma, A):
         """``l(M a, y) + beta sum_j |a_j|`` of the scaled problem."""
-        return self.loss.value(Ma, self.y) + self.beta * float(np.sum(_column_norms(A)))
+        return self.loss.value(Ma, self.y) + self.beta * float(np.sum(block_norms(A)))
 
     def default_rho(self):
-        """``sqrt(beta * beta_max) / 2`` in ``[1e-4, 1e2]``; ``beta_max = max_j |(M^T grad l(0))_j|`` is the
-        weight decay above which the zero model solves the relaxed problem."""
+        """``sqrt(beta * beta_max) / 2`` in ``[1e-4, 1e2]`` (:func:`~solvers.admm.schedules.initial_rho`,
+        ``beta_max = max_j |(M^T grad l(0))_j|``)."""
         slope_at_zero = self.F.MT(self.loss.gradient(np.zeros_like(self.y), self.y))
-        beta_max = float(np.max(_column_norms(slope_at_zero), initial=0.0))
-        return float(np.clip(0.5 * np.sqrt(self.beta * max(beta_max, self.beta)), 1e-4, 1e2))
+        return initial_rho(self.beta, slope_at_zero, 0.5, 1e-4, 1e2)
 
     def weights(self, A):
         """The network weights ``{"V", "W"}`` of the scaled point ``A`` (``a = a_s / sx``)."""
         P = self.F.P
         return {"V": A[:, :P] / self.sx, "W": A[:, P:] / self.sx}
-
-
-@dataclass
-class Residuals:
-    """Primal residuals of the three splits, the OSQP primal / dual residuals and their scales."""
-
-    r_z: float
-    r_b: float
-    r_c: float
-    dual: float
-    primal_scale: float
-    dual_scale: float
-
-    @property
-    def primal(self):
-        return max(self.r_z, self.r_b, self.r_c)
-
-    def finite(self):
-        return np.isfinite(self.primal) and np.isfinite(self.dual)
-
-    def converged(self, tol_abs, tol_rel):
-        return (self.primal <= tol_abs + tol_rel * self.primal_scale
-                and self.dual <= tol_abs + tol_rel * self.dual_scale)
 
 
 class SplitIterate:
@@ -245,7 +196,7 @@ class SplitIterate:
             self.A = problem.sx * np.hstack([warm_start["V"], warm_start["W"]])
         XA = F.X @ self.A
         self.QA = F.S2q * XA
-        self.Ma = _predict(F, XA)
+        self.Ma = F.M_from_XA(XA)
         self.B, self.Z = self.A.copy(), self.Ma.copy()
         self.cone_sum = np.maximum(self.QA, 0.0)
         self.C, self.Kappa = self.cone_sum.copy(), np.zeros_like(self.cone_sum)
@@ -272,7 +223,7 @@ class SplitIterate:
         R = self.weight * F.MT(self.Z - self.Nu) + (self.B - self.Mu) + F.XT @ self.scratch
         self.A, XA = F.solve(R, 1.0 / self.weight, return_XA=True)
         np.multiply(XA, F.S2q, out=self.QA)
-        self.Ma = _predict(F, XA)
+        self.Ma = F.M_from_XA(XA)
 
     def over_relaxed(self):
         """``a_hat = alpha a + (1 - alpha) b_old`` and ``M a_hat = alpha M a + (1 - alpha) z_old``."""
@@ -313,11 +264,13 @@ class SplitIterate:
         self.Kappa = self.cone_sum - self.C
 
     def residuals(self, snapshot):
-        """OSQP residuals (infinity norms) against the iterate ``snapshot`` taken before the iteration."""
+        """OSQP residuals (infinity norms) against the iterate ``snapshot`` taken before the iteration; the
+        primal residual is the largest of the three splits' (``r_z``, ``r_b``, ``r_c``)."""
         F, rho, inf = self.F, self.rho, inf_norm
         B_old, C_old, Z_old = snapshot
+        parts = {"r_z": inf(self.Ma - self.Z), "r_b": inf(self.A - self.B), "r_c": inf(self.QA - self.C)}
         return Residuals(
-            r_z=inf(self.Ma - self.Z), r_b=inf(self.A - self.B), r_c=inf(self.QA - self.C),
+            primal=max(parts.values()), parts=parts,
             dual=rho * inf(self.weight * F.MT(self.Z - Z_old) + (self.B - B_old) + F.QT(self.C - C_old)),
             primal_scale=max(inf(self.Ma), inf(self.Z), inf(self.A), inf(self.B), inf(self.QA), inf(self.C)),
             dual_scale=rho * max(self.weight * inf(F.MT(self.Nu)), inf(self.Mu), inf(F.QT(self.Kappa))))
@@ -336,7 +289,7 @@ class SplitIterate:
             s = problem.loss.gradient(self.Ma, y)
         lam = np.maximum(self.cone_multiplier(), 0.0)
         Rd = F.MT(s) - F.XT @ (F.S2 * lam)
-        theta = dual_scaling(float(np.max(_column_norms(Rd), initial=0.0)), problem.beta)
+        theta = block_dual_scaling(Rd, problem.beta)
         return problem.loss.dual_value(theta * s, y)
 
     def margin_pieces(self):
@@ -358,7 +311,7 @@ class SplitADMM:
 
     def __init__(self, program, settings, t_start):
         self.program, self.settings, self.t_start = program, settings, t_start
-        warm_start = _warm_start_weights(program, settings.warm_start)
+        warm_start = warm_start_weights(program, settings.warm_start)
         self.problem = problem = ScaledProblem(program, settings.sigma, settings.scaling)
         rho = problem.default_rho() if settings.rho is None else settings.rho
         setup_time = time.perf_counter() - t_start
@@ -408,7 +361,7 @@ class SplitADMM:
         self.residuals = res = state.residuals(snapshot)
         objective = self.problem.objective(state.Ma, state.A)
         self.dual_best = max(self.dual_best, state.dual_bound())
-        gap = _relative_gap(objective, self.dual_best)
+        gap = certified_gap(objective, self.dual_best)
         self.log_check(it, objective, gap, res)
         if not (res.finite() and np.isfinite(objective)):
             return "diverged"
@@ -428,7 +381,7 @@ class SplitADMM:
         """One history entry; a table row when the table is on."""
         now, rho = self.elapsed(), self.state.rho
         record(self.history, iteration=it, objective=objective, primal_residual=res.primal,
-               dual_residual=res.dual, rho=rho, time=now, gap=gap, r_z=res.r_z, r_b=res.r_b, r_c=res.r_c)
+               dual_residual=res.dual, rho=rho, time=now, gap=gap, **res.parts)
         settings = self.settings
         if self.log.active(now, self.log_intro) and (it == settings.check_every or it % settings.print_every == 0):
             self.log.row(f"{it:6d}", f"{objective:14.8e}", f"{res.primal:10.3e}", f"{res.dual:10.3e}",
@@ -436,8 +389,7 @@ class SplitADMM:
 
     def balance_rho(self, res):
         """OSQP residual balancing (:func:`solvers.admm.schedules.balanced_rho`)."""
-        new_rho = balanced_rho(self.state.rho, res.primal, res.primal_scale, res.dual, res.dual_scale,
-                               self.settings.adaptive_rho_tolerance)
+        new_rho = balanced_rho(self.state.rho, res, self.settings.adaptive_rho_tolerance)
         if new_rho is not None:
             self.state.change_rho(new_rho)
             self.info["rho_updates"] += 1
@@ -453,13 +405,13 @@ class SplitADMM:
         info["polish_attempts"] += 1
         t0 = time.perf_counter()
         polished = polish(problem.F, problem, state.A, *due, state.cone_multiplier(), self.settings.feas_tol,
-                          deadline=t0 + max(2.0, t0 - self.t_start), max_reduced=800, loss=problem.loss,
+                          deadline=PolishSchedule.deadline(t0, self.t_start), max_reduced=800, loss=problem.loss,
                           pieces=pieces)
         info["polish_time_s"] += time.perf_counter() - t0
         if polished is None:
             return False
         self.dual_best = max(self.dual_best, polished["dual_s"])
-        if _relative_gap(polished["objective_s"], self.dual_best) > self.settings.tol_gap:
+        if certified_gap(polished["objective_s"], self.dual_best) > self.settings.tol_gap:
             return False
         self.certified_point = polished["A"]
         info["polished"] = True
@@ -471,16 +423,16 @@ class SplitADMM:
         info, F, tol_gap = self.info, self.problem.F, self.settings.tol_gap
         info["certify_attempts"] += 1
         t0 = time.perf_counter()
-        deadline = t0 + max(1.0, 0.1 * (t0 - self.t_start))
+        deadline = CertifySchedule.deadline(t0, self.t_start)
         Bp = project_cones(F, self.state.B, deadline)
         if Bp is None:
             return False
         XBp = F.X @ Bp
-        objective = self.problem.objective(_predict(F, XBp), Bp)
-        if _relative_gap(objective, self.dual_best) > tol_gap and self.sharper_misses < 2:
+        objective = self.problem.objective(F.M_from_XA(XBp), Bp)
+        if certified_gap(objective, self.dual_best) > tol_gap and self.sharper_misses < 2:
             self.sharpen_dual_bound(Bp, XBp, deadline)
         info["certify_time_s"] += time.perf_counter() - t0
-        if _relative_gap(objective, self.dual_best) > tol_gap:
+        if certified_gap(objective, self.dual_best) > tol_gap:
             return False
         self.certified_point = Bp
         return True
@@ -507,22 +459,11 @@ class SplitADMM:
         """``{label: (weights, objective, violation)}``: the certified point, and the iterates b and a, each
         also projected onto the cones - unless a point is certified (within tol_gap of the optimum, the
         projections cannot change the verdict). Projections share a budget of a quarter of the run."""
-        settings, state = self.settings, self.state
-        budget = max(1.0, 0.25 * (loop_end - self.t_start))
-        if settings.time_limit is not None:
-            budget = min(budget, max(0.05, 0.1 * settings.time_limit))
-        deadline = time.perf_counter() + budget
-        evaluated = {}
-        if self.certified_point is not None:
-            evaluated["certified"] = self.evaluate(self.certified_point)
-        for label, iterate in (("admm_b", state.B), ("admm_a", state.A)):
-            projected = None if self.certified_point is not None else project_cones(self.problem.F, iterate,
-                                                                                     deadline)
-            for name, point in ((label, iterate), (label + "_projected", projected)):
-                if point is not None:
-                    weights, objective, violation = self.evaluate(point)
-                    if np.isfinite(objective):
-                        evaluated[name] = (weights, objective, violation)
+        state, certified = self.state, self.certified_point
+        deadline = projection_deadline(loop_end - self.t_start, self.settings.time_limit)
+        evaluated = {} if certified is None else {"certified": self.evaluate(certified)}
+        evaluated.update(final_candidates(self.problem.F, (("admm_b", state.B), ("admm_a", state.A)), deadline,
+                                          self.evaluate, project=certified is None))
         return evaluated
 
     def result(self, loop_end):
@@ -536,7 +477,7 @@ class SplitADMM:
         if point == "zero":
             status = "diverged"
         else:
-            gap = _relative_gap(objective, self.dual_best) if np.isfinite(self.dual_best) else float("inf")
+            gap = certified_gap(objective, self.dual_best) if np.isfinite(self.dual_best) else float("inf")
             info["duality_gap_rel"] = gap
             if status == "optimal" and (violation > feas_tol or gap > max(10 * settings.tol_gap, 1e-5)):
                 status = "optimal_inaccurate"
@@ -569,15 +510,8 @@ def admm_split(program, **options):
     dual_bound, returned_point, cone_violation, setup_time_s, weight, scale_x, certify/polish attempts).
     """
     t_start = time.perf_counter()
-    for name in options:
-        if name not in _OPTION_NAMES:
-            raise TypeError(f"admm_split() got an unexpected keyword argument {name!r}")
-    return SplitADMM(program, SplitADMMSettings(**options), t_start).solve()
+    settings = settings_from_options("admm_split", SplitADMMSettings, options)
+    return SplitADMM(program, settings, t_start).solve()
 
 
-# the keyword signature of admm_split is the settings' fields (for help() and introspection)
-_OPTION_NAMES = tuple(f.name for f in fields(SplitADMMSettings) if f.init)
-admm_split.__signature__ = inspect.Signature(
-    [inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-       for f in fields(SplitADMMSettings) if f.init])
+admm_split.__signature__ = keyword_signature(SplitADMMSettings)

@@ -52,24 +52,25 @@ onto the cones whose objective is within ``tol_gap`` of the dual bound (a certif
 """
 from __future__ import annotations
 
-import inspect
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..core.blas import run_with_blas_threads
-from ..core.dual import dual_scaling
+from ..core.dual import block_dual_scaling, certified_gap
 from ..core.log import IterationLog, record
 from ..core.operators import project_cones
-from ..core.options import (check_constrained_squared, check_flags, check_int, check_positive,
-                            check_rho_tolerance, verbose_after)
-from ..core.prox import group_soft, inf_norm
+from ..core.options import (check_constrained_squared, check_flags, check_int, check_positive, check_print_every,
+                            check_rho_tolerance, keyword_signature, limit_reached, settings_from_options,
+                            verbose_after, warm_start_weights)
+from ..core.prox import block_norms, group_soft, inf_norm
 from ..core.scaling import Scaled
-from ..result import SolveResult, finish_run
+from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import polish as polish_active_set
-from .schedules import CertifySchedule, PolishSchedule, balanced_rho, pick_returned_point
+from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
+                        pick_returned_point, projection_deadline)
 
 __all__ = ["admm_squared", "ADMMSettings"]
 
@@ -119,22 +120,14 @@ class ADMMSettings:
             gamma=positive("gamma", upper=1.0), alpha=positive("alpha", upper=2.0, upper_closed=False),
             tol_abs=positive("tol_abs"), tol_rel=positive("tol_rel"), tol_gap=positive("tol_gap"),
             feas_tol=positive("feas_tol"), rho=positive("rho", allow_none=True), sigma=positive("sigma"),
-            adaptive_rho_tolerance=check_rho_tolerance(SOLVER, positive("adaptive_rho_tolerance")),
+            adaptive_rho_tolerance=check_rho_tolerance(SOLVER, self.adaptive_rho_tolerance),
             time_limit=positive("time_limit", allow_none=True), max_iter=integer("max_iter", minimum=0),
             check_every=integer("check_every"), anderson=integer("anderson", minimum=0),
             polish_patience=integer("polish_patience"))
-        every = checked["check_every"]
-        checked["print_every"] = every * max(1, 50 // every) if self.print_every is None else integer("print_every")
+        checked["print_every"] = check_print_every(SOLVER, self.print_every, checked["check_every"])
         check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
         checked["verbose"] = verbose_after(SOLVER, self.verbose)
         return replace(self, **checked)
-
-
-def _keyword_signature(settings_class):
-    """``(program, *, option=default, ...)`` for every field of ``settings_class``."""
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    return inspect.Signature([inspect.Parameter("program", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-                             + [inspect.Parameter(f.name, keyword, default=f.default) for f in fields(settings_class)])
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -304,12 +297,9 @@ class _Anderson:
 # ------------------------------------------------------------------------------------------------------
 @dataclass
 class _Check:
-    """What a check computes (scaled problem, except the objective): residuals, their scales, the
-    objective at a (original units), the Lagrange dual value (scaled) and the relative gap estimate."""
-    r_prim: float
-    r_dual: float
-    prim_scale: float
-    dual_scale: float
+    """What a check computes (scaled problem, except the objective): the OSQP residuals with their scales,
+    the objective at a (original units), the Lagrange dual value (scaled) and the relative gap estimate."""
+    residuals: Residuals
     objective: float
     dual_s: float
     gap: float
@@ -321,10 +311,7 @@ class _SquaredADMM:
 
     def __init__(self, program, settings, t_start):
         self.program, self.settings, self.t_start = program, settings, t_start
-        warm = settings.warm_start
-        if warm is not None:
-            warm = program.check_weights(warm.weights if isinstance(warm, SolveResult) else warm)
-        self.warm_start = warm
+        self.warm_start = warm_start_weights(program, settings.warm_start)
         self.sc = Scaled(program, settings.scaling)
         self.F = ADMMFactorization(self.sc.X, program.D, settings.sigma)
         self.ys, self.beta = self.sc.y, self.sc.beta
@@ -357,10 +344,9 @@ class _SquaredADMM:
     # ---- setup -------------------------------------------------------------------------------------------
     def default_rho(self):
         """``0.5 sqrt(beta_s max(beta_max, beta_s))`` with ``beta_max = max_j |(M^T y)_j|`` (above it the zero
-        model is optimal), clipped to [1e-6, the largest eigenvalue of the capacitance]."""
-        beta_max = float(np.max(np.sqrt(np.einsum("ij,ij->j", self.MTy, self.MTy)), initial=0.0))
-        return float(np.clip(0.5 * np.sqrt(self.beta * max(beta_max, self.beta)), 1e-6,
-                             max(float(self.F.lam.max(initial=1.0)), 1e-6)))
+        model is optimal), clipped to [1e-6, the largest eigenvalue of the capacitance]
+        (:func:`~solvers.admm.schedules.initial_rho`)."""
+        return initial_rho(self.beta, self.MTy, 0.5, 1e-6, max(float(self.F.lam.max(initial=1.0)), 1e-6))
 
     def start_iterates(self):
         """``a`` (zero, or the warm start), ``b = a``, ``c = max(Q a, 0)``, ``kappa = 0``; ``mu = 0``, or for a
@@ -372,7 +358,7 @@ class _SquaredADMM:
         C = np.maximum(F.S2q * self.XA, 0.0)
         Kp = np.zeros_like(C)
         if self.warm_start is not None:
-            self.Mu = -F.MT(np.einsum("ij,ij->i", F.Dpm, self.XA) - self.ys) / self.rho
+            self.Mu = -F.MT(F.M_from_XA(self.XA) - self.ys) / self.rho
         else:
             self.Mu = np.zeros_like(self.A)
         self.anderson = None
@@ -387,7 +373,7 @@ class _SquaredADMM:
         """Iterate until a stopping test or a limit holds; returns the status."""
         status = self.polish_warm_start()
         while status is None:
-            status = self.limit_reached()
+            status = limit_reached(self.it, self.settings.max_iter, self.settings.time_limit, self.t_start)
             if status is not None:
                 break
             self.iterate()
@@ -397,15 +383,6 @@ class _SquaredADMM:
                 self.anderson_step()
         self.cones.final()
         return status
-
-    def limit_reached(self):
-        """``max_iter`` or ``time_limit`` when that limit is reached, else None."""
-        if self.it >= self.settings.max_iter:
-            return "max_iter"
-        limit = self.settings.time_limit
-        if limit is not None and time.perf_counter() - self.t_start >= limit:
-            return "time_limit"
-        return None
 
     def iterate(self):
         """One ADMM iteration: a-update, over-relaxation, b-update with mu, cone update with kappa."""
@@ -444,15 +421,14 @@ class _SquaredADMM:
         s = self.settings
         self.cones.settle(self.XA)
         checked = self.residuals()
-        self.r_prim, self.r_dual = checked.r_prim, checked.r_dual
+        res = checked.residuals
+        self.r_prim, self.r_dual = res.primal, res.dual
         if np.isfinite(checked.dual_s):
             self.best_dual = max(self.best_dual, self.sc.sy ** 2 * checked.dual_s)
         self.log_check(checked)
-        if not (np.isfinite(checked.r_prim) and np.isfinite(checked.r_dual) and np.isfinite(checked.objective)):
+        if not (res.finite() and np.isfinite(checked.objective)):
             return "diverged"
-        eps_prim = s.tol_abs + s.tol_rel * checked.prim_scale
-        eps_dual = s.tol_abs + s.tol_rel * checked.dual_scale
-        if checked.r_prim <= eps_prim and checked.r_dual <= eps_dual and checked.gap <= max(s.tol_rel, s.tol_gap):
+        if res.converged(s.tol_abs, s.tol_rel) and checked.gap <= max(s.tol_rel, s.tol_gap):
             return "optimal"
         if self.certified_stop(checked) or self.polish_if_stable():
             return "optimal"
@@ -464,38 +440,39 @@ class _SquaredADMM:
         ``r_dual = |M^T (M a - y) + rho mu + rho Q^T kappa|_inf`` with their scales, the objective and the
         duality-gap estimate."""
         F, A, B, cones, rho = self.F, self.A, self.B, self.cones, self.rho
-        pred = np.einsum("ij,ij->i", F.Dpm, self.XA)
+        pred = F.M_from_XA(self.XA)
         MTMa = F.MT(pred)
         QTk = cones.QT_kappa()
-        r_prim = max(inf_norm(A - B), cones.primal_residual())
-        r_dual = inf_norm(MTMa - self.MTy + rho * (self.Mu + QTk))
-        prim_scale = max(inf_norm(A), inf_norm(cones.QA), inf_norm(B), float(cones.C.max(initial=0.0)))
-        dual_scale = max(inf_norm(MTMa), inf_norm(self.MTy), rho * inf_norm(self.Mu), rho * inf_norm(QTk))
+        residuals = Residuals(
+            primal=max(inf_norm(A - B), cones.primal_residual()),
+            dual=inf_norm(MTMa - self.MTy + rho * (self.Mu + QTk)),
+            primal_scale=max(inf_norm(A), inf_norm(cones.QA), inf_norm(B), float(cones.C.max(initial=0.0))),
+            dual_scale=max(inf_norm(MTMa), inf_norm(self.MTy), rho * inf_norm(self.Mu), rho * inf_norm(QTk)))
         objective = self.objective(pred, A)
         dual_s = self.dual_value(pred, MTMa - self.MTy + rho * QTk)
-        gap = (objective - self.sc.sy ** 2 * dual_s) / max(1.0, abs(objective))
-        return _Check(r_prim, r_dual, prim_scale, dual_scale, objective, dual_s, gap)
+        return _Check(residuals, objective, dual_s, certified_gap(objective, self.sc.sy ** 2 * dual_s))
 
     def objective(self, pred, Z):
         """The objective in original units of the scaled point ``Z`` with predictions ``pred``."""
         return self.sc.sy ** 2 * (0.5 * float((pred - self.ys) @ (pred - self.ys))
-                                  + self.beta * float(np.sum(np.sqrt(np.einsum("ij,ij->j", Z, Z)))))
+                                  + self.beta * float(np.sum(block_norms(Z))))
 
     def dual_value(self, pred, R):
         """The Lagrange dual value (scaled problem) at ``nu = M a - y``, ``lam = -rho sigma kappa`` (so that
         ``X^T (S o lam) = -rho Q^T kappa``), both scaled by theta into the dual feasible set; ``R`` holds the
         blocks' dual residuals ``M^T nu + rho Q^T kappa``."""
         residual = pred - self.ys
-        theta = dual_scaling(float(np.max(np.sqrt(np.einsum("ij,ij->j", R, R)), initial=0.0)), self.beta)
+        theta = block_dual_scaling(R, self.beta)
         return -0.5 * theta ** 2 * float(residual @ residual) - theta * float(residual @ self.ys)
 
     def log_check(self, checked):
         """Record the check in the history; print a table row every ``print_every`` iterations."""
         now = time.perf_counter() - self.t_start
-        record(self.history, iteration=self.it, objective=checked.objective, primal_residual=checked.r_prim,
-               dual_residual=checked.r_dual, rho=self.rho, time=now, gap=checked.gap)
+        res = checked.residuals
+        record(self.history, iteration=self.it, objective=checked.objective, primal_residual=res.primal,
+               dual_residual=res.dual, rho=self.rho, time=now, gap=checked.gap)
         if self.log.active(now, self.intro) and (self.it == 1 or self.it % self.settings.print_every == 0):
-            self.log.row(f"{self.it:d}", f"{checked.objective:.8e}", f"{checked.r_prim:.3e}", f"{checked.r_dual:.3e}",
+            self.log.row(f"{self.it:d}", f"{checked.objective:.8e}", f"{res.primal:.3e}", f"{res.dual:.3e}",
                          f"{checked.gap:.3e}", f"{self.rho:.3e}", f"{now:.2f}s")
 
     def certified_stop(self, checked):
@@ -507,12 +484,12 @@ class _SquaredADMM:
             return False
         self.info["certify_attempts"] += 1
         t0 = time.perf_counter()
-        projected = project_cones(self.F, self.B, t0 + max(1.0, 0.1 * (t0 - self.t_start)))
+        projected = project_cones(self.F, self.B, CertifySchedule.deadline(t0, self.t_start))
         self.info["certify_time_s"] += time.perf_counter() - t0
         if projected is None:
             return False
-        objective = self.objective(np.einsum("ij,ij->i", self.F.Dpm, self.F.X @ projected), projected)
-        gap = (objective - self.sc.sy ** 2 * checked.dual_s) / max(1.0, abs(objective))
+        objective = self.objective(self.F.M_from_XA(self.F.X @ projected), projected)
+        gap = certified_gap(objective, self.sc.sy ** 2 * checked.dual_s)
         if gap > tol_gap:
             return False
         self.certified_point, self.certified_gap = projected, gap
@@ -522,8 +499,7 @@ class _SquaredADMM:
     def balance_rho(self, checked):
         """OSQP residual balancing; the scaled duals follow a change of rho."""
         s = self.settings
-        new_rho = balanced_rho(self.rho, checked.r_prim, checked.prim_scale, checked.r_dual, checked.dual_scale,
-                               s.adaptive_rho_tolerance) if s.adaptive_rho else None
+        new_rho = balanced_rho(self.rho, checked.residuals, s.adaptive_rho_tolerance) if s.adaptive_rho else None
         if new_rho is None:
             return
         self.Mu *= self.rho / new_rho
@@ -540,16 +516,12 @@ class _SquaredADMM:
         s = self.settings
         self.info["polish_attempts"] += 1
         t0 = time.perf_counter()
-        budget = max(2.0, t0 - self.t_start)  # a safety cap only: attempts are scheduled by iteration counts
-        if s.time_limit is not None:
-            budget = min(budget, max(0.0, s.time_limit - (t0 - self.t_start)))
         polished = polish_active_set(self.F, self.sc, A_ref, support, active, lam_admm, s.feas_tol,
-                                  deadline=t0 + budget)
+                                     deadline=PolishSchedule.deadline(t0, self.t_start, s.time_limit))
         self.info["polish_time_s"] += time.perf_counter() - t0
         if polished is None:
             return None
-        sy2, objective_s = self.sc.sy ** 2, polished["objective_s"]
-        polished["gap_rel"] = sy2 * (objective_s - polished["dual_s"]) / max(1.0, sy2 * abs(objective_s))
+        polished["gap_rel"] = certified_gap(polished["objective_s"], polished["dual_s"], unit=self.sc.sy ** 2)
         if self.best_polished is None or polished["objective_s"] < self.best_polished["objective_s"]:
             self.best_polished = polished
         return polished
@@ -595,23 +567,17 @@ class _SquaredADMM:
             listed.append(("polished", self.best_polished["A"]))
         if self.certified_point is not None:
             listed.append(("admm_b_projected", self.certified_point))
-        elif status != "diverged":
-            budget = max(1.0, 0.25 * (time.perf_counter() - self.t_start))
-            if self.settings.time_limit is not None:  # the final step may overrun the limit by <= 10% (>= 0.05 s)
-                budget = min(budget, max(0.05, 0.1 * self.settings.time_limit))
-            deadline = time.perf_counter() + budget
-            for label, Z in (("admm_b", self.B), ("admm_a", self.A)):
-                listed.append((label, Z))
-                projected = project_cones(self.F, Z, deadline)
-                if projected is not None:
-                    listed.append((label + "_projected", projected))
-        evaluated = {}
-        for label, Z in listed:
-            weights = self.sc.to_weights(Z, self.F.P)
-            objective = self.program.objective(weights)
-            if np.isfinite(objective):
-                evaluated[label] = (weights, objective, self.program.max_violation(weights))
+        evaluated = final_candidates(self.F, listed, None, self.evaluate, project=False)
+        if self.certified_point is None and status != "diverged":
+            deadline = projection_deadline(time.perf_counter() - self.t_start, self.settings.time_limit)
+            evaluated.update(final_candidates(self.F, (("admm_b", self.B), ("admm_a", self.A)), deadline,
+                                              self.evaluate))
         return evaluated
+
+    def evaluate(self, Z):
+        """``(weights, objective, cone violation)`` of the scaled point ``Z`` in original units."""
+        weights = self.sc.to_weights(Z, self.F.P)
+        return weights, self.program.objective(weights), self.program.max_violation(weights)
 
     def finish(self, status):
         """Pick the returned point, settle the status and build the result."""
@@ -634,14 +600,14 @@ class _SquaredADMM:
             status = "optimal"  # certified by the duality gap, whatever stopped the iterations
         elif self.certified_point is not None:
             # certified stop: the returned point must be feasible and within tol_gap of the dual bound
-            certified = viol <= feas_orig and (obj - self.certified_dual) / max(1.0, abs(obj)) <= s.tol_gap
+            certified = viol <= feas_orig and certified_gap(obj, self.certified_dual) <= s.tol_gap
             status = "optimal" if certified else "optimal_inaccurate"
         elif status == "optimal":
             # residual convergence: the returned point must be feasible and as good as the iterate
             if viol > feas_orig or obj > obj_iterate + 10.0 * s.tol_rel * max(1.0, abs(obj_iterate)):
                 status = "optimal_inaccurate"
         dual_bound = self.best_dual_bound()
-        gap = None if dual_bound is None else (obj - dual_bound) / max(1.0, abs(obj))
+        gap = None if dual_bound is None else certified_gap(obj, dual_bound)
         certified = gap is not None and gap <= s.tol_gap and viol <= feas_orig
         if certified and point != "zero":
             status = "optimal"  # a certified gap at a feasible point, whatever stopped the iterations
@@ -688,9 +654,6 @@ def _solve(program, settings):
     check_constrained_squared(SOLVER, program, squared_name="admm_squared")
     solver = _SquaredADMM(program, settings.validated(), t_start)
     return solver.finish(solver.run())
-
-
-_SIGNATURE = _keyword_signature(ADMMSettings)
 
 
 def admm_squared(program, **options):
@@ -751,12 +714,8 @@ def admm_squared(program, **options):
     polish_rounds, polish_objective, certify_attempts, certify_time_s, accelerations, gamma, scale_x,
     scale_y.
     """
-    try:
-        arguments = _SIGNATURE.bind(program, **options).arguments
-    except TypeError as error:  # an unknown option: the message Python gives for a keyword signature
-        raise TypeError(f"admm_squared() {error}") from None
-    settings = ADMMSettings(**{name: value for name, value in arguments.items() if name != "program"})
+    settings = settings_from_options("admm_squared", ADMMSettings, options)
     return run_with_blas_threads(SOLVER, settings.blas_threads, _solve, program, settings)
 
 
-admm_squared.__signature__ = _SIGNATURE
+admm_squared.__signature__ = keyword_signature(ADMMSettings)

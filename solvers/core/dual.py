@@ -13,8 +13,26 @@ hinge and logistic losses because their domains are intervals containing 0).
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .prox import block_norms
+
 
 def dual_scaling(worst, beta):
     """``theta = min(1, beta / worst)``: the factor that makes a dual point whose largest block residual
     norm is ``worst`` feasible for the weight-decay constraint ``|R_j| <= beta``."""
     return 1.0 if worst <= beta else beta / worst
+
+
+def block_dual_scaling(R, beta):
+    """theta for the block dual residuals ``R`` (column j is ``R_j``): :func:`dual_scaling` of their largest
+    norm ``max_j |R_j|_2``."""
+    return dual_scaling(float(np.max(block_norms(R), initial=0.0)), beta)
+
+
+def certified_gap(objective, bound, unit=1.0):
+    """The relative gap ``(objective - bound) / max(1, |objective|)`` of a point with objective ``objective``
+    against a dual bound ``bound`` (a certified bound on its suboptimality when ``bound`` is a valid dual
+    value). ``unit`` converts a scaled problem's values to the original units, in which the gap is relative:
+    ``unit (objective - bound) / max(1, unit |objective|)``."""
+    return unit * (objective - bound) / max(1.0, unit * abs(objective))

@@ -1,6 +1,6 @@
 """The pattern operators of the constrained program, built once per program and shared by every solver:
-the stacked arrays ``Dpm = [D, -D]`` and ``S2 = [S, S]``, the prediction map ``M`` and its adjoint, and the
-Euclidean projection onto the pattern cones."""
+the stacked arrays ``Dpm = [D, -D]`` and ``S2 = [S, S]``, the prediction map ``M`` and its adjoint, the
+ADMM's weighted cone map ``Q``, and the Euclidean projection onto the pattern cones."""
 from __future__ import annotations
 
 import time
@@ -29,10 +29,32 @@ class PatternMaps:
         """``M a = sum_i D_i o X (v_i - w_i)``: predictions of the stacked blocks ``A`` (d x 2P) -> (n,)."""
         return np.einsum("ij,ij->i", self.D, self.X @ (A[:, :self.P] - A[:, self.P:]))
 
+    def M_from_XA(self, XA):
+        """``M a`` from the product ``X A`` (n x 2P) when it is at hand: ``sum_j Dpm_j o (X a_j)``."""
+        return np.einsum("ij,ij->i", self.Dpm, XA)
+
     def MT(self, z):
         """``M^T z`` for z (n,) -> d x 2P (the W blocks are the negated V blocks)."""
         half = self.XT @ (self.D * z[:, None])
         return np.hstack([half, -half])
+
+
+class ConeMaps(PatternMaps):
+    """:class:`PatternMaps` with the cone map of the ADMM's split ``Q a = c``, weighted by ``sigma``:
+    ``Q a = sigma S2 o (X a)`` (n x 2P) and ``Q^T c = sigma X^T (S2 o c)`` (d x 2P); ``S2q = sigma S2``."""
+
+    def __init__(self, X, D, sigma=1.0):
+        super().__init__(X, D)
+        self.sigma = float(sigma)
+        self.S2q = self.sigma * self.S2
+
+    def Q(self, A):
+        """``Q a = sigma S2 o (X A)`` -> n x 2P."""
+        return self.S2q * (self.X @ A)
+
+    def QT(self, C):
+        """``Q^T c = sigma X^T (S2 o C)`` -> d x 2P."""
+        return self.XT @ (self.S2q * C)
 
 
 def project_onto_cone(G, a, max_rounds=5):

@@ -4,10 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def block_norms(A):
+    """``|a_j|_2`` for every column (block) ``a_j`` of ``A`` (one pass, no temporary)."""
+    return np.sqrt(np.einsum("ij,ij->j", A, A))
+
+
 def group_soft(A, thr):
     """Group soft-threshold of every column of ``A``: ``a_j * max(0, 1 - thr / |a_j|_2)`` (the prox of
     ``thr * sum_j |a_j|_2``)."""
-    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    norms = block_norms(A)
     with np.errstate(divide="ignore", invalid="ignore"):
         shrink = np.where(norms > thr, 1.0 - thr / norms, 0.0)
     return A * shrink

@@ -4,6 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def root_mean_scale(A, count):
+    """``|A|_F / sqrt(count)`` (1 when that is not positive): for the data ``X`` with ``count = d`` the root
+    of the mean eigenvalue of ``X^T X``, for labels ``y`` with ``count = n`` their root mean square."""
+    scale = np.linalg.norm(A) / np.sqrt(count)
+    return scale if scale > 0 else 1.0
+
+
 class Scaled:
     """The scaled problem: ``Xs = X / sx``, ``ys = y / sy``, ``beta_s = beta / (sx sy)``.
 
@@ -16,10 +23,7 @@ class Scaled:
         if scaling:
             # average eigenvalue of Xs^T Xs equal to 1: the cone split and the a = b split weigh alike
             # (the unit root-mean-square alternative is compared in docs/benchmarks.md)
-            sx = np.linalg.norm(X) / np.sqrt(d)
-            sy = np.linalg.norm(y) / np.sqrt(n)
-            sx = sx if sx > 0 else 1.0
-            sy = sy if sy > 0 else 1.0
+            sx, sy = root_mean_scale(X, d), root_mean_scale(y, n)
         else:
             sx = sy = 1.0
         self.sx, self.sy = float(sx), float(sy)
