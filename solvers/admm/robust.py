@@ -74,6 +74,7 @@ import numpy as np
 from formulations.robust import RobustReLUProgram
 
 from ..core.blas import run_with_blas_threads
+from ..core.dual import certified_gap
 from ..core.log import IterationLog, record
 from ..core.operators import ConeMaps
 from ..core.options import (check_flags, check_int, check_option_names, check_positive, check_print_every,
@@ -480,6 +481,7 @@ class _RobustADMM:
         self.log = IterationLog(_NAME, _COLUMNS, settings.verbose_after)
         self.schedule = RobustPolishSchedule()
         self.best_polished = None      # the feasible polished point with the lowest objective
+        self.best_bound = -np.inf      # the best certified lower bound of any polish (the robust dual)
         self.descent_point = None      # (A, objective) where the last descent ended
 
     def _setup_data(self):
@@ -676,6 +678,8 @@ class _RobustADMM:
         if out is not None:
             self.log.line(f"polish: objective {out['objective']:.10e}, certified rel gap {out['gap_rel']:.2e}, "
                           f"violation {out['violation']:.1e}")
+            if np.isfinite(out.get("bound", -np.inf)):
+                self.best_bound = max(self.best_bound, float(out["bound"]))
         if not (out is not None and out["violation"] <= self.feas_abs and np.isfinite(out["objective"])):
             return False
         if self.best_polished is None or out["objective"] < self.best_polished["objective"]:
@@ -734,6 +738,15 @@ class _RobustADMM:
                 evaluated[label] = (weights, obj, viol)
         point, weights, obj, viol = pick_returned_point(program, evaluated, self.feas_abs)
         status = self._final_status(status, point, evaluated, obj, viol)
+        # the status follows from what the returned point proves against the best bound of the run
+        bound = float(self.best_bound) if np.isfinite(self.best_bound) else None
+        gap = None if bound is None else certified_gap(obj, bound)
+        certified = gap is not None and gap <= self.opts.tol_gap and viol <= self.feas_abs and point != "zero"
+        if certified:
+            status = "optimal"
+        elif status == "optimal":
+            status = "optimal_inaccurate"
+        self.info.update({"duality_gap_rel": gap, "dual_bound": bound, "certified": bool(certified)})
         total = time.perf_counter() - self.t_start
         self.info.update({"primal_residual": self.r_p, "dual_residual": self.r_d, "rho": self.rho,
                           "cone_violation": viol, "returned_point": point,

@@ -479,7 +479,11 @@ class SplitADMM:
         else:
             gap = certified_gap(objective, self.dual_best) if np.isfinite(self.dual_best) else float("inf")
             info["duality_gap_rel"] = gap
-            if status == "optimal" and (violation > feas_tol or gap > max(10 * settings.tol_gap, 1e-5)):
+            # the status follows from what the returned point proves: a certified gap at a feasible point is
+            # optimal whatever stopped the iterations, and nothing else is
+            if violation <= feas_tol and gap <= max(10 * settings.tol_gap, 1e-5):
+                status = "optimal"
+            elif status == "optimal":
                 status = "optimal_inaccurate"
         total = self.elapsed()
         res = self.residuals
