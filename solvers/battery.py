@@ -271,3 +271,398 @@ def run_battery(solver, problems=None, *, name=None, oracle="clarabel", gap_tol=
     if not report.tolerance:
         report.tolerance = tolerance_for(name)
     return report
+
+
+# ------------------------------------------------------------------------------------------------------
+# The randomised battery: random instances of every (solver, formulation, loss) the registry lists
+# ------------------------------------------------------------------------------------------------------
+# The fixed problems above are the ones everybody sees; solvers are also judged on random instances
+# nobody sees. random_problems draws them (sizes, label kinds, bias, data scale and beta spread over
+# their ranges), and random_verdict holds each run to one rule: a run is within the solver's tolerance of
+# Clarabel's optimum, or it says honestly that it is not optimal - and any dual bound it reports lies
+# below the optimum. Every instance is rebuilt from the seed printed in its name:
+# random_problem(formulation, loss, seed). ``python -m solvers.battery --random --count 30 --min-judged 30``
+# prints the table of random_battery_report.
+
+#: ranges of the random instances (inclusive): rows n, features d, sampled directions P (the program keeps
+#: the distinct non-zero patterns they make), and the exponents u of beta = 10**u * beta_max and v of the
+#: data scale 10**v; the robust radius is epsilon = 10**v * fraction (a small fraction of the data scale)
+RANDOM_LIMITS = {"n": (30, 600), "d": (2, 20), "patterns": (5, 60), "beta_exponent": (-4.0, 0.0),
+                 "scale_exponent": (-2.0, 2.0), "epsilon_fraction": (0.005, 0.05)}
+#: the default test suite's instances: small sizes and the upper 2.5 decades of beta (fast)
+SMALL_RANDOM_LIMITS = dict(RANDOM_LIMITS, n=(30, 60), d=(2, 5), patterns=(5, 15), beta_exponent=(-2.5, 0.0))
+#: the exact program enumerates every pattern of X (about n**(rank - 1) of them): few rows, 2 features
+#: (these ranges override any others for the exact program)
+EXACT_RANDOM_LIMITS = {"n": (8, 24), "d": (2, 2)}
+#: a reported dual bound may exceed Clarabel's optimum by this much (relative to max(1, |optimum|)) before
+#: it counts as a false certificate: Clarabel's own accuracy (its point is optimal to about 1e-8)
+DUAL_BOUND_SLACK = 1e-6
+
+
+def zero_model_beta(program):
+    """beta_max: the smallest beta above which the zero model is optimal for the relaxed program.
+
+    With g the loss gradient at the zero model (g = -y for the squared and hinge losses, -y/2 for the
+    logistic loss), zero is optimal for the group-lasso programs (gated; constrained with its cones
+    relaxed) iff ``beta >= max_i |X^T (D_i o g)|_2``, and for the l1 (scp) program iff
+    ``beta >= |F^T g|_inf``. For the constrained and robust programs the bound is sufficient."""
+    g = program.loss.gradient(np.zeros(program.n), program.y)
+    if program.formulation == "scp":
+        return float(np.abs(program.F.T @ g).max())
+    return float(np.linalg.norm(program.X.T @ (program.D * g[:, None]), axis=0).max())
+
+
+@dataclass(frozen=True)
+class RandomSpec:
+    """The parameters of one random instance, all drawn from ``numpy.random.default_rng(seed)``; the data
+    come from ``default_rng([seed, 1])``, so ``RandomSpec.draw(formulation, loss, seed).build()`` rebuilds
+    the instance from its seed alone."""
+
+    formulation: str
+    loss: str
+    seed: int
+    n: int
+    d: int
+    patterns: int
+    bias: bool
+    labels: str  # "random" (Gaussian values or random signs) or "teacher" (planted ReLU network + noise)
+    scale_exponent: float
+    beta_exponent: float
+    epsilon_fraction: float
+
+    @classmethod
+    def draw(cls, formulation, loss, seed, limits=None):
+        limits = dict(RANDOM_LIMITS, **(limits or {}))
+        if formulation == "exact":
+            limits.update(EXACT_RANDOM_LIMITS)
+        rng = np.random.default_rng(seed)
+
+        def integer(key):
+            low, high = limits[key]
+            return int(rng.integers(low, high + 1))
+
+        def uniform(key):
+            return float(rng.uniform(*limits[key]))
+        return cls(formulation, loss, int(seed), n=integer("n"), d=integer("d"), patterns=integer("patterns"),
+                   bias=bool(rng.integers(2)), labels=("random", "teacher")[int(rng.integers(2))],
+                   scale_exponent=uniform("scale_exponent"), beta_exponent=uniform("beta_exponent"),
+                   epsilon_fraction=uniform("epsilon_fraction"))
+
+    @property
+    def name(self):
+        return f"random_{self.formulation}_{self.loss}_seed{self.seed}"
+
+    def describe(self):
+        text = (f"{self.formulation}/{self.loss} seed {self.seed}: n={self.n}, d={self.d}"
+                f"{'+bias' if self.bias else ''}, {self.labels} labels, X scale 1e{self.scale_exponent:+.2f}, "
+                f"beta = 1e{self.beta_exponent:+.2f} beta_max")
+        if self.formulation != "exact":
+            text += f", {self.patterns} directions"
+        if self.formulation == "robust":
+            text += f", epsilon = {self.epsilon_fraction:.3f} x scale"
+        return text
+
+    def data(self):
+        """(X, y): Gaussian features times 10**v; labels random or from a planted two-layer ReLU teacher
+        with 10% noise (computed on the scaled X, so real labels scale with it; signs for hinge/logistic)."""
+        rng = np.random.default_rng([self.seed, 1])
+        scale = 10.0 ** self.scale_exponent
+        Z = rng.standard_normal((self.n, self.d))
+        if self.labels == "teacher":
+            width = int(rng.integers(1, 9))
+            U = rng.standard_normal((self.d, width))
+            offset = rng.standard_normal(width) if self.bias else np.zeros(width)
+            clean = np.maximum(0.0, Z @ U + offset) @ (rng.standard_normal(width) / np.sqrt(width))
+            clean = clean - np.median(clean) if self.loss != "squared" else clean  # both classes present
+            values = clean + 0.1 * max(float(np.std(clean)), 1e-12) * rng.standard_normal(self.n)
+        else:
+            values = rng.standard_normal(self.n)
+        if self.loss == "squared":
+            y = scale * values if self.labels == "teacher" else values
+        else:
+            y = np.where(values >= 0.0, 1.0, -1.0)
+        return scale * Z, y
+
+    def build(self):
+        """The program, with beta = 10**u times its zero-model bound (:func:`zero_model_beta`)."""
+        X, y = self.data()
+        options = {"bias": self.bias}
+        if self.formulation != "exact":
+            options.update(n_patterns=self.patterns, seed=self.seed)
+        if self.formulation == "robust":
+            options["epsilon"] = self.epsilon_fraction * 10.0 ** self.scale_exponent
+        program = make_program(self.formulation, X, y, self.loss, 1.0, **options)
+        beta_max = zero_model_beta(program)
+        program.set_beta(10.0 ** self.beta_exponent * (beta_max if beta_max > 0 else 1.0))
+        return program
+
+
+def random_problem(formulation, loss, seed, limits=None):
+    """The random instance with this seed, as a :class:`ReferenceProblem` (its name carries the seed)."""
+    spec = RandomSpec.draw(formulation, loss, seed, limits)
+    return ReferenceProblem(spec.name, spec.build, spec.describe(), tags=("random", spec))
+
+
+def random_seeds(count, seed=0):
+    """``count`` instance seeds drawn from ``numpy.random.default_rng(seed)``."""
+    return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, size=int(count))]
+
+
+def random_problems(formulation, loss, count=30, seed=0, limits=None):
+    """``count`` random instances of the ``formulation`` program with ``loss``
+    (:data:`RANDOM_LIMITS`, or ``limits`` overriding some ranges), seeds from :func:`random_seeds`."""
+    return [random_problem(formulation, loss, s, limits) for s in random_seeds(count, seed)]
+
+
+def random_cases(include_exact=True):
+    """Every (solver, formulation, loss) of :data:`solvers.registry.CAPABILITIES`, in the registry's order."""
+    from .registry import CAPABILITIES, NUMPY_SOLVERS
+    from formulations.losses import LOSSES
+    order = ("exact", "sampled", "robust", "gated", "scp")
+    return [(name, form, loss) for name in NUMPY_SOLVERS for form in order for loss in LOSSES
+            if (form, loss) in CAPABILITIES[name] and (include_exact or form != "exact")]
+
+
+def reported_dual_bound(result):
+    """The lower bound on the optimum a run reports, or None: ``info["dual_bound"]`` (admm squared and
+    split, ipm), ``info["dual_objective"]`` (fista), or for the robust admm the best polished point's
+    objective minus its certified gap ``info["polish_certified_gap"]`` (relative to max(1, |objective|))."""
+    info = result.info or {}
+    for key in ("dual_bound", "dual_objective"):
+        value = info.get(key)
+        if value is not None and np.isfinite(value):
+            return float(value)
+    polished = (info.get("candidates") or {}).get("polished")
+    gap = info.get("polish_certified_gap")
+    if polished is not None and gap is not None and np.isfinite(gap):
+        objective = polished["objective"]
+        return float(objective - gap * max(1.0, abs(objective)))
+    return None
+
+
+@dataclass
+class RandomRun:
+    """One solver run on one random instance and its verdict (:func:`random_verdict`): ``pass``, ``honest``,
+    ``FAIL``, ``clarabel_beaten`` or ``skipped`` (Clarabel did not report optimal)."""
+
+    solver: str
+    formulation: str
+    loss: str
+    seed: int
+    description: str
+    status: str = ""
+    verdict: str = "skipped"
+    reason: str = ""
+    rel_gap: float = float("nan")
+    violation: float = float("nan")
+    bound_excess: Optional[float] = None
+    solve_time_s: float = float("nan")
+    oracle_time_s: float = float("nan")
+    oracle_status: str = ""
+    iterations: int = 0
+
+    @property
+    def failed(self):
+        return self.verdict == "FAIL"
+
+    def line(self):
+        excess = "" if self.bound_excess is None else f", dual bound - optimum {self.bound_excess:+.1e}"
+        return (f"seed {self.seed} [{self.solver} {self.formulation}/{self.loss}] {self.verdict}"
+                f"{': ' + self.reason if self.reason else ''} (status {self.status or '-'}, gap {self.rel_gap:.1e}, "
+                f"violation {self.violation:.1e}{excess}, {self.solve_time_s:.2f}s vs clarabel "
+                f"{self.oracle_time_s:.2f}s) - {self.description}")
+
+
+def random_verdict(status, rel_gap, violation, bound_excess, tolerance):
+    """``(verdict, reason)`` of a run from its status, its relative gap and cone violation against Clarabel
+    (:func:`compare`) and its dual bound's excess over Clarabel's optimum (None when it reports none).
+
+    * ``FAIL``: the dual bound lies above the optimum (more than :data:`DUAL_BOUND_SLACK`) - a false
+      certificate; or the run misses the tolerance and still says ``optimal``;
+    * ``pass``: within the tolerance (gap and violation), whatever the status;
+    * ``clarabel_beaten``: a feasible point below Clarabel's objective by more than the tolerance proves
+      Clarabel's "optimal" answer wrong; the instance is left out of the judging, like one Clarabel does
+      not solve;
+    * ``honest``: outside the tolerance with a status that says so."""
+    gap_ok = bool(np.isfinite(rel_gap) and abs(rel_gap) <= tolerance["gap"])
+    feasible = bool(np.isfinite(violation) and violation <= tolerance["violation"])
+    misses = ", ".join(([] if gap_ok else [f"gap {rel_gap:.1e}"])
+                       + ([] if feasible else [f"violation {violation:.1e}"]))
+    if bound_excess is not None and bound_excess > DUAL_BOUND_SLACK:
+        return "FAIL", f"dual bound above the optimum by {bound_excess:.1e} (relative)"
+    if gap_ok and feasible:
+        return "pass", ""
+    if feasible and rel_gap < -tolerance["gap"]:
+        return "clarabel_beaten", f"feasible point {-rel_gap:.1e} below Clarabel's 'optimal' objective"
+    if status == "optimal":
+        return "FAIL", f"status optimal but {misses}"
+    return "honest", misses + ("" if bound_excess is not None else ", no dual bound reported")
+
+
+def judge_random(program, result, oracle_result, name):
+    """Judge ``result`` against Clarabel's ``oracle_result`` with the tolerance of :func:`tolerance_for`:
+    returns ``(verdict, reason, row, bound_excess)`` (:func:`random_verdict`, the :func:`compare` row)."""
+    tolerance = tolerance_for(name, program.loss.name)
+    row = compare(program, result, oracle_result, tolerance)
+    optimum = oracle_result.objective
+    bound = reported_dual_bound(result)
+    excess = None if bound is None else (bound - optimum) / max(1.0, abs(optimum))
+    verdict, reason = random_verdict(result.status, row.rel_gap, row.violation, excess, tolerance)
+    return verdict, reason, row, excess
+
+
+def _registry_solver(name):
+    from .registry import solve
+
+    def run(program, **options):
+        return solve(program, name, **options)
+    return run
+
+
+def run_random_instance(problem, name, solver=None, **options):
+    """Solve one random instance with Clarabel (no fallback) and with ``solver`` (default: the hand-written
+    solver ``name`` through :func:`solvers.registry.solve`, default limits) and judge it."""
+    import warnings
+    from .result import CollapsedNetworkWarning, ConvergenceWarning
+    spec = next(tag for tag in problem.tags if isinstance(tag, RandomSpec))
+    run = RandomRun(name, spec.formulation, spec.loss, spec.seed, problem.description)
+    program = problem.build()
+    with warnings.catch_warnings():  # the status says it; a zero model is a valid optimum (large beta)
+        warnings.simplefilter("ignore", CollapsedNetworkWarning)
+        reference = solve_oracle(program, "clarabel", fallback=None)
+    run.oracle_status, run.oracle_time_s = reference.status, reference.solve_time_s
+    if reference.status != "optimal" or reference.weights is None:
+        run.reason = f"clarabel status {reference.status}"
+        return run
+    solver = solver or _registry_solver(name)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", CollapsedNetworkWarning)
+            output = solver(program, **options)
+    except Exception as exc:  # a solver that raises on a valid program fails the battery
+        run.verdict, run.reason, run.solve_time_s = "FAIL", f"raised {type(exc).__name__}: {exc}", \
+            time.perf_counter() - start
+        return run
+    result = as_result(program, output, name, time.perf_counter() - start)
+    run.verdict, run.reason, row, run.bound_excess = judge_random(program, result, reference, name)
+    run.status, run.rel_gap, run.violation = result.status, row.rel_gap, row.violation
+    run.solve_time_s, run.iterations = result.solve_time_s, int(result.iterations or 0)
+    return run
+
+
+def run_random_battery(name, formulation, loss, count=30, seed=0, *, min_judged=None, solver=None, limits=None,
+                       progress=None, **options):
+    """Judge solver ``name`` (or the callable ``solver``, judged with ``name``'s tolerance) on ``count``
+    random instances; returns the list of :class:`RandomRun`. ``progress(run)`` is called after each.
+
+    ``min_judged``: draw further instances of the same seed sequence (:func:`random_seeds` extends its
+    prefix) until that many were judged - not left out because Clarabel failed - at most 3x as many."""
+    target = max(count, min_judged or 0)
+    runs = []
+    for instance_seed in random_seeds(3 * target, seed):
+        judged = sum(run.verdict not in _LEFT_OUT for run in runs)
+        if len(runs) >= count and judged >= (min_judged or 0):
+            break
+        runs.append(run_random_instance(random_problem(formulation, loss, instance_seed, limits), name, solver,
+                                        **options))
+        if progress is not None:
+            progress(runs[-1])
+    return runs
+
+
+_LEFT_OUT = ("skipped", "clarabel_beaten")  # verdicts of instances left out of the judging
+
+
+def _case_summary(runs):
+    judged = [r for r in runs if r.verdict not in _LEFT_OUT]
+    share = (lambda k: f"{k}/{len(judged)}") if judged else (lambda k: "-")
+    gaps = [abs(r.rel_gap) for r in judged if np.isfinite(r.rel_gap)]
+    ratios = [r.solve_time_s / max(r.oracle_time_s, 1e-9) for r in judged]
+    return {"optimal": share(sum(r.status == "optimal" for r in judged)),
+            "ok": share(sum(r.verdict in ("pass", "honest") for r in judged)),
+            "honest": share(sum(r.verdict == "honest" for r in judged)),
+            "skipped": sum(r.verdict == "skipped" for r in runs),
+            "beaten": sum(r.verdict == "clarabel_beaten" for r in runs),
+            "worst": max(gaps) if gaps else float("nan"),
+            "ratio": float(np.median(ratios)) if ratios else float("nan")}
+
+
+def format_random_report(runs, slowest=10):
+    """The randomised battery's table: per (solver, formulation, loss) the share of judged runs ending
+    optimal, the share passing :func:`random_verdict` (of which honest non-optimal), the instances left out
+    (Clarabel not optimal; Clarabel beaten by a feasible point), the worst |relative gap| and the median
+    time against Clarabel's; then every failure and left-out instance with its seed, and each case's
+    ``slowest`` runs against Clarabel's time."""
+    cases = list(dict.fromkeys((r.solver, r.formulation, r.loss) for r in runs))
+    head = (f"{'solver':<6} {'formulation':<11} {'loss':<9} {'runs':>4} {'optimal':>8} {'judge ok':>8} "
+            f"{'honest':>7} {'skipped':>7} {'beaten':>6} {'worst |gap|':>11} {'median t/clarabel':>17}")
+    lines = [head, "-" * len(head)]
+    for case in cases:
+        mine = [r for r in runs if (r.solver, r.formulation, r.loss) == case]
+        c = _case_summary(mine)
+        lines.append(f"{case[0]:<6} {case[1]:<11} {case[2]:<9} {len(mine):>4} {c['optimal']:>8} {c['ok']:>8} "
+                     f"{c['honest']:>7} {c['skipped']:>7} {c['beaten']:>6} {c['worst']:>11.1e} {c['ratio']:>17.2f}")
+    for title, verdict in (("failures", "FAIL"), ("skipped, Clarabel not optimal", "skipped"),
+                           ("left out, Clarabel beaten by a feasible point", "clarabel_beaten"),
+                           ("honest non-optimal runs", "honest")):
+        listed = [r for r in runs if r.verdict == verdict]
+        lines += ["", f"{title} ({len(listed)}):"] + [f"  {r.line()}" for r in listed]
+    for case in cases:
+        mine = sorted((r for r in runs if (r.solver, r.formulation, r.loss) == case and r.verdict != "skipped"),
+                      key=lambda r: -r.solve_time_s)[:slowest]
+        lines += ["", f"slowest {len(mine)} runs of {case[0]} {case[1]}/{case[2]} (time s vs clarabel s):"]
+        lines += [f"  seed {r.seed:<10} {r.solve_time_s:8.2f} vs {r.oracle_time_s:6.2f}  {r.status:<18} "
+                  f"{r.verdict:<7} {r.description}" for r in mine]
+    return "\n".join(lines)
+
+
+def random_battery_report(count=30, seed=0, cases=None, *, min_judged=None, limits=None, include_exact=True,
+                          progress=None):
+    """Run the randomised battery on ``cases`` (default :func:`random_cases`), ``count`` instances each
+    (and more up to ``min_judged`` judged ones, :func:`run_random_battery`); returns ``(runs, table)`` with
+    the table of :func:`format_random_report`."""
+    runs = []
+    for name, formulation, loss in (cases or random_cases(include_exact)):
+        runs += run_random_battery(name, formulation, loss, count, seed, min_judged=min_judged, limits=limits,
+                                   progress=progress)
+    return runs, format_random_report(runs)
+
+
+def _main(argv=None):
+    import argparse
+    import json
+    import sys
+    from dataclasses import asdict
+    parser = argparse.ArgumentParser(prog="python -m solvers.battery",
+                                     description="the randomised battery of the hand-written solvers")
+    parser.add_argument("--random", action="store_true", help="run the randomised battery (required)")
+    parser.add_argument("--count", type=int, default=30, help="instances per (solver, formulation, loss)")
+    parser.add_argument("--min-judged", type=int, help="draw more instances until this many were judged")
+    parser.add_argument("--seed", type=int, default=0, help="master seed of the instance seeds")
+    parser.add_argument("--solver", help="only this solver")
+    parser.add_argument("--formulation", help="only this formulation")
+    parser.add_argument("--loss", help="only this loss")
+    parser.add_argument("--no-exact", action="store_true", help="leave out the exact program")
+    parser.add_argument("--json", help="write every run as JSON to this file")
+    args = parser.parse_args(argv)
+    if not args.random:
+        parser.error("only --random is implemented (the fixed battery runs through cvxnn verify and the tests)")
+    cases = [c for c in random_cases(not args.no_exact)
+             if (args.solver in (None, c[0]) and args.formulation in (None, c[1]) and args.loss in (None, c[2]))]
+    if not cases:
+        parser.error("no (solver, formulation, loss) matches the filters")
+
+    def progress(run):
+        print(run.line(), file=sys.stderr, flush=True)
+    runs, table = random_battery_report(args.count, args.seed, cases, min_judged=args.min_judged, progress=progress)
+    print(table)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump([asdict(r) for r in runs], handle, indent=1)
+    return 1 if any(r.failed for r in runs) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
