@@ -343,13 +343,7 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
     X = check_matrix(X, "X")
     if bias:
         X = add_bias_column(X, check_input=False)
-    n_candidates = check_positive_int(n_candidates, "n_candidates")
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 0:
-        raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
-    if max_add is not None:
-        max_add = check_positive_int(max_add, "max_add")
-    if exact_search not in (True, False, "auto"):
-        raise ValueError(f"exact_search must be True, False or 'auto', got {exact_search!r}")
+    n_candidates, max_add = _check_rounds(n_candidates, max_rounds, max_add, exact_search)
     solve = get_solver(solver)
     rng = np.random.default_rng(seed)
     if isinstance(initial_patterns, (int, np.integer)) and not isinstance(initial_patterns, bool):
@@ -399,6 +393,18 @@ def column_generation(X, y, loss="squared", beta=1.0, *, initial_patterns=10, n_
     return ColumnGenerationResult(program=program, result=result, weights=weights, history=history,
                                   n_patterns_history=sizes, added=added, rounds=rounds, converged=converged,
                                   exhaustive=exhaustive, certificate=certificate, info=info)
+
+
+def _check_rounds(n_candidates, max_rounds, max_add, exact_search):
+    """Column generation's round options: ValueError naming the bad one."""
+    n_candidates = check_positive_int(n_candidates, "n_candidates")
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 0:
+        raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
+    if max_add is not None:
+        max_add = check_positive_int(max_add, "max_add")
+    if exact_search not in (True, False, "auto"):
+        raise ValueError(f"exact_search must be True, False or 'auto', got {exact_search!r}")
+    return n_candidates, max_add
 
 
 def _no_worse_than_previous(program, result, prev_weights, round_index, info):
