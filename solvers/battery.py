@@ -424,9 +424,10 @@ def random_cases(include_exact=True):
 
 
 def reported_dual_bound(result):
-    """The lower bound on the optimum a run reports, or None: ``info["dual_bound"]`` (admm squared and
-    split, ipm), ``info["dual_objective"]`` (fista), or for the robust admm the best polished point's
-    objective minus its certified gap ``info["polish_certified_gap"]`` (relative to max(1, |objective|))."""
+    """The lower bound on the optimum a run reports, or None: ``info["dual_bound"]`` (admm, ipm),
+    ``info["dual_objective"]`` (fista), or, for a robust admm run without ``dual_bound``, the best polished
+    point's objective minus its certified gap ``info["polish_certified_gap"]`` (relative to
+    max(1, |objective|))."""
     info = result.info or {}
     for key in ("dual_bound", "dual_objective"):
         value = info.get(key)

@@ -367,9 +367,12 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path, delay):
     import signal
     import time
 
+    def as_from_a_terminal():  # an earlier solve in this process may leave SIGINT ignored, which children inherit
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     process = subprocess.Popen([sys.executable, "-m", "solvers.interface.cli", "verify", "--data", "breast_cancer",
                                 "--solvers", "admm"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=as_from_a_terminal)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
