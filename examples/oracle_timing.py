@@ -4,7 +4,9 @@ For each number of sampled directions P the sampled program (squared loss) is bu
 solved, then re-solved for a new beta: the second compile time shows the DPP re-use of the compiled
 problem. Writes a markdown table (``--out DIR``, default ``out/``).
 
-    python examples/oracle_timing.py [--patterns 50 100 200] [--loss squared] [--scs-eps 1e-6]
+    python examples/oracle_timing.py [--patterns 50 100 200] [--loss squared] [--scs-eps 1e-6] [--quick]
+
+``--quick`` runs one small configuration (80 rows, 5 directions) in a few seconds.
 """
 import argparse
 import os
@@ -23,7 +25,10 @@ def main(argv=None):
     parser.add_argument("--scs-eps", type=float, default=1e-6, help="SCS eps_abs = eps_rel (default 1e-6)")
     parser.add_argument("--rows", type=int, default=None, help="use only the first ROWS samples (quick runs)")
     parser.add_argument("--out", default="out")
+    parser.add_argument("--quick", action="store_true", help="80 rows and 5 directions: a few seconds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.patterns, args.rows = [5], 80
     data = breast_cancer()
     X, y = data.X[: args.rows], data.y[: args.rows]
     lines = [f"# Oracle timing: sampled program, {args.loss} loss, beta={args.beta:g}, breast cancer "

@@ -36,7 +36,7 @@ def test_modify_formulation(capsys):
 
 
 def test_oracle_timing(tmp_path, capsys):
-    load("oracle_timing").main(["--patterns", "5", "--rows", "80", "--out", str(tmp_path)])
+    load("oracle_timing").main(["--quick", "--out", str(tmp_path)])
     table = (tmp_path / "oracle_timing.md").read_text()
     assert "| clarabel |" in table and "| scs |" in table
 
