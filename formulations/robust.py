@@ -25,7 +25,7 @@ from scipy.optimize import linprog
 
 from .network import perturbation_mask, perturbed_columns
 from .relu import ReLUProgram
-from .validation import check_epsilon
+from .validation import check_epsilon, user_stacklevel
 
 
 class CollapsedConesWarning(UserWarning):
@@ -145,7 +145,8 @@ class RobustReLUProgram(ReLUProgram):
         shrink = (f"epsilon would have to shrink below {largest:.3g} ({self.epsilon_value / largest:.3g}x "
                   f"smaller) for one pattern to survive") if largest > 0 else "no pattern survives any epsilon > 0"
         warnings.warn(f"every robust cone is {{0}} at epsilon={self.epsilon_value:g} ({self.n_patterns} patterns): "
-                      f"the zero network is this program's optimum; {shrink}", CollapsedConesWarning, stacklevel=3)
+                      f"the zero network is this program's optimum; {shrink}", CollapsedConesWarning,
+                      stacklevel=user_stacklevel())
         return True
 
     @property

@@ -1,4 +1,4 @@
-"""Input checks shared by every formulation and solver.
+"""Input checks shared by every formulation and solver, and where their warnings point.
 
 Every public entry point converts user input through these functions, so bad input fails early with a
 ``ValueError`` that names the problem, and user arrays are copied (never modified in place).
@@ -6,6 +6,8 @@ Every public entry point converts user input through these functions, so bad inp
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 
 import numpy as np
 
@@ -133,3 +135,18 @@ def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+#: the folders of cvxnn's own packages: a warning points at the first frame outside them
+_PACKAGE_FOLDERS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name) + os.sep
+                         for name in ("solvers", "formulations"))
+
+
+def user_stacklevel():
+    """The ``stacklevel`` for a ``warnings.warn`` issued by the caller of this function that makes the
+    warning name the first frame outside cvxnn's packages: the user's call, however deep in the package
+    the warning was raised (solver dispatchers, BLAS thread limits and helpers add frames)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_FOLDERS):
+        frame, level = frame.f_back, level + 1
+    return level

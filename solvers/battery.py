@@ -444,7 +444,7 @@ def reported_dual_bound(result):
 @dataclass
 class RandomRun:
     """One solver run on one random instance and its verdict (:func:`random_verdict`): ``pass``, ``honest``,
-    ``FAIL``, ``clarabel_beaten`` or ``skipped`` (Clarabel did not report optimal)."""
+    ``FAIL``, ``oracle_beaten`` or ``skipped`` (neither Clarabel nor SCS reported optimal)."""
 
     solver: str
     formulation: str
@@ -460,6 +460,7 @@ class RandomRun:
     solve_time_s: float = float("nan")
     oracle_time_s: float = float("nan")
     oracle_status: str = ""
+    oracle: str = "clarabel"  # the CVXPY solver whose answer judged the run (SCS when Clarabel failed)
     iterations: int = 0
 
     @property
@@ -470,45 +471,53 @@ class RandomRun:
         excess = "" if self.bound_excess is None else f", dual bound - optimum {self.bound_excess:+.1e}"
         return (f"seed {self.seed} [{self.solver} {self.formulation}/{self.loss}] {self.verdict}"
                 f"{': ' + self.reason if self.reason else ''} (status {self.status or '-'}, gap {self.rel_gap:.1e}, "
-                f"violation {self.violation:.1e}{excess}, {self.solve_time_s:.2f}s vs clarabel "
+                f"violation {self.violation:.1e}{excess}, {self.solve_time_s:.2f}s vs {self.oracle} "
                 f"{self.oracle_time_s:.2f}s) - {self.description}")
 
 
-def random_verdict(status, rel_gap, violation, bound_excess, tolerance):
-    """``(verdict, reason)`` of a run from its status, its relative gap and cone violation against Clarabel
-    (:func:`compare`) and its dual bound's excess over Clarabel's optimum (None when it reports none).
+def random_verdict(status, rel_gap, violation, bound_excess, tolerance, bound_slack=None):
+    """``(verdict, reason)`` of a run from its status, its relative gap and cone violation against the
+    oracle (:func:`compare`) and its dual bound's excess over the oracle's optimum (None when it reports
+    none).
 
-    * ``FAIL``: the dual bound lies above the optimum (more than :data:`DUAL_BOUND_SLACK`) - a false
-      certificate; or the run misses the tolerance and still says ``optimal``;
+    * ``FAIL``: the dual bound lies above the optimum (more than ``bound_slack``, default
+      :data:`DUAL_BOUND_SLACK`, the oracle's own accuracy) - a false certificate; or the run misses the tolerance and still says ``optimal``;
     * ``pass``: within the tolerance (gap and violation), whatever the status;
-    * ``clarabel_beaten``: a feasible point below Clarabel's objective by more than the tolerance proves
-      Clarabel's "optimal" answer wrong; the instance is left out of the judging, like one Clarabel does
-      not solve;
+    * ``oracle_beaten``: a feasible point below the oracle's objective by more than the tolerance proves
+      the oracle's "optimal" answer wrong; the instance is left out of the judging, like one no oracle
+      solves;
     * ``honest``: outside the tolerance with a status that says so."""
     gap_ok = bool(np.isfinite(rel_gap) and abs(rel_gap) <= tolerance["gap"])
     feasible = bool(np.isfinite(violation) and violation <= tolerance["violation"])
     misses = ", ".join(([] if gap_ok else [f"gap {rel_gap:.1e}"])
                        + ([] if feasible else [f"violation {violation:.1e}"]))
-    if bound_excess is not None and bound_excess > DUAL_BOUND_SLACK:
+    bound_slack = DUAL_BOUND_SLACK if bound_slack is None else bound_slack
+    if bound_excess is not None and bound_excess > bound_slack:
         return "FAIL", f"dual bound above the optimum by {bound_excess:.1e} (relative)"
     if gap_ok and feasible:
         return "pass", ""
     if feasible and rel_gap < -tolerance["gap"]:
-        return "clarabel_beaten", f"feasible point {-rel_gap:.1e} below Clarabel's 'optimal' objective"
+        return "oracle_beaten", f"feasible point {-rel_gap:.1e} below the oracle's 'optimal' objective"
     if status == "optimal":
         return "FAIL", f"status optimal but {misses}"
     return "honest", misses + ("" if bound_excess is not None else ", no dual bound reported")
 
 
 def judge_random(program, result, oracle_result, name):
-    """Judge ``result`` against Clarabel's ``oracle_result`` with the tolerance of :func:`tolerance_for`:
-    returns ``(verdict, reason, row, bound_excess)`` (:func:`random_verdict`, the :func:`compare` row)."""
-    tolerance = tolerance_for(name, program.loss.name)
+    """Judge ``result`` against the oracle's ``oracle_result`` with the tolerance of :func:`tolerance_for`
+    (plus the oracle's own when the answer came from a solver other than Clarabel, e.g. SCS after a
+    Clarabel failure): returns ``(verdict, reason, row, bound_excess)`` (:func:`random_verdict`, the
+    :func:`compare` row)."""
+    tolerance, slack = tolerance_for(name, program.loss.name), DUAL_BOUND_SLACK
+    if oracle_result.solver != "clarabel":
+        own = tolerance_for(oracle_result.solver)
+        tolerance = {key: value + own[key] for key, value in tolerance.items()}
+        slack += own["gap"]
     row = compare(program, result, oracle_result, tolerance)
     optimum = oracle_result.objective
     bound = reported_dual_bound(result)
     excess = None if bound is None else (bound - optimum) / max(1.0, abs(optimum))
-    verdict, reason = random_verdict(result.status, row.rel_gap, row.violation, excess, tolerance)
+    verdict, reason = random_verdict(result.status, row.rel_gap, row.violation, excess, tolerance, slack)
     return verdict, reason, row, excess
 
 
@@ -521,8 +530,9 @@ def _registry_solver(name):
 
 
 def run_random_instance(problem, name, solver=None, **options):
-    """Solve one random instance with Clarabel (no fallback) and with ``solver`` (default: the hand-written
-    solver ``name`` through :func:`solvers.registry.solve`, default limits) and judge it."""
+    """Solve one random instance with the oracle (Clarabel; SCS when Clarabel fails, never the solver under
+    test itself) and with ``solver`` (default: the hand-written solver ``name`` through
+    :func:`solvers.registry.solve`, default limits) and judge it."""
     import warnings
     from .result import CollapsedNetworkWarning, ConvergenceWarning
     spec = next(tag for tag in problem.tags if isinstance(tag, RandomSpec))
@@ -530,10 +540,12 @@ def run_random_instance(problem, name, solver=None, **options):
     program = problem.build()
     with warnings.catch_warnings():  # the status says it; a zero model is a valid optimum (large beta)
         warnings.simplefilter("ignore", CollapsedNetworkWarning)
-        reference = solve_oracle(program, "clarabel", fallback=None)
-    run.oracle_status, run.oracle_time_s = reference.status, reference.solve_time_s
+        reference = solve_oracle(program, "clarabel", fallback=None if name == "scs" else "scs")
+    run.oracle_status, run.oracle_time_s, run.oracle = reference.status, reference.solve_time_s, reference.solver
     if reference.status != "optimal" or reference.weights is None:
-        run.reason = f"clarabel status {reference.status}"
+        failed = reference.info.get("fallback_from")
+        run.reason = (f"clarabel {reference.info.get('fallback_reason')}, scs status {reference.status}" if failed
+                      else f"clarabel status {reference.status}")
         return run
     solver = solver or _registry_solver(name)
     start = time.perf_counter()
@@ -559,7 +571,7 @@ def run_random_battery(name, formulation, loss, count=30, seed=0, *, min_judged=
     random instances; returns the list of :class:`RandomRun`. ``progress(run)`` is called after each.
 
     ``min_judged``: draw further instances of the same seed sequence (:func:`random_seeds` extends its
-    prefix) until that many were judged - not left out because Clarabel failed - at most 3x as many."""
+    prefix) until that many were judged - not left out because no oracle answered - at most 3x as many."""
     target = max(count, min_judged or 0)
     runs = []
     for instance_seed in random_seeds(3 * target, seed):
@@ -573,7 +585,7 @@ def run_random_battery(name, formulation, loss, count=30, seed=0, *, min_judged=
     return runs
 
 
-_LEFT_OUT = ("skipped", "clarabel_beaten")  # verdicts of instances left out of the judging
+_LEFT_OUT = ("skipped", "oracle_beaten")  # verdicts of instances left out of the judging
 
 
 def _case_summary(runs):
@@ -585,7 +597,8 @@ def _case_summary(runs):
             "ok": share(sum(r.verdict in ("pass", "honest") for r in judged)),
             "honest": share(sum(r.verdict == "honest" for r in judged)),
             "skipped": sum(r.verdict == "skipped" for r in runs),
-            "beaten": sum(r.verdict == "clarabel_beaten" for r in runs),
+            "beaten": sum(r.verdict == "oracle_beaten" for r in runs),
+            "scs": sum(r.oracle == "scs" for r in judged),
             "worst": max(gaps) if gaps else float("nan"),
             "ratio": float(np.median(ratios)) if ratios else float("nan")}
 
@@ -593,28 +606,29 @@ def _case_summary(runs):
 def format_random_report(runs, slowest=10):
     """The randomised battery's table: per (solver, formulation, loss) the share of judged runs ending
     optimal, the share passing :func:`random_verdict` (of which honest non-optimal), the instances left out
-    (Clarabel not optimal; Clarabel beaten by a feasible point), the worst |relative gap| and the median
-    time against Clarabel's; then every failure and left-out instance with its seed, and each case's
-    ``slowest`` runs against Clarabel's time."""
+    (no oracle answer; oracle beaten by a feasible point), the worst |relative gap|, how many were judged
+    by SCS (Clarabel failed) and the median time against the oracle's; then every failure and left-out
+    instance with its seed, and each case's ``slowest`` runs against the oracle's time."""
     cases = list(dict.fromkeys((r.solver, r.formulation, r.loss) for r in runs))
     head = (f"{'solver':<6} {'formulation':<11} {'loss':<9} {'runs':>4} {'optimal':>8} {'judge ok':>8} "
-            f"{'honest':>7} {'skipped':>7} {'beaten':>6} {'worst |gap|':>11} {'median t/clarabel':>17}")
+            f"{'honest':>7} {'skipped':>7} {'beaten':>6} {'worst |gap|':>11} {'by scs':>6} {'median t/oracle':>15}")
     lines = [head, "-" * len(head)]
     for case in cases:
         mine = [r for r in runs if (r.solver, r.formulation, r.loss) == case]
         c = _case_summary(mine)
         lines.append(f"{case[0]:<6} {case[1]:<11} {case[2]:<9} {len(mine):>4} {c['optimal']:>8} {c['ok']:>8} "
-                     f"{c['honest']:>7} {c['skipped']:>7} {c['beaten']:>6} {c['worst']:>11.1e} {c['ratio']:>17.2f}")
-    for title, verdict in (("failures", "FAIL"), ("skipped, Clarabel not optimal", "skipped"),
-                           ("left out, Clarabel beaten by a feasible point", "clarabel_beaten"),
+                     f"{c['honest']:>7} {c['skipped']:>7} {c['beaten']:>6} {c['worst']:>11.1e} {c['scs']:>6} {c['ratio']:>15.2f}")
+    for title, verdict in (("failures", "FAIL"),
+                           ("skipped, no oracle answer (Clarabel, then SCS, not optimal)", "skipped"),
+                           ("left out, oracle beaten by a feasible point", "oracle_beaten"),
                            ("honest non-optimal runs", "honest")):
         listed = [r for r in runs if r.verdict == verdict]
         lines += ["", f"{title} ({len(listed)}):"] + [f"  {r.line()}" for r in listed]
     for case in cases:
         mine = sorted((r for r in runs if (r.solver, r.formulation, r.loss) == case and r.verdict != "skipped"),
                       key=lambda r: -r.solve_time_s)[:slowest]
-        lines += ["", f"slowest {len(mine)} runs of {case[0]} {case[1]}/{case[2]} (time s vs clarabel s):"]
-        lines += [f"  seed {r.seed:<10} {r.solve_time_s:8.2f} vs {r.oracle_time_s:6.2f}  {r.status:<18} "
+        lines += ["", f"slowest {len(mine)} runs of {case[0]} {case[1]}/{case[2]} (time s vs the oracle's s):"]
+        lines += [f"  seed {r.seed:<10} {r.solve_time_s:8.2f} vs {r.oracle_time_s:6.2f} {r.oracle:<8}  {r.status:<18} "
                   f"{r.verdict:<7} {r.description}" for r in mine]
     return "\n".join(lines)
 

@@ -579,10 +579,9 @@ def _finish(program, run, settings, solved, info, t_start):
                  "gradient_evaluations": run.grad_evals, "lipschitz": L,
                  "dual_objective": dual, "duality_gap": gap, "rel_duality_gap": rel_gap,
                  "duality_gap_rel": rel_gap})
-    # the warning points at the caller of fista (finish_run, _finish, fista)
     return finish_run(program, {op.name: x}, status=status, solver="fista", iterations=run.it,
                       solve_time_s=time.perf_counter() - t_start, history=run.hist, info=info,
-                      verbose=settings.verbose, stacklevel=5)
+                      verbose=settings.verbose)
 
 
 def fista(program, *, warm_start=None, **options):

@@ -96,6 +96,23 @@ _KKT_ACCURACY = 1e-9
 _MAX_CORRECTORS = 2
 
 
+NEWTON_ROUTES = ("auto", "nxn", "gram")
+
+
+def newton_route(n, d, P, requested="auto"):
+    """The Newton-system route for n samples, d features and P patterns: ``requested`` unless ``"auto"``;
+    then ``"gram"`` when its predicted flops - the Gram matrix ``G = Z^T Z`` once (n (dP)^2, spread over
+    about 30 iterations) plus a dP x dP Cholesky and two block-diagonal scalings of G per iteration
+    ((dP)^3 / 3 + 2 d (dP)^2) - are fewer than the n x n route's per iteration (the product ``L L^T``,
+    2 d P n^2, and an n x n Cholesky, n^3 / 3)."""
+    if requested != "auto":
+        return requested
+    m = d * P
+    gram = n * m * m / 30.0 + m ** 3 / 3.0 + 2.0 * d * m * m
+    capacitance = 2.0 * d * P * n * n + n ** 3 / 3.0
+    return "gram" if gram < capacitance else "nxn"
+
+
 @dataclass
 class IPMSettings:
     """The options of :func:`ipm` with their defaults, checked once (``ValueError`` naming ``ipm`` and the
@@ -112,6 +129,9 @@ class IPMSettings:
     blas_threads: Optional[int] = 1
     #: the one large product per iteration, L L^T, is worth every core; None: all cores
     capacitance_threads: Optional[int] = None
+    #: how each Newton system is solved: "nxn" (the n x n capacitance), "gram" (the dP x dP system on the
+    #: Gram matrix of the patterns, formed once: tall data) or "auto" (the cheaper by predicted flops)
+    newton_route: str = "auto"
     tol_abs: Optional[float] = None
     tol_rel: Optional[float] = None
 
@@ -127,6 +147,9 @@ class IPMSettings:
             self.capacitance_threads = os.cpu_count() or 1
         self.capacitance_threads = check_int("ipm", "capacitance_threads", self.capacitance_threads)
         self.scaling = bool(self.scaling)
+        if self.newton_route not in NEWTON_ROUTES:
+            raise ValueError(f"ipm: newton_route must be one of {', '.join(NEWTON_ROUTES)}, got "
+                             f"{self.newton_route!r}")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -228,6 +251,9 @@ class _NewtonSystem:
         ev, Q = np.linalg.eigh(S)
         ev = np.maximum(ev, floor)
         self.Sinv = np.matmul(Q * (1.0 / ev)[:, None, :], Q.transpose(0, 2, 1))
+        if data.route == "gram":
+            self._factor_gram()
+            return
         Qs = Q * (1.0 / np.sqrt(ev))[:, None, :]  # S_j^{-1} = Qs_j Qs_j^T
         XQ = (X @ Qs.transpose(1, 0, 2).reshape(d, J * d)).reshape(n, J, d)
         XQ *= Dpm[:, :, None]
@@ -244,6 +270,34 @@ class _NewtonSystem:
             C[np.diag_indices(n)] += 1.0 + 1e-12 * float(np.max(np.diag(C)))
             self.cho = sla.cho_factor(C, lower=True, check_finite=False, overwrite_a=True)
 
+    def _factor_gram(self):
+        r"""The tall-data route: with ``S = blockdiag(S_V, S_W)`` and ``M^T M = E G E^T``,
+        ``(S + E G E^T)^{-1} = S^{-1} - S^{-1} E R^{-T} H^{-1} R^T G E^T S^{-1}``, where
+        ``T = S_V^{-1} + S_W^{-1} = R R^T`` with ``R_j = Q_j Lambda_j^{1/2}`` (batched ``eigh``: T spans many
+        orders of magnitude late in a run, where a Cholesky would fail on rounding) and
+        ``H = I + R^T G R`` (dP x dP, eigenvalues >= 1): one Cholesky of size dP per iteration, whatever n."""
+        data, P, d = self.data, self.data.P, self.data.d
+        ev, Q = np.linalg.eigh(self.Sinv[:P] + self.Sinv[P:])
+        root = np.sqrt(np.maximum(ev, 1e-300))
+        self.R = Q * root[:, None, :]  # (P, d, d), T_j = R_j R_j^T
+        self.R_inv_T = Q * (1.0 / root)[:, None, :]  # R_j^{-T} = Q_j Lambda_j^{-1/2}
+        G4 = data.gram.reshape(P, d, P, d).transpose(0, 2, 1, 3)  # G4[i, j] = G_ij (d x d)
+        RtGR = np.matmul(np.matmul(self.R.transpose(0, 2, 1)[:, None], G4), self.R[None])
+        H = RtGR.transpose(0, 2, 1, 3).reshape(P * d, P * d)
+        H[np.diag_indices(P * d)] += 1.0
+        with _blas_threads(data.big_threads):
+            self.cho = sla.cho_factor(H, lower=True, check_finite=False, overwrite_a=True)
+
+    def _gram_correction(self, x):
+        """``S^{-1} E R^{-T} H^{-1} R^T G E^T x`` for ``x = S^{-1} r`` (d x 2P), the Woodbury correction of
+        the tall-data route."""
+        data, P, d = self.data, self.data.P, self.data.d
+        q = (x[:, :P] - x[:, P:]).T.reshape(P * d)  # E^T x, block after block
+        h = np.matmul(self.R.transpose(0, 2, 1), (data.gram @ q).reshape(P, d, 1))  # R^T G E^T x
+        s = sla.cho_solve(self.cho, h.reshape(P * d), check_finite=False).reshape(P, d, 1)
+        y = np.matmul(self.R_inv_T, s)[:, :, 0].T  # R^{-T} s, d x P
+        return np.hstack([_blocks_times(self.Sinv[:P], y), -_blocks_times(self.Sinv[P:], y)])
+
     def refloored(self, floor):
         """The same system with another eigenvalue floor."""
         return _NewtonSystem(self.data, self.hL, self.Hs, floor)
@@ -253,8 +307,11 @@ class _NewtonSystem:
         data = self.data
         rtil = rU - self.But * (rt / self.Btt)
         x = _blocks_times(self.Sinv, rtil)
-        c = sla.cho_solve(self.cho, data.M(x), check_finite=False)
-        x -= _blocks_times(self.Sinv, data.MT(c))
+        if data.route == "gram":
+            x -= self._gram_correction(x)
+        else:
+            c = sla.cho_solve(self.cho, data.M(x), check_finite=False)
+            x -= _blocks_times(self.Sinv, data.MT(c))
         return x, (rt - np.einsum("ij,ij->j", self.But, x)) / self.Btt
 
     def apply(self, xU, xt):
@@ -307,7 +364,7 @@ class _Data(PatternMaps):
     map ``S o X a``, the products ``x_i x_i^T`` (n x d^2, for the blocks ``X^T diag(h) X``), the number of
     cone dimensions ``degree`` and the count of conjugate-gradient steps of the run."""
 
-    def __init__(self, sc, D, capacitance_threads=1):
+    def __init__(self, sc, D, capacitance_threads=1, route="auto"):
         super().__init__(sc.X, D)
         self.y = sc.y
         self.beta = sc.beta
@@ -316,6 +373,25 @@ class _Data(PatternMaps):
         self.XX = (self.X[:, :, None] * self.X[:, None, :]).reshape(self.n, self.d * self.d)
         self.big_threads = capacitance_threads
         self.cg_steps = 0
+        self.route = newton_route(self.n, self.d, self.P, route)
+        self.gram = self.pattern_gram() if self.route == "gram" else None
+
+    def pattern_gram(self, chunk_bytes=2 ** 28):
+        r"""``G = Z^T Z`` with ``Z = [D_1 o X, ..., D_P o X]`` (n x dP), so that ``M^T M = E G E^T`` with
+        ``E = [I; -I]`` (``M a = Z (v - w)``); accumulated over chunks of rows (at most ``chunk_bytes`` of
+        Z at a time), so the extra memory is one chunk and G itself ((dP)^2 floats)."""
+        n, d, P = self.n, self.d, self.P
+        m = d * P
+        gram = np.zeros((m, m))
+        rows = max(1, int(chunk_bytes // (8 * m)))
+        with _blas_threads(self.big_threads):
+            for start in range(0, n, rows):
+                X, D = self.X[start:start + rows], self.D[start:start + rows]
+                Z = (D[:, :, None] * X[:, None, :]).reshape(X.shape[0], m)
+                gram += blas.dsyrk(1.0, Z, trans=1, lower=1)
+        lower = np.tril_indices(m, -1)
+        gram.T[lower] = gram[lower]  # dsyrk filled one triangle (column-major lower = row-major upper)
+        return gram
 
     def cone(self, A):
         return self.S2 * (self.X @ A)
@@ -470,7 +546,7 @@ def _certificate(data, U, zL, pred):
     dual = -0.5 * theta ** 2 * float(nu @ nu) - theta * float(nu @ data.y)
     objective = 0.5 * float(nu @ nu) + data.beta * float(np.sum(np.linalg.norm(U, axis=0)))
     violation = max(0.0, -float(data.cone(U).min(initial=0.0)))
-    return objective, dual, violation
+    return objective, dual, violation, theta * nu
 
 
 def _drop_tiny_blocks(data, U, slack):
@@ -518,7 +594,7 @@ class _Run:
         self.feas_tol = settings.feas_tol * self.yscale  # accepted cone violation of the scaled problem
         self.iteration, self.stalls, self.step, self.floor = 0, 0, 0.0, _EIG_FLOOR
         self.best_primal = None  # (objective, U) of the best cone-feasible iterate
-        self.best_dual = None
+        self.best_dual = self.best_dual_nu = None  # the best bound and its dual vector (scaled problem)
         self.history = {k: [] for k in ("iteration", "objective", "dual_bound", "gap", "primal_residual",
                                         "dual_residual", "mu", "step", "time")}
         self.info = {"scale_x": sc.sx, "scale_y": sc.sy, "setup_time_s": time.perf_counter() - t_start,
@@ -530,11 +606,11 @@ class _Run:
     def certify(self, data, point, pred):
         """Certificate of ``point``; keeps the best feasible objective and the best dual bound. Returns
         (objective, dual bound) of the point."""
-        objective, dual, violation = _certificate(data, point.U, point.zL, pred)
+        objective, dual, violation, nu = _certificate(data, point.U, point.zL, pred)
         if violation <= self.feas_tol and (self.best_primal is None or objective < self.best_primal[0]):
             self.best_primal = (objective, point.U.copy())
         if np.isfinite(dual) and (self.best_dual is None or dual > self.best_dual):
-            self.best_dual = dual
+            self.best_dual, self.best_dual_nu = dual, nu
         return objective, dual
 
     def gap(self):
@@ -704,20 +780,21 @@ def _finish(program, sc, data, run, point, residuals, status, settings):
         status = "optimal"
     elif status == "optimal":
         status = "optimal_inaccurate"
-    run.info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "cone_violation": violation,
+    dual_vector = None if run.best_dual_nu is None else sc.sy * run.best_dual_nu
+    run.info.update({"duality_gap_rel": gap, "dual_bound": dual_bound, "dual_vector": dual_vector,
+                     "cone_violation": violation,
                      "certified": certified, "returned_point": label, "mu": residuals.mu, "eig_floor": run.floor,
-                     "cg_steps": data.cg_steps, "primal_residual": residuals.primal,
+                     "cg_steps": data.cg_steps, "newton_route": data.route, "primal_residual": residuals.primal,
                      "dual_residual": residuals.dual})
-    # the warning points at the caller of ipm (finish_run, _finish, _ipm, run_with_blas_threads, ipm)
     return finish_run(program, weights, status=status, solver="ipm", iterations=run.iteration,
                       solve_time_s=time.perf_counter() - run.t_start, history=run.history, info=run.info,
-                      verbose=settings.verbose, stacklevel=7)
+                      verbose=settings.verbose)
 
 
 def _ipm(program, settings):
     t_start = time.perf_counter()
     sc = Scaled(program, settings.scaling)
-    data = _Data(sc, program.D, settings.capacitance_threads)
+    data = _Data(sc, program.D, settings.capacitance_threads, settings.newton_route)
     point = _initial_point(data)
     run = _Run(program, sc, data, settings, t_start)
     while True:
@@ -767,7 +844,9 @@ def ipm(program, **options):
     status but ``optimal`` also raises a :class:`~solvers.result.ConvergenceWarning`.
     ``history`` (one entry per iteration): iteration, objective, dual_bound, gap (the best certified gap
     so far), primal_residual, dual_residual, mu, step, time.
-    ``info``: duality_gap_rel, dual_bound, certified, cone_violation, returned_point (``iterate``, with
+    ``info``: duality_gap_rel, dual_bound, dual_vector (the dual point nu of the best bound, original units:
+    with cone multipliers chosen per block it is feasible, so the bound can be checked, or extended to
+    patterns the program left out, by pricing), certified, cone_violation, returned_point (``iterate``, with
     ``_sparsified`` when blocks below 1e-8..1e-3 of the largest norm were zeroed within half the remaining
     gap allowance, or ``projected``), mu, residuals, eig_floor (the block eigenvalue floor reached),
     cg_steps, correctors (centrality correctors kept), setup_time_s, scale_x, scale_y, and ``stopped_by``

@@ -106,5 +106,5 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
     result = SolveResult(program=program, weights=run["weights"], status=run["status"], solver=used.lower(),
                        iterations=run["iterations"], solve_time_s=run["solve_time"],
                        compile_time_s=run["compile_time"], info=info)
-    result.warn_if_collapsed(stacklevel=3)
+    result.warn_if_collapsed()
     return result

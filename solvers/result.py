@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 from formulations.base import NEURON_TOL
+from formulations.validation import user_stacklevel
 
 #: statuses a hand-written solver may report; CVXPY statuses are passed through as CVXPY names them.
 CONVERGED = ("optimal",)
@@ -117,17 +118,19 @@ class SolveResult:
         decided = np.abs(pred) > NEURON_TOL * self.program.output_scale()
         return float(np.mean(decided & (np.sign(pred) == y)))
 
-    def warn_if_collapsed(self, stacklevel=3):
+    def warn_if_collapsed(self):
+        """A :class:`CollapsedNetworkWarning`, pointing at the user's call, when the model is zero."""
         if self.collapsed:
             warnings.warn(f"{self.solver}: the returned model is the zero network (no training prediction "
                           f"exceeds {NEURON_TOL:g} of max |y|); beta or epsilon leave no neuron",
-                          CollapsedNetworkWarning, stacklevel=stacklevel)
+                          CollapsedNetworkWarning, stacklevel=user_stacklevel())
 
-    def warn_if_not_converged(self, stacklevel=3):
+    def warn_if_not_converged(self):
+        """A :class:`ConvergenceWarning`, pointing at the user's call, unless the status is ``optimal``."""
         if not self.converged:
             warnings.warn(f"{self.solver} stopped with status {self.status!r} after {self.iterations} "
                           f"iterations; the returned point is not certified optimal",
-                          ConvergenceWarning, stacklevel=stacklevel)
+                          ConvergenceWarning, stacklevel=user_stacklevel())
 
     def to_dict(self):
         """The JSON run object of docs/cli.md (plus compile time and solver info)."""
@@ -167,18 +170,18 @@ class SolveResult:
 
 
 def finish_run(program, weights, *, status, solver, iterations, solve_time_s, history=None, info=None,
-               verbose=False, stacklevel=4):
+               verbose=False):
     """The one place a hand-written run becomes a :class:`SolveResult`: histories become float arrays, the
     summary line goes to stderr when ``verbose``, and any status but ``optimal`` raises a
-    :class:`ConvergenceWarning` (``stacklevel`` points it at the user's call)."""
+    :class:`ConvergenceWarning` that points at the user's call."""
     history = {key: np.asarray(values, dtype=float) for key, values in (history or {}).items()}
     result = SolveResult(program=program, weights=weights, status=status, solver=solver, iterations=iterations,
                          solve_time_s=solve_time_s, history=history, info=dict(info or {}))
     if verbose:
         print(result.summary(), file=sys.stderr)
     if status != "optimal":
-        result.warn_if_not_converged(stacklevel=stacklevel)
-    result.warn_if_collapsed(stacklevel=stacklevel)
+        result.warn_if_not_converged()
+    result.warn_if_collapsed()
     return result
 
 

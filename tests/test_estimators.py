@@ -176,11 +176,11 @@ def test_sklearn_convergence_warning_when_not_optimal():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((20, 2))
     y = np.abs(X[:, 0]) + 0.1 * rng.standard_normal(20)
-    reg = ConvexReLURegressor(solver="admm", max_iter=2, n_patterns=10, random_state=0)
+    clf = ConvexReLUClassifier(solver="admm", loss="hinge", max_iter=2, n_patterns=10, random_state=0)
     with pytest.warns(ConvergenceWarning, match="not certified optimal"):
-        reg.fit(X, y)
-    assert reg.result_.status != "optimal"
-    assert reg.predict(X).shape == (20,)
+        clf.fit(X, y > np.median(y))
+    assert clf.result_.status != "optimal"
+    assert clf.predict(X).shape == (20,)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         ConvexReLURegressor(n_patterns=10, random_state=0).fit(X, y)  # clarabel: optimal, no warning

@@ -364,3 +364,30 @@ def test_registry_and_cli_run_ipm(capsys):
     assert code == 0
     run = [r for r in report["runs"] if r["solver"] == "ipm"][0]
     assert run["status"] == "optimal"
+
+
+def test_the_tall_data_route_takes_the_same_newton_steps():
+    """The dP x dP Gram route and the n x n capacitance route solve the same Newton systems: the same
+    iterations and the same certified optimum; for tall data "auto" picks the Gram route."""
+    from formulations import make_program
+    from solvers.ipm import ipm as run_ipm
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 3))
+    y = np.maximum(X @ rng.standard_normal(3), 0.0) + 0.1 * rng.standard_normal(400)
+    program = make_program("sampled", X, y, "squared", 0.5, n_patterns=6, seed=1, bias=True)
+    capacitance = run_ipm(program, newton_route="nxn")
+    gram = run_ipm(program)
+    assert gram.info["newton_route"] == "gram" and capacitance.info["newton_route"] == "nxn"
+    assert gram.status == capacitance.status == "optimal"
+    assert gram.iterations == capacitance.iterations
+    assert gram.objective == pytest.approx(capacitance.objective, rel=1e-9)
+    np.testing.assert_allclose(gram.history["step"], capacitance.history["step"], rtol=1e-6, atol=1e-9)
+
+
+def test_the_newton_route_follows_the_predicted_cost():
+    from solvers.ipm import newton_route
+    assert newton_route(300, 20, 60) == "nxn"  # wide: n < dP
+    assert newton_route(100_000, 30, 100) == "gram"
+    assert newton_route(100_000, 30, 100, "nxn") == "nxn"
+    with pytest.raises(ValueError, match="newton_route"):
+        ipm_fn(make_program("sampled", np.eye(3), np.ones(3), "squared", 0.1, n_patterns=2, seed=0), newton_route="x")

@@ -189,6 +189,25 @@ def test_an_instance_clarabel_does_not_solve_is_skipped(monkeypatch):
     assert run.verdict == "skipped" and not run.failed and "clarabel status solver_error" in run.reason
 
 
+def test_scs_judges_when_clarabel_fails_but_never_itself(monkeypatch):
+    calls = []
+
+    def clarabel_fails(program, solver="clarabel", *, fallback="scs", **options):
+        calls.append((solver, fallback))
+        if fallback is None:
+            return SolveResult(program=program, weights=None, status="solver_error", solver="clarabel")
+        result = solve_oracle(program, "scs", fallback=None)
+        result.info.update(fallback_from="clarabel", fallback_reason="status solver_error")
+        return result
+    monkeypatch.setattr(battery, "solve_oracle", clarabel_fails)
+    run = run_random_instance(_small_problem(), "admm", solver=_faked("optimal"))
+    assert calls == [("clarabel", "scs")]
+    assert run.oracle == "scs" and run.verdict == "pass" and "vs scs" in run.line()
+    assert "by scs" in format_random_report([run])
+    run = run_random_instance(_small_problem(), "scs", solver=_faked("optimal"))
+    assert calls[-1] == ("clarabel", None) and run.verdict == "skipped"
+
+
 def test_a_feasible_point_below_clarabel_leaves_the_instance_out(monkeypatch):
     """Clarabel can say optimal and be wrong (it happens on exponential-cone programs): a feasible point
     with a lower objective proves it, and the instance is not held against the solver."""
@@ -197,7 +216,7 @@ def test_a_feasible_point_below_clarabel_leaves_the_instance_out(monkeypatch):
         return SolveResult(program=program, weights=weights, status="optimal", solver="clarabel")
     monkeypatch.setattr(battery, "solve_oracle", worse_oracle)
     run = run_random_instance(_small_problem(), "admm", solver=_faked("optimal"))
-    assert run.verdict == "clarabel_beaten" and not run.failed and run.rel_gap < -1e-5
+    assert run.verdict == "oracle_beaten" and not run.failed and run.rel_gap < -1e-5
     assert "beaten" in format_random_report([run])
 
 
@@ -219,7 +238,7 @@ def test_the_verdict_rules():
     assert random_verdict("optimal", 2e-4, 0.0, -1e-3, tolerance)[0] == "FAIL"
     assert random_verdict("optimal", 0.0, 1e-5, None, tolerance)[0] == "FAIL"
     assert random_verdict("optimal", -1e-3, 1e-5, None, tolerance)[0] == "FAIL"  # lower, but infeasible
-    assert random_verdict("optimal", -1e-3, 0.0, None, tolerance)[0] == "clarabel_beaten"
+    assert random_verdict("optimal", -1e-3, 0.0, None, tolerance)[0] == "oracle_beaten"
     assert random_verdict("max_iter", 1e-2, 0.0, -1e-2, tolerance)[0] == "honest"
     assert random_verdict("max_iter", 1e-2, 0.0, 1e-5, tolerance)[0] == "FAIL"
     assert random_verdict("optimal", 0.0, 0.0, 1e-5, tolerance)[0] == "FAIL"

@@ -245,3 +245,29 @@ def test_python_api_refuses_bad_arguments_by_name(call, message):
     program = make_program("sampled", X, y, beta=0.5, n_patterns=4, seed=0)
     with pytest.raises(ValueError, match=message):
         call(X, y, program)
+
+
+@pytest.mark.parametrize("formulation, loss, solver_name, options", [
+    ("sampled", "squared", "admm", {"working_set": False}),
+    ("sampled", "hinge", "admm", {}),
+    ("sampled", "logistic", "admm", {}),
+    ("robust", "hinge", "admm", {}),
+    ("sampled", "squared", "ipm", {}),
+    ("gated", "hinge", "fista", {}),
+])
+def test_a_convergence_warning_names_the_users_call(data, formulation, loss, solver_name, options):
+    """However deep in the package a solver stops (dispatchers, BLAS thread limits, run objects), its
+    ConvergenceWarning points at the line that called it."""
+    import warnings
+
+    import solvers
+    from solvers.result import ConvergenceWarning
+    X, y_reg, y_cls = data
+    labels = y_reg if loss == "squared" else y_cls
+    extra = {"epsilon": 0.01} if formulation == "robust" else {}
+    program = make_program(formulation, X, labels, loss, 1e-3, n_patterns=8, seed=0, **extra)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(solvers, solver_name)(program, max_iter=2, **options)
+    found = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert found and all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]

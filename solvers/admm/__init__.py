@@ -58,4 +58,4 @@ def _zero_network_is_optimal(program):
     info = {"stopped_by": "every robust cone is {0} at this epsilon: the zero network is the only feasible point",
             "duality_gap_rel": 0.0, "dual_bound": objective, "certified": True}
     return finish_run(program, weights, status="optimal", solver="admm", iterations=0,
-                      solve_time_s=time.perf_counter() - start, info=info, stacklevel=3)
+                      solve_time_s=time.perf_counter() - start, info=info)

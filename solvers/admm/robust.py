@@ -752,10 +752,8 @@ class _RobustADMM:
                           "cone_violation": viol, "returned_point": point,
                           "final_step_time_s": total - (loop_end - self.t_start),
                           "candidates": {k: {"objective": v[1], "violation": v[2]} for k, v in evaluated.items()}})
-        # the warning points at the caller of admm_robust (finish_run < finish < run < _solve <
-        # run_with_blas_threads < admm_robust < caller)
         return finish_run(program, weights, status=status, solver="admm", iterations=self.it, solve_time_s=total,
-                          history=self.history, info=self.info, verbose=self.log.started, stacklevel=8)
+                          history=self.history, info=self.info, verbose=self.log.started)
 
     def _final_status(self, status, point, evaluated, obj, viol):
         """No candidate: diverged. A residual stop returns optimal only when the point it returns is feasible

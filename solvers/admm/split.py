@@ -491,10 +491,8 @@ class SplitADMM:
                      "dual_residual": float("inf") if res is None else res.dual, "rho": self.state.rho,
                      "cone_violation": violation, "returned_point": point, "dual_bound": self.dual_best,
                      "final_step_time_s": total - (loop_end - self.t_start), "certified": bool(status == "optimal")})
-        # the warning points at the caller of admm_split: finish_run < result < solve < admm_split
         return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.iterations,
-                          solve_time_s=total, history=self.history, info=info, verbose=self.log.started,
-                          stacklevel=6)
+                          solve_time_s=total, history=self.history, info=info, verbose=self.log.started)
 
 
 def admm_split(program, **options):

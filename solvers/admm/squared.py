@@ -40,6 +40,12 @@ The ingredients, each with its reason:
   parametrisation of the active cone rows, with an active-set correction loop; the result comes with a
   Lagrange-dual certificate (relative duality gap) and is accepted if certified, or if it is feasible and
   not worse than the ADMM iterate;
+* second-order polish on a working set (:mod:`.working_set`): after ``working_set_after`` iterations (then
+  4x as many, and once at the end of an uncertified run) the interior point solves the program on the
+  patterns the iterate b uses, and pricing the other patterns at its dual vector certifies the result on
+  the full program (patterns priced above beta join, column generation); the support settles long before
+  the active cone rows that the active-set polish needs, which at small beta take tens of thousands of
+  iterations;
 * a final projection: every block of an unpolished ADMM point that violates its cone is projected
   onto it exactly (NNLS in the dual), so the returned point is feasible;
 * Anderson acceleration of the fixed-point map (``anderson=m``), off by default.
@@ -69,6 +75,7 @@ from ..core.scaling import Scaled
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import polish as polish_active_set
+from .working_set import working_set_polish
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -103,6 +110,8 @@ class ADMMSettings:
     sigma: float = 1.0  # weight of the cone split (Q uses sigma X)
     check_every: int = 10
     polish_patience: int = 2
+    working_set: bool = True  # second-order polish: the interior point on the patterns the iterate uses
+    working_set_after: int = 1000  # iterations before its first attempt; then after 4x as many
     print_every: int | None = None  # None: about every 50 iterations (a multiple of check_every)
     blas_threads: int | None = 1  # the per-iteration products are small: one thread avoids oversubscription
 
@@ -123,9 +132,10 @@ class ADMMSettings:
             adaptive_rho_tolerance=check_rho_tolerance(SOLVER, self.adaptive_rho_tolerance),
             time_limit=positive("time_limit", allow_none=True), max_iter=integer("max_iter", minimum=0),
             check_every=integer("check_every"), anderson=integer("anderson", minimum=0),
-            polish_patience=integer("polish_patience"))
+            polish_patience=integer("polish_patience"), working_set_after=integer("working_set_after"))
         checked["print_every"] = check_print_every(SOLVER, self.print_every, checked["check_every"])
-        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
+        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish,
+                    working_set=self.working_set)
         checked["verbose"] = verbose_after(SOLVER, self.verbose)
         return replace(self, **checked)
 
@@ -332,6 +342,8 @@ class _SquaredADMM:
                      "polish_time_s": 0.0, "certify_attempts": 0, "certify_time_s": 0.0}
         self.best_polished = None
         self.certified_point = self.certified_gap = self.certified_dual = None
+        self.certified_label = "admm_b_projected"
+        self.next_working_set = settings.working_set_after
         self.best_dual = -np.inf  # the best Lagrange dual bound seen at any check (original units)
         self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
         self.certify_schedule = CertifySchedule(settings.check_every)
@@ -430,7 +442,7 @@ class _SquaredADMM:
             return "diverged"
         if res.converged(s.tol_abs, s.tol_rel) and checked.gap <= max(s.tol_rel, s.tol_gap):
             return "optimal"
-        if self.certified_stop(checked) or self.polish_if_stable():
+        if self.certified_stop(checked) or self.polish_if_stable() or self.working_set_if_due():
             return "optimal"
         self.balance_rho(checked)
         return None
@@ -548,11 +560,46 @@ class _SquaredADMM:
                       f"{polished['gap_rel']:.2e}, violation {self.sc.sy * polished['violation_s']:.1e}")
         return polished["gap_rel"] <= s.tol_gap
 
+    def working_set_if_due(self, final=False):
+        """Second-order polish (:mod:`.working_set`) after ``working_set_after`` iterations, then after 4x as
+        many each time, and once more at the end of a run that nothing certified: the interior point on
+        the patterns whose blocks of b are nonzero, certified on the full program by pricing the others.
+        A certified point becomes the run's certified point; True when it is."""
+        s = self.settings
+        if not (s.polish and s.working_set) or (not final and self.it < self.next_working_set):
+            return False
+        self.next_working_set = 4 * max(self.it, 1)
+        used = np.any(self.B != 0, axis=0)
+        patterns = np.flatnonzero(used[:self.F.P] | used[self.F.P:])
+        if patterns.size == 0:
+            return False
+        self.info["working_set_attempts"] = self.info.get("working_set_attempts", 0) + 1
+        t0 = time.perf_counter()
+        deadline = PolishSchedule.deadline(t0, self.t_start, s.time_limit)
+        polished = working_set_polish(self.program, patterns, s.tol_gap, deadline)
+        self.info["working_set_time_s"] = self.info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
+        if polished is None or polished["gap"] is None:
+            return False
+        self.log.line(f"working-set polish: {polished['patterns'].size} of {self.F.P} patterns, objective "
+                      f"{polished['objective']:.10e}, certified rel gap {polished['gap']:.2e}")
+        self.best_dual = max(self.best_dual, polished["dual_bound"])
+        feasible = polished["violation"] <= self.feas_abs * self.sc.sy
+        if not (feasible and polished["gap"] <= s.tol_gap):
+            return False
+        self.certified_point = self.sc.from_weights(polished["weights"])
+        self.certified_gap, self.certified_dual = polished["gap"], polished["dual_bound"]
+        self.certified_label = "working_set"
+        self.info["working_set_patterns"] = int(polished["patterns"].size)
+        return True
+
     def polish_final(self, status):
-        """A last polish of the final iterate, unless the run diverged or is certified already."""
+        """A last polish of the final iterate, unless the run diverged or is certified already; then the
+        working-set polish if the point is still not certified."""
         polished = self.best_polished
         if not self.settings.polish or status == "diverged" or self.it == 0 or self.certified_point is not None \
                 or (polished is not None and polished["gap_rel"] <= self.settings.tol_gap):
+            return
+        if self.working_set_if_due(final=True):
             return
         support = np.flatnonzero(np.any(self.B != 0, axis=0))
         active = (self.cones.C == 0) & (self.cones.Kp < 0)
@@ -566,7 +613,7 @@ class _SquaredADMM:
         if self.best_polished is not None:
             listed.append(("polished", self.best_polished["A"]))
         if self.certified_point is not None:
-            listed.append(("admm_b_projected", self.certified_point))
+            listed.append((self.certified_label, self.certified_point))
         evaluated = final_candidates(self.F, listed, None, self.evaluate, project=False)
         if self.certified_point is None and status != "diverged":
             deadline = projection_deadline(time.perf_counter() - self.t_start, self.settings.time_limit)
@@ -616,8 +663,7 @@ class _SquaredADMM:
         total = time.perf_counter() - self.t_start
         self.report(point, viol, certified, gap, dual_bound, total - (loop_end - self.t_start))
         return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.it,
-                          solve_time_s=total, history=self.history, info=self.info, verbose=self.log.started,
-                          stacklevel=6)
+                          solve_time_s=total, history=self.history, info=self.info, verbose=self.log.started)
 
     def best_dual_bound(self):
         """The best Lagrange dual bound of the run (original units): over every check, the polished
@@ -693,6 +739,8 @@ def admm_squared(program, **options):
     sigma : weight of the cone split (``Q`` uses ``sigma X``).
     check_every : residuals, rho adaptation and the history are computed every this many iterations.
     polish_patience : polish once support and active set have been unchanged for this many checks.
+    working_set, working_set_after : the second-order polish on the working set of patterns (only with
+        ``polish``) and the iterations before its first attempt (then after 4x as many each time).
     print_every : iterations between table rows.
     blas_threads : BLAS threads used during the solve (threadpoolctl); 1 by default because the
         per-iteration products are small; None leaves the BLAS setting alone.
@@ -709,10 +757,10 @@ def admm_squared(program, **options):
     dual_residual, rho, time, gap (relative duality-gap estimate: objective at a minus the Lagrange
     dual value at nu = M a - y, lam = -rho kappa, scaled into the dual feasible set).
     ``info``: primal_residual, dual_residual, rho, rho_initial, rho_updates,
-    cone_violation, returned_point (polished / admm_b / admm_a / *_projected), duality_gap_rel,
+    cone_violation, returned_point (polished / working_set / admm_b / admm_a / *_projected), duality_gap_rel,
     dual_bound, certified, setup_time_s, polish_time_s, final_step_time_s, polish_attempts,
-    polish_rounds, polish_objective, certify_attempts, certify_time_s, accelerations, gamma, scale_x,
-    scale_y.
+    polish_rounds, polish_objective, certify_attempts, certify_time_s, working_set_attempts,
+    working_set_time_s, working_set_patterns (when it certified), accelerations, gamma, scale_x, scale_y.
     """
     settings = settings_from_options("admm_squared", ADMMSettings, options)
     return run_with_blas_threads(SOLVER, settings.blas_threads, _solve, program, settings)

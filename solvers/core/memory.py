@@ -5,8 +5,10 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
 
 * ``admm`` (constrained programs): the n x n capacitance matrix and its eigendecomposition (three n x n
   arrays at once during ``eigh``) plus about twelve n x 2P iterate-sized arrays;
-* ``ipm``: the n x n matrix ``I + L L^T`` and its Cholesky factor, ``L`` (n x 2dP) and its copy, plus
-  about twenty n x 2P slack and multiplier arrays;
+* ``ipm``: about twenty n x 2P slack and multiplier arrays and the n x d^2 products ``x_i x_i^T``, plus
+  its Newton route's matrices (:func:`solvers.ipm.newton_route`): the n x n matrix ``I + L L^T`` and its
+  Cholesky factor with ``L`` (n x 2dP) and its copy, or, for tall data, the dP x dP Gram matrix of the
+  patterns, the Newton matrix and its product temporaries (four dP x dP arrays) and one 256 MiB chunk;
 * ``fista``: about ten n x P arrays and the d x P iterates;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
@@ -28,7 +30,11 @@ def estimate_bytes(solver, n, d, P):
     if key == "admm":
         return data + 3 * n * n * _FLOAT + 12 * n * 2 * P * _FLOAT
     if key == "ipm":
-        return data + 2 * n * n * _FLOAT + 2 * n * 2 * d * P * _FLOAT + 20 * n * 2 * P * _FLOAT
+        from ..ipm import newton_route
+        common = data + 20 * n * 2 * P * _FLOAT + n * d * d * _FLOAT
+        if newton_route(n, d, P) == "gram":
+            return common + 4 * (d * P) ** 2 * _FLOAT + 2 ** 28
+        return common + 2 * n * n * _FLOAT + 2 * n * 2 * d * P * _FLOAT
     if key == "fista":
         return data + 10 * n * P * _FLOAT + 10 * d * P * _FLOAT
     return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO

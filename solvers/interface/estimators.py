@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from formulations import add_bias_column, make_program
+from formulations.validation import user_stacklevel
 
 from ..registry import get_solver
 from ..result import ConvergenceWarning as ToolkitConvergenceWarning
@@ -127,7 +128,8 @@ class _ConvexReLUBase(BaseEstimator):
         if result.status != "optimal":
             warnings.warn(f"solver {result.solver!r} stopped with status {result.status!r} after "
                           f"{result.iterations} iterations; the fitted network is not certified optimal "
-                          f"(raise max_iter or loosen tol)", ConvergenceWarning, stacklevel=3)
+                          f"(raise max_iter or loosen tol)", ConvergenceWarning,
+                          stacklevel=user_stacklevel())
         _clear_solver_cache(result)
         return result
 
