@@ -126,7 +126,7 @@ def test_warm_start_from_solution_stops_early():
 def test_max_iter_gives_status_and_warning():
     prog = _program("hinge")
     with pytest.warns(ConvergenceWarning):
-        res = admm_split(prog, max_iter=5)
+        res = admm_split(prog, max_iter=5, working_set=False)
     assert res.status == "max_iter" and res.iterations == 5
     assert res.max_violation <= 1e-9  # the returned point is still projected onto the cones
 
@@ -205,12 +205,12 @@ def test_hinge_polish_recovers_the_optimum_from_oracle_pieces():
 
 @pytest.mark.parametrize("name", ["exact_gp14", "breast_cancer_150x10"])
 def test_hinge_runs_end_polished_and_certified(name):
-    """Through the split ADMM the hinge battery problems end at a polished point whose certified gap is
-    far below the hinge acceptance."""
+    """Through the split ADMM the hinge battery problems end at a polished point - the active-set polish
+    or the working-set interior point - whose certified gap is far below the hinge acceptance."""
     problem = next(p for p in reference_problems("relu", "hinge") if p.name == name)
     prog = problem.build()
     res = admm(prog)
     ref = solve_oracle(prog).objective
-    assert res.status == "optimal" and res.info["polished"]
+    assert res.status == "optimal" and (res.info["polished"] or res.info.get("working_set_patterns"))
     assert res.info["duality_gap_rel"] <= 1e-6
     assert abs(res.objective - ref) <= 1e-6 * max(1.0, abs(ref))

@@ -176,7 +176,7 @@ def test_sklearn_convergence_warning_when_not_optimal():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((20, 2))
     y = np.abs(X[:, 0]) + 0.1 * rng.standard_normal(20)
-    clf = ConvexReLUClassifier(solver="admm", loss="hinge", max_iter=2, n_patterns=10, random_state=0)
+    clf = ConvexReLUClassifier(solver="admm", loss="logistic", max_iter=2, n_patterns=10, random_state=0)
     with pytest.warns(ConvergenceWarning, match="not certified optimal"):
         clf.fit(X, y > np.median(y))
     assert clf.result_.status != "optimal"

@@ -10,6 +10,7 @@ import pytest
 
 from formulations import make_program
 from solvers import ipm as ipm_fn
+from solvers.core import cones
 from solvers.core.scaling import Scaled
 from solvers.result import ConvergenceWarning
 
@@ -80,7 +81,7 @@ def _dense_W(nt, J, d):
 def test_nt_scaling_identities():
     """W z = W^{-1} s = lambda, jdot(w, w) = 1, W^{-2} is the inverse of W^2, lambda o (lambda \\ b) = b."""
     rng, data, (sL, zL, s0, s1, z0, z1) = _state()
-    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    nt = cones.NTScaling(sL, zL, s0, s1, z0, z1)
     J, d = data.J, data.d
     W = _dense_W(nt, J, d)
     s = np.vstack([s0, s1]).T[:, :, None]
@@ -103,7 +104,7 @@ def test_soc_max_step_reaches_the_boundary():
     d, J = 4, 300
     x0, x1 = _random_soc_interior(rng, d, J)
     d0, d1 = rng.standard_normal(J) * 3, rng.standard_normal((d, J))
-    alpha = ipm_mod._soc_max_step(x0, x1, d0, d1)
+    alpha = cones.soc_max_step(x0, x1, d0, d1)
     finite = np.isfinite(alpha)
     alpha_f = np.where(finite, alpha, 0.0)
     assert finite.sum() > 50 and (~finite).sum() > 5  # both cases occur
@@ -115,15 +116,15 @@ def test_soc_max_step_reaches_the_boundary():
         a = np.where(finite, frac * alpha, 1e3)
         w0, w1 = x0 + a * d0, x1 + a * d1
         assert np.all(w0 > np.linalg.norm(w1, axis=0))
-    assert ipm_mod._orthant_max_step(np.array([1.0, 2.0]), np.array([-0.5, 1.0])) == pytest.approx(2.0)
-    assert ipm_mod._orthant_max_step(np.array([1.0]), np.array([0.5])) == np.inf
+    assert cones.orthant_max_step(np.array([1.0, 2.0]), np.array([-0.5, 1.0])) == pytest.approx(2.0)
+    assert cones.orthant_max_step(np.array([1.0]), np.array([0.5])) == np.inf
 
 
 # -- the linear algebra ---------------------------------------------------------------------------------
 def test_newton_system_matches_dense_solve():
     """The Woodbury + CG solve of (M^T M + B) dx = r equals a dense solve of the assembled matrix."""
     rng, data, (sL, zL, s0, s1, z0, z1) = _state()
-    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    nt = cones.NTScaling(sL, zL, s0, s1, z0, z1)
     n, d, J = data.n, data.d, data.J
     Hs = nt.inverse_squared()
     system = ipm_mod._NewtonSystem(data, zL / sL, Hs, floor=1e-10)
@@ -147,7 +148,7 @@ def test_kkt_direction_matches_dense_kkt():
     """The refined direction solves P dx + G^T dz = bx, G dx + ds = bz, lambda o (W dz + W^{-T} ds) = bs,
     assembled densely (orthant and second-order cones)."""
     rng, data, (sL, zL, s0, s1, z0, z1) = _state(seed=5)
-    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    nt = cones.NTScaling(sL, zL, s0, s1, z0, z1)
     n, d, J = data.n, data.d, data.J
     system = ipm_mod._NewtonSystem(data, zL / sL, nt.inverse_squared(), floor=1e-10)
     b = [rng.standard_normal((d, J)), rng.standard_normal(J), rng.standard_normal((n, J)),
@@ -179,7 +180,7 @@ def test_centrality_correctors_keep_the_equations_and_lengthen_the_step(seed):
     at least 1% longer (seeds where a corrector is kept)."""
     rng, data, (sL, zL, s0, s1, z0, z1) = _state(seed=seed, n=30, d=3, P=4)
     sL = sL * np.exp(2 * rng.standard_normal(sL.shape))  # badly centred products
-    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    nt = cones.NTScaling(sL, zL, s0, s1, z0, z1)
     system = ipm_mod._NewtonSystem(data, zL / sL, nt.inverse_squared(), floor=1e-10)
     n, d, J = data.n, data.d, data.J
     mu = float(np.mean(sL * zL))
@@ -202,7 +203,7 @@ def test_inaccurate_corrector_direction_raises_the_eigenvalue_floor(monkeypatch)
     predictor direction is, instead of ending the run (rounding decides which direction of a late
     iteration first meets a nearly singular block)."""
     rng, data, (sL, zL, s0, s1, z0, z1) = _state(seed=5)
-    nt = ipm_mod._NTScaling(sL, zL, s0, s1, z0, z1)
+    nt = cones.NTScaling(sL, zL, s0, s1, z0, z1)
     n, d, J = data.n, data.d, data.J
     system = ipm_mod._NewtonSystem(data, zL / sL, nt.inverse_squared(), floor=1e-10)
     b = [rng.standard_normal((d, J)), rng.standard_normal(J), rng.standard_normal((n, J)),

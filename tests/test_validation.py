@@ -249,7 +249,7 @@ def test_python_api_refuses_bad_arguments_by_name(call, message):
 
 @pytest.mark.parametrize("formulation, loss, solver_name, options", [
     ("sampled", "squared", "admm", {"working_set": False}),
-    ("sampled", "hinge", "admm", {}),
+    ("sampled", "hinge", "admm", {"working_set": False}),
     ("sampled", "logistic", "admm", {}),
     ("robust", "hinge", "admm", {}),
     ("sampled", "squared", "ipm", {}),

@@ -72,6 +72,8 @@ from ..core.scaling import root_mean_scale
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import dual_certificate, polish
+from .working_set import LOSSES as WORKING_SET_LOSSES
+from .working_set import WorkingSetSchedule, patterns_in_use, working_set_polish
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -108,6 +110,9 @@ class SplitADMMSettings:
         support is solved by Newton (the squared ADMM's active-set polish, with the loss's Hessian; for
         the hinge, equality-constrained Newton with the kink samples as equalities) and accepted when its
         certified relative gap is at most ``tol_gap``; attempts back off geometrically in iterations.
+    working_set, working_set_after : the second-order polish on the working set of patterns
+        (:mod:`.working_set`; hinge loss, only with ``polish``): after this many iterations, then after 4x
+        as many each time, and at the end of an uncertified run.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
     print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
     """
@@ -129,6 +134,8 @@ class SplitADMMSettings:
     scaling: bool = True
     polish: bool = True
     polish_patience: int = 2
+    working_set: bool = True
+    working_set_after: int = 1000
     check_every: int = 10
     print_every: Optional[int] = None
     #: seconds after which the iteration table starts (None: never), from ``verbose``
@@ -144,8 +151,10 @@ class SplitADMMSettings:
         self.max_iter = check_int(SOLVER, "max_iter", self.max_iter, minimum=0)
         self.check_every = check_int(SOLVER, "check_every", self.check_every)
         self.print_every = check_print_every(SOLVER, self.print_every, self.check_every)
-        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish)
+        check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish,
+                    working_set=self.working_set)
         self.polish_patience = check_int(SOLVER, "polish_patience", self.polish_patience)
+        self.working_set_after = check_int(SOLVER, "working_set_after", self.working_set_after)
         self.verbose_after = check_verbose(SOLVER, self.verbose)
 
 
@@ -328,6 +337,7 @@ class SplitADMM:
         self.certify_schedule = CertifySchedule(settings.check_every)
         self.certified_point, self.sharper_misses = None, 0
         self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
+        self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
         self.log = IterationLog(SOLVER, COLUMNS, settings.verbose_after)
         F = problem.F
         self.log_intro = (f"loss split, {problem.loss.name} loss: n={F.n}, d={F.d}, P={F.P}, "
@@ -350,6 +360,8 @@ class SplitADMM:
                 if status is not None:
                     self.status = status
                     break
+        if self.status != "diverged" and self.certified_point is None:
+            self.try_working_set(self.iterations, final=True)
         loop_end = time.perf_counter()
         return self.result(loop_end)
 
@@ -367,7 +379,7 @@ class SplitADMM:
             return "diverged"
         if res.converged(settings.tol_abs, settings.tol_rel) and gap <= settings.tol_gap:
             return "optimal"
-        if settings.polish and self.try_polish(it):
+        if settings.polish and (self.try_polish(it) or self.try_working_set(it)):
             return "optimal"
         if self.certify_schedule.due(it, gap, settings.tol_gap) and self.try_certified_stop():
             return "optimal"
@@ -415,6 +427,32 @@ class SplitADMM:
             return False
         self.certified_point = polished["A"]
         info["polished"] = True
+        return True
+
+    def try_working_set(self, it, final=False):
+        """The second-order polish on the patterns b uses (:mod:`.working_set`), on its schedule; its bound
+        joins the run's, and a certified point becomes the run's certified point (True)."""
+        settings, info, problem = self.settings, self.info, self.problem
+        if not (settings.polish and settings.working_set and problem.loss.name in WORKING_SET_LOSSES
+                and self.working_set_schedule.due(it, final)):
+            return False
+        patterns = patterns_in_use(self.state.B, problem.F.P)
+        if patterns.size == 0:
+            return False
+        info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
+        t0 = time.perf_counter()
+        polished = working_set_polish(self.program, patterns, settings.tol_gap,
+                                      PolishSchedule.deadline(t0, self.t_start, settings.time_limit))
+        info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
+        if polished is None or polished["dual_bound"] is None:
+            return False
+        self.dual_best = max(self.dual_best, polished["dual_bound"])
+        feasible = polished["violation"] <= settings.feas_tol * max(1.0, inf_norm(problem.y))
+        if not (feasible and polished["gap"] <= settings.tol_gap):
+            return False
+        weights = polished["weights"]
+        self.certified_point = problem.sx * np.hstack([weights["V"], weights["W"]])
+        info["working_set_patterns"] = int(polished["patterns"].size)
         return True
 
     def try_certified_stop(self):

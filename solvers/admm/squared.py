@@ -75,7 +75,7 @@ from ..core.scaling import Scaled
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import polish as polish_active_set
-from .working_set import working_set_polish
+from .working_set import WorkingSetSchedule, patterns_in_use, working_set_polish
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -343,7 +343,7 @@ class _SquaredADMM:
         self.best_polished = None
         self.certified_point = self.certified_gap = self.certified_dual = None
         self.certified_label = "admm_b_projected"
-        self.next_working_set = settings.working_set_after
+        self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
         self.best_dual = -np.inf  # the best Lagrange dual bound seen at any check (original units)
         self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
         self.certify_schedule = CertifySchedule(settings.check_every)
@@ -566,11 +566,9 @@ class _SquaredADMM:
         the patterns whose blocks of b are nonzero, certified on the full program by pricing the others.
         A certified point becomes the run's certified point; True when it is."""
         s = self.settings
-        if not (s.polish and s.working_set) or (not final and self.it < self.next_working_set):
+        if not (s.polish and s.working_set and self.working_set_schedule.due(self.it, final)):
             return False
-        self.next_working_set = 4 * max(self.it, 1)
-        used = np.any(self.B != 0, axis=0)
-        patterns = np.flatnonzero(used[:self.F.P] | used[self.F.P:])
+        patterns = patterns_in_use(self.B, self.F.P)
         if patterns.size == 0:
             return False
         self.info["working_set_attempts"] = self.info.get("working_set_attempts", 0) + 1

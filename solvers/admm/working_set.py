@@ -1,21 +1,22 @@
-r"""Second-order polish of the squared-loss ADMM on a working set of patterns.
+r"""Second-order polish of the ADMMs on a working set of patterns (squared and hinge loss).
 
 An ADMM iterate tells which patterns carry weight long before its residuals are small. Restricted to
-those patterns (the working set ``W``), the program is small, and the structured interior point
-(:mod:`solvers.ipm`) solves it to a certified gap in a few dozen Newton steps, however degenerate the
-cones are. Its point, with zero blocks on the other patterns, is feasible for the full program. A lower
-bound for the full program comes from the interior point's dual vector ``nu`` (already scaled so that
-the blocks of ``W`` are dual feasible) by pricing every pattern outside ``W``, both of its blocks
-(``M_j = +-D_j o X``):
+those patterns (the working set ``W``), the program is small, and an interior point solves it to a
+certified gap in a few dozen Newton steps, however degenerate the cones are: the structured one of
+:mod:`solvers.ipm` for the squared loss, the dense one of :mod:`solvers.ipm_hinge` for the hinge. Its
+point, with zero blocks on the other patterns, is feasible for the full program. A lower bound for the
+full program comes from the interior point's dual vector ``nu`` (the loss gradient's convention, already
+scaled so that the blocks of ``W`` are dual feasible) by pricing every pattern outside ``W``, both of its
+blocks (``M_j = +-D_j o X``):
 
 .. math::
     \rho_j = \min_{\lambda \ge 0} |M_j^T \nu - X^T (S_j \circ \lambda)|_2 \quad\text{(NNLS, d x n)},
 
 and ``theta = min(1, beta / max_j rho_j)`` makes ``(theta nu, theta lambda)`` dual feasible for every
-block (the dual constraints are homogeneous), so
-
-.. math::
-    g(\theta\nu) = -\tfrac12 \theta^2 |\nu|^2 - \theta\, \nu^T y \le p^\star .
+block (the dual constraints are homogeneous, and the conjugate's domain - the hinge's box - is
+star-shaped about 0), so the loss's dual value ``-l^*(theta nu)`` (squared:
+``-1/2 theta^2 |nu|^2 - theta nu^T y``; hinge: ``theta 1^T alpha`` with ``nu = -alpha o y``) is a lower
+bound on the full program's optimum.
 
 Patterns priced above beta would lower the objective: they join ``W`` (the most violating first) and the
 interior point runs again - column generation, a few rounds at most.
@@ -30,7 +31,10 @@ from scipy.optimize import nnls
 
 from ..core.dual import certified_gap, dual_scaling
 
-__all__ = ["working_set_polish", "price_patterns"]
+__all__ = ["working_set_polish", "price_patterns", "WorkingSetSchedule", "patterns_in_use", "LOSSES"]
+
+#: the losses with a second-order inner solver
+LOSSES = ("squared", "hinge")
 
 #: a pattern enters the working set when its price exceeds beta by more than this (relative)
 PRICE_TOL = 1e-9
@@ -54,18 +58,49 @@ def price_patterns(program, nu, patterns, deadline=None):
     return prices
 
 
+class WorkingSetSchedule:
+    """When an ADMM tries the working-set polish: after ``after`` iterations, then each time after 4x as
+    many as at the last attempt, and once at the end of a run that nothing certified (``final``)."""
+
+    def __init__(self, after):
+        self.next_it = after
+
+    def due(self, it, final=False):
+        if not final and it < self.next_it:
+            return False
+        self.next_it = 4 * max(it, 1)
+        return True
+
+
+def patterns_in_use(B, P):
+    """The patterns (column indices of D) whose v or w block is nonzero in the d x 2P iterate ``B``."""
+    used = np.any(B != 0, axis=0)
+    return np.flatnonzero(used[:P] | used[P:])
+
+
+def _inner_solver(loss):
+    if loss == "squared":
+        from ..ipm import ipm
+        return ipm
+    from ..ipm_hinge import ipm_hinge
+    return ipm_hinge
+
+
 def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
-    """Solve the squared-loss ``program`` on the working set ``patterns`` by the interior point and certify
-    the result on the full program (module docstring); patterns priced above beta join and the interior
-    point runs again, up to ``max_rounds`` times.
+    """Solve the squared- or hinge-loss ``program`` on the working set ``patterns`` by the interior point
+    and certify the result on the full program (module docstring); patterns priced above beta join and the
+    interior point runs again, up to ``max_rounds`` times.
 
     Returns None when no round produced a point, else a dict with ``weights`` (full program, original
     units), ``objective``, ``violation``, ``dual_bound`` (None when pricing did not finish), ``gap``
     (certified relative gap, None without a bound), ``patterns`` (the final working set), ``rounds`` and
     ``ipm_iterations``."""
     from formulations import make_program
-    from ..ipm import ipm
 
+    loss = program.loss.name
+    if loss not in LOSSES:
+        raise ValueError(f"the working-set polish has no inner solver for the {loss} loss")
+    inner = _inner_solver(loss)
     working = np.unique(np.asarray(patterns, dtype=int))
     P = program.D.shape[1]
     beta = program.beta_value
@@ -74,10 +109,10 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
         remaining = None if deadline is None else deadline - time.perf_counter()
         if working.size == 0 or (remaining is not None and remaining <= 0):
             break
-        sub = make_program("sampled", program.X, program.y, "squared", beta, D=program.D[:, working])
+        sub = make_program("sampled", program.X, program.y, loss, beta, D=program.D[:, working])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sub-program's status is judged here, on the full program
-            result = ipm(sub, tol_gap=0.1 * tol_gap, time_limit=remaining)
+            result = inner(sub, tol_gap=0.1 * tol_gap, time_limit=remaining)
         iterations += int(result.iterations or 0)
         nu = result.info.get("dual_vector")
         if result.weights is None:
@@ -93,7 +128,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
                      "ipm_iterations": iterations}
         if prices is not None and np.all(np.isfinite(prices)) and result.info.get("dual_bound") is not None:
             theta = dual_scaling(float(np.max(prices, initial=0.0)), beta)
-            bound = -0.5 * theta ** 2 * float(nu @ nu) - theta * float(nu @ program.y)
+            bound = program.loss.dual_value(theta * nu, program.y)
             candidate.update(dual_bound=bound, gap=certified_gap(objective, bound))
         if best is None or _better(candidate, best):
             best = candidate

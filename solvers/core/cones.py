@@ -1,0 +1,80 @@
+"""Second-order cone algebra shared by the interior points, vectorised over many cones: a point of J cones
+of dimension d + 1 is ``(x0 (J,), x1 (d, J))``; an orthant is any array."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["jdot", "soc_max_step", "orthant_max_step", "NTScaling"]
+
+
+def jdot(a0, a1, b0, b1):
+    """``a0 b0 - a1^T b1`` per cone (the Lorentz form)."""
+    return a0 * b0 - np.einsum("ij,ij->j", a1, b1)
+
+
+def soc_max_step(x0, x1, d0, d1):
+    """Largest alpha >= 0 with ``x + alpha d`` in the cone, per cone (x in the interior): the first
+    positive root of ``q(alpha) = jdot(x + alpha d, x + alpha d)``; inf when there is none."""
+    a = jdot(d0, d1, d0, d1)
+    b = jdot(x0, x1, d0, d1)
+    c = jdot(x0, x1, x0, x1)
+    disc = b * b - a * c
+    root = np.sqrt(np.maximum(disc, 0.0))
+    q = -(b + np.where(b >= 0, 1.0, -1.0) * root)  # stable roots q / a and c / q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1 = np.where(a != 0, q / a, np.inf)
+        r2 = np.where(q != 0, c / q, np.inf)
+    out = np.full(a.shape, np.inf)
+    for r in (r1, r2):
+        out = np.where((disc >= 0) & (r > 0), np.minimum(out, r), out)
+    linear = (a == 0) & (b < 0)  # q(alpha) = c + 2 b alpha
+    return np.where(linear, -c / np.where(linear, 2.0 * b, 1.0), out)
+
+
+def orthant_max_step(x, d):
+    neg = d < 0
+    return float(np.min(x[neg] / -d[neg])) if np.any(neg) else np.inf
+
+
+class NTScaling:
+    """Nesterov-Todd scaling of the orthant (``W = diag(sqrt(s / z))``) and of every second-order cone
+    (``W = b_w [[w0, w1^T], [w1, I + w1 w1^T / (1 + w0)]]`` with ``jdot(w, w) = 1``), and the scaled
+    point ``lambda = W z = W^{-1} s``."""
+
+    def __init__(self, sL, zL, s0, s1, z0, z1):
+        self.wL = np.sqrt(sL / zL)
+        self.lamL = np.sqrt(sL * zL)
+        sn = np.sqrt(jdot(s0, s1, s0, s1))
+        zn = np.sqrt(jdot(z0, z1, z0, z1))
+        sb0, sb1, zb0, zb1 = s0 / sn, s1 / sn, z0 / zn, z1 / zn
+        gamma = np.sqrt(0.5 * (1.0 + sb0 * zb0 + np.einsum("ij,ij->j", sb1, zb1)))
+        self.w0 = (sb0 + zb0) / (2.0 * gamma)
+        self.w1 = (sb1 - zb1) / (2.0 * gamma)
+        self.bw = np.sqrt(sn / zn)
+        self.lam0, self.lam1 = self.apply(z0, z1)
+
+    def apply(self, v0, v1, inverse=False):
+        """``W v`` (or ``W^{-1} v``) for one vector per cone."""
+        sign = -1.0 if inverse else 1.0
+        w1v = np.einsum("ij,ij->j", self.w1, v1)
+        r0 = self.w0 * v0 + sign * w1v
+        r1 = v1 + (sign * v0 + w1v / (1.0 + self.w0)) * self.w1
+        f = 1.0 / self.bw if inverse else self.bw
+        return f * r0, f * r1
+
+    def inverse_squared(self):
+        """``W^{-2}`` per cone, (J, d+1, d+1)."""
+        J, d = self.w0.size, self.w1.shape[0]
+        Wi = np.empty((J, d + 1, d + 1))
+        Wi[:, 0, 0] = self.w0
+        Wi[:, 0, 1:] = -self.w1.T
+        Wi[:, 1:, 0] = -self.w1.T
+        Wi[:, 1:, 1:] = np.eye(d)[None] + np.einsum("ij,kj->jik", self.w1, self.w1) / (1.0 + self.w0)[:, None, None]
+        Wi /= self.bw[:, None, None]
+        return Wi @ Wi
+
+    def lam_solve(self, bL, b0, b1):
+        """``lambda \\ b``: the x with ``lambda o x = b`` (orthant: b / lambda; cone: the Jordan inverse)."""
+        l0, l1 = self.lam0, self.lam1
+        x0 = (l0 * b0 - np.einsum("ij,ij->j", l1, b1)) / jdot(l0, l1, l0, l1)
+        return bL / self.lamL, x0, (b1 - x0 * l1) / l0

@@ -1,0 +1,358 @@
+r"""A dense primal-dual interior point for the hinge-loss constrained program, for small programs such as
+the working sets of :mod:`solvers.admm.working_set`.
+
+The program of docs/math.md section 2 with the hinge loss, written with one slack per sample and one
+epigraph variable per group norm (blocks ``a_j``, j = 1..2P, prediction maps ``M_j = Dpm_j o X``, stacked
+``Z = [M_1 .. M_2P]``, n x 2dP):
+
+.. math::
+    \min_{a, t, \xi}\ 1^T\xi + \beta\, 1^T t \quad\text{s.t.}\quad \xi \ge 0,\quad
+    \xi + y \circ (Z a) \ge 1,\quad S_j \circ (X a_j) \ge 0,\quad (t_j, a_j) \in \mathcal Q^{d+1}.
+
+At a solution ``xi_i = max(0, 1 - y_i f_i)``. The multipliers of ``xi + y o (Z a) >= 1`` are the hinge's
+dual weights ``alpha`` in [0, 1]; with the cone multipliers ``lambda >= 0`` the Lagrange dual is
+
+.. math::
+    \max\ 1^T\alpha \quad\text{s.t.}\quad 0 \le \alpha \le 1,\ \lambda \ge 0,\
+    |M_j^T(\alpha \circ y) + X^T (S_j \circ \lambda_j)|_2 \le \beta ,
+
+so every iterate gives a bound: clip alpha into [0, 1], scale ``(alpha, lambda)`` by
+``theta = min(1, beta / max_j |...|_2)`` and take ``theta 1^T alpha``.
+
+Algorithm: Mehrotra's predictor-corrector with Nesterov-Todd scaling (:mod:`solvers.core.cones`) from an
+infeasible start. The Newton system ``G^T W^{-2} G dx = r`` is formed densely: the slacks xi are
+eliminated (a diagonal), leaving ``Z^T diag(omega) Z`` with ``omega = h_1 h_2 / (h_1 + h_2)`` plus the
+cone rows' blocks ``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``, a matrix of size
+``2dP + 2P`` factorised by Cholesky once per iteration - meant for working sets, where 2dP is small.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy import linalg as sla
+from scipy.optimize import nnls
+
+from .core.cones import NTScaling, orthant_max_step, soc_max_step
+from .core.dual import certified_gap, dual_scaling
+from .core.operators import PatternMaps
+from .core.options import check_int, check_positive, keyword_signature, settings_from_options
+from .core.prox import block_norms
+from .result import finish_run
+
+__all__ = ["ipm_hinge", "HingeIPMSettings"]
+
+_STEP_FRACTION = 0.95
+
+
+@dataclass
+class HingeIPMSettings:
+    """The options of :func:`ipm_hinge` with their defaults."""
+
+    tol_gap: float = 1e-7
+    feas_tol: float = 1e-9
+    max_iter: int = 100
+    time_limit: Optional[float] = None
+
+    def __post_init__(self):
+        self.tol_gap = check_positive("ipm_hinge", "tol_gap", self.tol_gap)
+        self.feas_tol = check_positive("ipm_hinge", "feas_tol", self.feas_tol)
+        self.max_iter = check_int("ipm_hinge", "max_iter", self.max_iter, 0)
+        self.time_limit = check_positive("ipm_hinge", "time_limit", self.time_limit, allow_none=True)
+
+
+class _Data(PatternMaps):
+    """Data scaled to unit root-mean-square entries (``X / sx``, ``beta / sx``; the hinge is unchanged), the
+    stacked prediction matrix ``Z`` (n x 2dP) and the sizes of the cones."""
+
+    def __init__(self, program):
+        X = np.asarray(program.X, float)
+        self.sx = max(float(np.sqrt(np.mean(X * X))), 1e-300)
+        super().__init__(X / self.sx, program.D)
+        self.y = np.asarray(program.y, float)
+        self.beta = program.beta_value / self.sx
+        self.J = 2 * self.P
+        self.Z = (self.Dpm[:, :, None] * self.X[:, None, :]).reshape(self.n, self.J * self.d)
+        self.orthant = 2 * self.n + self.n * self.J
+        self.degree = self.orthant + self.J
+
+    def split(self, v):
+        """An orthant vector -> (sample slacks, margins, cone rows n x J)."""
+        n = self.n
+        return v[:n], v[n:2 * n], v[2 * n:].reshape(n, self.J)
+
+    def G(self, A, t, xi):
+        """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - y o (Z a)``,
+        ``-S o (X a_j)`` and ``(-t_j, -a_j)``."""
+        margin = self.y * (self.Z @ A.T.reshape(-1))
+        orthant = np.concatenate([-xi, -xi - margin, (-self.S2 * (self.X @ A)).reshape(-1)])
+        return orthant, -t, -A
+
+    def GT(self, vL, v0, v1):
+        """``G^T v`` as ``(a part d x J, t part, xi part)``."""
+        v_xi, v_margin, v_cone = self.split(vL)
+        a_part = -(self.Z.T @ (self.y * v_margin)).reshape(self.J, self.d).T - self.XT @ (self.S2 * v_cone) - v1
+        return a_part, -v0, -v_xi - v_margin
+
+
+class _Point:
+    """x = (A d x J, t, xi); slacks s and multipliers z: orthant (flat) and second-order (0 and 1 parts)."""
+
+    def __init__(self, A, t, xi, sL, s0, s1, zL, z0, z1):
+        self.A, self.t, self.xi = A, t, xi
+        self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = sL, s0, s1, zL, z0, z1
+
+    def mu(self, degree):
+        return (float(self.sL @ self.zL) + float(self.s0 @ self.z0) + float(np.sum(self.s1 * self.z1))) / degree
+
+    def moved(self, step, alpha):
+        return _Point(*(value + alpha * change for value, change in zip(
+            (self.A, self.t, self.xi, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step)))
+
+
+def _start(data):
+    """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
+    d, J = data.d, data.J
+    ones_L, ones_J = np.ones(data.orthant), np.ones(J)
+    return _Point(np.zeros((d, J)), np.zeros(J), np.zeros(data.n), ones_L, ones_J.copy(), np.zeros((d, J)),
+                  ones_L.copy(), ones_J.copy(), np.zeros((d, J)))
+
+
+def _residuals(data, p):
+    """Primal ``G x + s - h`` and dual ``c + G^T z`` residuals."""
+    gL, g0, g1 = data.G(p.A, p.t, p.xi)
+    hL = np.zeros(data.orthant)
+    hL[data.n:2 * data.n] = -1.0
+    primal = (gL + p.sL - hL, g0 + p.s0, g1 + p.s1)
+    a_part, t_part, xi_part = data.GT(p.zL, p.z0, p.z1)
+    dual = (a_part, data.beta + t_part, 1.0 + xi_part)
+    return primal, dual
+
+
+class _Newton:
+    """The Newton system at the scaling ``nt``: ``G^T W^{-2} G`` with xi eliminated, factorised once."""
+
+    def __init__(self, data, p, nt):
+        self.data, self.nt = data, nt
+        d, J, n = data.d, data.J, data.n
+        h = p.zL / p.sL  # W^{-2} on the orthant
+        h_xi, h_margin, h_cone = data.split(h)
+        self.h_xi, self.h_margin, self.h_sum = h_xi, h_margin, h_xi + h_margin
+        self.Wi2 = nt.inverse_squared()  # (J, d+1, d+1)
+        omega = h_xi * h_margin / self.h_sum
+        size = d * J + J
+        K = np.zeros((size, size))
+        K[:d * J, :d * J] = data.Z.T @ (omega[:, None] * data.Z)
+        cone_blocks = np.einsum("nj,ni,nk->jik", h_cone, data.X, data.X, optimize=True) + self.Wi2[:, 1:, 1:]
+        for j in range(J):
+            block = slice(j * d, (j + 1) * d)
+            K[block, block] += cone_blocks[j]
+            K[block, d * J + j] = K[d * J + j, block] = self.Wi2[j, 1:, 0]
+            K[d * J + j, d * J + j] = self.Wi2[j, 0, 0]
+        self.K = K
+        diagonal = np.diag(K).copy()
+        for shift in (1e-14, 1e-11, 1e-8):  # a relative diagonal shift when rounding leaves K indefinite
+            try:
+                K_shifted = K.copy()
+                K_shifted[np.diag_indices(size)] += shift * np.maximum(diagonal, 1e-300)
+                self.cho = sla.cho_factor(K_shifted, lower=True, check_finite=False)
+                break
+            except np.linalg.LinAlgError:
+                if shift == 1e-8:
+                    raise
+
+    def solve_x(self, ra, rt, rxi):
+        """``(G^T W^{-2} G) dx = r`` with xi eliminated, one refinement step on the reduced system."""
+        data, d, J = self.data, self.data.d, self.data.J
+        rhs = np.concatenate([(ra - (data.Z.T @ (data.y * self.h_margin * rxi / self.h_sum)).reshape(J, d).T)
+                              .T.reshape(-1), rt])
+        sol = sla.cho_solve(self.cho, rhs, check_finite=False)
+        sol += sla.cho_solve(self.cho, rhs - self.K @ sol, check_finite=False)
+        dA = sol[:d * J].reshape(J, d).T
+        dxi = (rxi - self.h_margin * data.y * (data.Z @ sol[:d * J])) / self.h_sum
+        return dA, sol[d * J:], dxi
+
+    def direction(self, bx, bz, bs, refinements=3):
+        """Solve ``G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs``; returns
+        ``(dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1)``. Late in a run the zero blocks make the reduced
+        system ill-conditioned, so the direction is refined on these full equations (a correction is kept
+        only when it lowers the largest residual)."""
+        step = self._solve(bx, bz, bs)
+        residual = self._kkt_residual(step, bx, bz, bs)
+        size = max(float(np.max(np.abs(r), initial=0.0)) for r in residual)
+        for _ in range(refinements):
+            correction = self._solve(*(residual[:3], residual[3:6], residual[6:]))
+            trial = tuple(a + b for a, b in zip(step, correction))
+            trial_residual = self._kkt_residual(trial, bx, bz, bs)
+            trial_size = max(float(np.max(np.abs(r), initial=0.0)) for r in trial_residual)
+            if trial_size >= size:
+                break
+            step, residual, size = trial, trial_residual, trial_size
+        return step
+
+    def _kkt_residual(self, step, bx, bz, bs):
+        """``(bx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as nine arrays."""
+        data, nt = self.data, self.nt
+        dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1 = step
+        ga, gt, gxi = data.GT(dzL, dz0, dz1)
+        gL, g0, g1 = data.G(dA, dt, dxi)
+        wz0, wz1 = nt.apply(dz0, dz1)
+        ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
+        u0, u1 = wz0 + ws0, wz1 + ws1
+        j0, j1 = _jordan(nt.lam0, nt.lam1, u0, u1)
+        uL = nt.wL * dzL + dsL / nt.wL
+        return (bx[0] - ga, bx[1] - gt, bx[2] - gxi, bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
+                bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
+
+    def _solve(self, bx, bz, bs):
+        """One solve of the equations of :meth:`direction` through the reduced system."""
+        data, nt = self.data, self.nt
+        qL, q0, q1 = nt.lam_solve(*bs)
+        Wq0, Wq1 = nt.apply(q0, q1)
+        ezL, ez0, ez1 = bz[0] - nt.wL * qL, bz[1] - Wq0, bz[2] - Wq1  # bz - W^T (lambda \ bs)
+        vL = ezL * (1.0 / nt.wL ** 2)
+        v0, v1 = nt.apply(*nt.apply(ez0, ez1, inverse=True), inverse=True)
+        ga, gt, gxi = data.GT(vL, v0, v1)
+        dA, dt, dxi = self.solve_x(bx[0] + ga, bx[1] + gt, bx[2] + gxi)
+        gL, g0, g1 = data.G(dA, dt, dxi)
+        dzL = (gL - ezL) / nt.wL ** 2
+        dz0, dz1 = nt.apply(*nt.apply(g0 - ez0, g1 - ez1, inverse=True), inverse=True)
+        return dA, dt, dxi, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
+
+
+def _max_step(p, step):
+    """The largest step keeping s and z in their cones."""
+    dsL, ds0, ds1, dzL, dz0, dz1 = step[3:]
+    return min(orthant_max_step(p.sL, dsL), orthant_max_step(p.zL, dzL),
+               float(soc_max_step(p.s0, p.s1, ds0, ds1).min(initial=np.inf)),
+               float(soc_max_step(p.z0, p.z1, dz0, dz1).min(initial=np.inf)))
+
+
+def _jordan(u0, u1, v0, v1):
+    return u0 * v0 + np.einsum("ij,ij->j", u1, v1), u0 * v1 + v0 * u1
+
+
+def _iterate(data, p):
+    """One predictor-corrector step; returns (next point, step length)."""
+    nt = NTScaling(p.sL, p.zL, p.s0, p.s1, p.z0, p.z1)
+    newton = _Newton(data, p, nt)
+    primal, dual = _residuals(data, p)
+    bx = tuple(-r for r in dual)
+    bz = tuple(-r for r in primal)
+    ll0, ll1 = _jordan(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
+    affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
+    affine = newton.direction(bx, bz, affine_bs)
+    mu = p.mu(data.degree)
+    alpha = min(1.0, _max_step(p, affine))
+    sigma = min(1.0, max(0.0, p.moved(affine, alpha).mu(data.degree) / mu)) ** 3
+    # Mehrotra's second-order term (W^{-T} ds_a) o (W dz_a) and the centring target sigma mu e
+    us0, us1 = nt.apply(affine[4], affine[5], inverse=True)
+    uz0, uz1 = nt.apply(affine[7], affine[8])
+    c0, c1 = _jordan(us0, us1, uz0, uz1)
+    cL = (affine[3] / nt.wL) * (nt.wL * affine[6])
+    bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
+    step = newton.direction(bx, bz, bs)
+    alpha = min(1.0, _STEP_FRACTION * _max_step(p, step))
+    return p.moved(step, alpha), alpha
+
+
+class _Bounds:
+    """The best cone-feasible primal point and the best dual bound (scaled data) seen so far."""
+
+    def __init__(self, data, feas_tol):
+        self.data, self.feas_tol = data, feas_tol
+        self.primal, self.A, self.dual, self.nu = np.inf, None, -np.inf, None
+
+    def update(self, p):
+        data = self.data
+        pred = data.Z @ p.A.T.reshape(-1)
+        violation = max(0.0, -float(np.min(data.S2 * (data.X @ p.A), initial=0.0)))
+        objective = float(np.sum(np.maximum(0.0, 1.0 - data.y * pred))) + data.beta * float(np.sum(block_norms(p.A)))
+        if violation <= self.feas_tol and objective < self.primal:
+            self.primal, self.A = objective, p.A.copy()
+        alpha = np.clip(p.zL[data.n:2 * data.n], 0.0, 1.0) * data.y  # alpha o y
+        lam = np.maximum(data.split(p.zL)[2], 0.0)
+        R = data.MT(alpha) + data.XT @ (data.S2 * lam)
+        worst = float(np.max(block_norms(R), initial=0.0))
+        if worst > data.beta and certified_gap(self.primal, float(np.sum(np.abs(alpha)))) < 1e-2:
+            worst = self.best_multipliers(alpha, R)
+        theta = dual_scaling(worst, data.beta)
+        dual = theta * float(np.sum(np.abs(alpha)))
+        if dual > self.dual:
+            self.dual, self.nu = dual, -theta * alpha  # the loss-gradient convention: nu = -alpha o y
+
+    def best_multipliers(self, alpha, R):
+        """``max_j min_{lambda >= 0} |M_j^T (alpha o y) + X^T (S_j o lambda)|_2`` (NNLS per block whose
+        interior-point multipliers leave it above beta): the smallest theta-scaling alpha allows."""
+        data = self.data
+        norms = block_norms(R)
+        G = data.MT(alpha)
+        for j in np.flatnonzero(norms > data.beta):
+            rows = (data.S2[:, j:j + 1] * data.X).T  # X^T (S_j o lambda) = rows @ lambda
+            norms[j] = min(norms[j], nnls(rows, -G[:, j], maxiter=50 * rows.shape[1])[1])
+        return float(np.max(norms, initial=0.0))
+
+    def gap(self):
+        return certified_gap(self.primal, self.dual) if self.A is not None and np.isfinite(self.dual) else None
+
+
+def _solve(program, settings):
+    t_start = time.perf_counter()
+    data = _Data(program)
+    point, bounds, iterations, status, alpha = _start(data), _Bounds(data, settings.feas_tol), 0, None, 1.0
+    stopped_by, initial_mu = None, point.mu(data.degree)
+    while status is None:
+        bounds.update(point)
+        gap = bounds.gap()
+        if gap is not None and gap <= settings.tol_gap:
+            status = "optimal"
+        elif iterations >= settings.max_iter:
+            status = "max_iter"
+        elif settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
+            status = "time_limit"
+        elif alpha < 1e-10:
+            status, stopped_by = "optimal_inaccurate", "the step collapsed"
+        elif point.mu(data.degree) < 1e-15 * initial_mu:
+            status, stopped_by = "optimal_inaccurate", "complementarity at the limit of double precision"
+        else:
+            try:
+                with np.errstate(divide="raise", invalid="raise", over="raise"):
+                    point, alpha = _iterate(data, point)
+            except (FloatingPointError, np.linalg.LinAlgError) as error:
+                status, stopped_by = "optimal_inaccurate", f"{type(error).__name__}: {error}"
+            iterations += 1
+    A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
+    weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx}
+    gap = bounds.gap()
+    if status == "optimal" and (gap is None or gap > settings.tol_gap):
+        status = "optimal_inaccurate"
+    info = {"duality_gap_rel": gap, "dual_bound": bounds.dual if np.isfinite(bounds.dual) else None,
+            "dual_vector": bounds.nu, "certified": status == "optimal"}
+    if stopped_by is not None:
+        info["stopped_by"] = stopped_by
+    return finish_run(program, weights, status=status, solver="ipm_hinge", iterations=iterations,
+                      solve_time_s=time.perf_counter() - t_start, info=info)
+
+
+def ipm_hinge(program, **options):
+    r"""Solve a hinge-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled) by the
+    dense interior point of this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small
+    programs and working sets).
+
+    Options (:class:`HingeIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
+    ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
+    ``time_limit`` (None).
+
+    Returns a SolveResult (``solver = "ipm_hinge"``) at the best cone-feasible iterate, ``optimal`` only
+    with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (``nu = -theta alpha o y``,
+    the dual point of the best bound in the loss-gradient convention, for pricing), certified."""
+    from formulations.relu import ReLUProgram
+    if type(program) is not ReLUProgram or program.loss.name != "hinge":
+        raise ValueError("ipm_hinge solves the hinge-loss constrained program (exact or sampled)")
+    settings = settings_from_options("ipm_hinge", HingeIPMSettings, options)
+    return _solve(program, settings)
+
+
+ipm_hinge.__signature__ = keyword_signature(HingeIPMSettings)

@@ -1,0 +1,56 @@
+"""The dense hinge interior point (solvers/ipm_hinge.py) and the hinge working-set polish of the split ADMM,
+against Clarabel."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers import solve_oracle
+from solvers.admm import admm
+from solvers.battery import RandomSpec, reference_problems, run_battery
+from solvers.ipm_hinge import ipm_hinge
+from solvers.result import ConvergenceWarning
+
+
+def test_the_hinge_battery_passes_at_the_interior_points_tolerance():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run_battery(ipm_hinge, reference_problems("relu", "hinge"), name="ipm")
+    assert report.passed, report.table()
+
+
+def test_its_certificate_brackets_the_oracle_optimum():
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()  # n = 533, d = 7 with bias, 3 patterns
+    optimum = solve_oracle(program).objective
+    result = ipm_hinge(program)
+    assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-7
+    assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)  # Clarabel's own accuracy
+    assert abs(result.objective - optimum) <= 1e-7 * max(1.0, optimum)
+    assert result.max_violation <= 1e-9
+    nu = result.info["dual_vector"]  # nu = -alpha o y with alpha in [0, 1]: the hinge dual's box
+    assert np.all(-program.y * nu >= 0) and np.all(-program.y * nu <= 1)
+    assert program.loss.dual_value(nu, program.y) == pytest.approx(result.info["dual_bound"], rel=1e-12)
+
+
+def test_it_refuses_other_programs():
+    X, y = np.eye(4), np.array([1.0, -1.0, 1.0, -1.0])
+    for program in (make_program("sampled", X, y, "logistic", 0.1, n_patterns=2, seed=0),
+                    make_program("gated", X, y, "hinge", 0.1, n_patterns=2, seed=0),
+                    make_program("robust", X, y, "hinge", 0.1, n_patterns=2, seed=0, epsilon=0.01)):
+        with pytest.raises(ValueError, match="hinge-loss constrained program"):
+            ipm_hinge(program)
+
+
+def test_the_hinge_working_set_certifies_where_the_split_admm_stalls():
+    program = RandomSpec.draw("sampled", "hinge", 1440696407).build()  # n = 251, d = 8 + bias, 36 patterns
+    optimum = solve_oracle(program).objective
+    with pytest.warns(ConvergenceWarning):
+        plain = admm(program, max_iter=1000, working_set=False)
+    assert plain.status == "max_iter"
+    result = admm(program, max_iter=1000)
+    assert result.status == "optimal" and result.info["working_set_patterns"] >= 1
+    assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+    assert abs(result.objective - optimum) <= 1e-6 * max(1.0, optimum)
