@@ -146,6 +146,10 @@ class FISTASettings:
     #: None: 1 (hinge margins are O(1))
     rho: Optional[float] = None
     print_every: int = 500
+    #: gated hinge: the second-order polish on the gates in use (solvers.admm.working_set), first after this
+    #: many iterations, then after 4x as many each time, and at the end of an uncertified run
+    working_set: bool = True
+    working_set_after: int = 2000
 
     def __post_init__(self):
         self.tol_abs = check_positive("fista", "tol_abs", self.tol_abs)
@@ -165,7 +169,8 @@ class FISTASettings:
         self.print_every = check_int("fista", "print_every", self.print_every)
         if self.restart not in RESTARTS:
             raise ValueError(f"fista option restart must be one of {RESTARTS}, got {self.restart!r}")
-        check_flags("fista", verbose=self.verbose)
+        check_flags("fista", verbose=self.verbose, working_set=self.working_set)
+        self.working_set_after = check_int("fista", "working_set_after", self.working_set_after)
 
     def gap_tolerance(self, loss_name):
         """``tol_gap``, or its default for the loss."""
@@ -335,6 +340,8 @@ class _Run:
         self.best = (np.inf, None)
         self.best_dual = -np.inf
         self.L_cap = np.inf
+        from .admm.working_set import WorkingSetSchedule
+        self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
 
     def true_objective(self, Ax, x):
         return self.loss.value(Ax, self.y) + self.beta * self.op.penalty(x)
@@ -535,6 +542,9 @@ def _solve_hinge(run, settings, start, warm, info):
         if reason != "diverged":
             lam = lam_new
             certified = run.certify(x, Ax, fun) or reason == "certified"
+            polished = None if certified else _working_set(run, x, settings, info)
+            if polished is not None:
+                x, Ax, certified = polished, op.A(polished), True
         F_w = run.true_objective(Ax, x)
         gap_rel = certified_gap(F_w, run.best_dual)
         record(outer_hist, outer_iteration=run.it, primal_residual=r_p, rho=rho, rel_duality_gap=gap_rel)
@@ -553,9 +563,41 @@ def _solve_hinge(run, settings, start, warm, info):
             L *= 2.0
         r_p_prev = r_p
         inner_rel = max(tol_rel, min(inner_rel, 0.1 * r_p))
+    if status not in ("optimal", "diverged"):
+        polished = _working_set(run, x, settings, info, final=True)
+        if polished is not None:
+            x, Ax, status = polished, op.A(polished), "optimal"
+            info["stopped_by"] = "duality_gap"
     run.hist.update(outer_hist)
     info.update({"outer_iterations": outer, "primal_residual": r_p, "rho": rho})
     return x, Ax, L, status, res, lam
+
+
+def _working_set(run, x, settings, info, final=False):
+    """Gated hinge: the second-order polish on the gates ``x`` uses (:mod:`solvers.admm.working_set`, the
+    dense hinge interior point priced on every gate), on its schedule. Its bound joins the run's; returns
+    the certified U, or None."""
+    from .admm.working_set import working_set_polish
+    if not (settings.working_set and isinstance(run.program, GatedReLUProgram)
+            and run.working_set_schedule.due(run.it, final)):
+        return None
+    gates = np.flatnonzero(np.any(x != 0, axis=0))
+    if gates.size == 0:
+        return None
+    info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
+    t0 = time.perf_counter()
+    deadline = t0 + max(2.0, t0 - run.t_start)
+    if settings.time_limit is not None:
+        deadline = min(deadline, run.t_start + settings.time_limit)
+    polished = working_set_polish(run.program, gates, run.tol_gap, deadline)
+    info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
+    if polished is None or polished["dual_bound"] is None:
+        return None
+    run.best_dual = max(run.best_dual, polished["dual_bound"])
+    if polished["gap"] > run.tol_gap:
+        return None
+    info["working_set_patterns"] = int(polished["patterns"].size)
+    return polished["weights"]["U"]
 
 
 def _finish(program, run, settings, solved, info, t_start):

@@ -1,5 +1,5 @@
-r"""A dense primal-dual interior point for the hinge-loss constrained program, for small programs such as
-the working sets of :mod:`solvers.admm.working_set`.
+r"""A dense primal-dual interior point for the hinge-loss constrained and gated programs, for small programs
+such as the working sets of :mod:`solvers.admm.working_set`.
 
 The program of docs/math.md section 2 with the hinge loss, written with one slack per sample and one
 epigraph variable per group norm (blocks ``a_j``, j = 1..2P, prediction maps ``M_j = Dpm_j o X``, stacked
@@ -9,7 +9,8 @@ epigraph variable per group norm (blocks ``a_j``, j = 1..2P, prediction maps ``M
     \min_{a, t, \xi}\ 1^T\xi + \beta\, 1^T t \quad\text{s.t.}\quad \xi \ge 0,\quad
     \xi + y \circ (Z a) \ge 1,\quad S_j \circ (X a_j) \ge 0,\quad (t_j, a_j) \in \mathcal Q^{d+1}.
 
-At a solution ``xi_i = max(0, 1 - y_i f_i)``. The multipliers of ``xi + y o (Z a) >= 1`` are the hinge's
+The gated program (docs/math.md section 5) is the same without the cone rows, with one block per gate
+(``M_j = D_j o X``). At a solution ``xi_i = max(0, 1 - y_i f_i)``. The multipliers of ``xi + y o (Z a) >= 1`` are the hinge's
 dual weights ``alpha`` in [0, 1]; with the cone multipliers ``lambda >= 0`` the Lagrange dual is
 
 .. math::
@@ -65,36 +66,50 @@ class HingeIPMSettings:
 
 class _Data(PatternMaps):
     """Data scaled to unit root-mean-square entries (``X / sx``, ``beta / sx``; the hinge is unchanged), the
-    stacked prediction matrix ``Z`` (n x 2dP) and the sizes of the cones."""
+    blocks' prediction maps (constrained program: ``[D, -D]``, 2P blocks with cone rows; gated program:
+    the gates ``D``, P blocks, no cone rows), the stacked prediction matrix ``Z`` and the cones' sizes."""
 
-    def __init__(self, program):
+    def __init__(self, program, gated):
         X = np.asarray(program.X, float)
         self.sx = max(float(np.sqrt(np.mean(X * X))), 1e-300)
         super().__init__(X / self.sx, program.D)
+        self.cones = not gated
+        if gated:
+            self.Dpm = program.D
         self.y = np.asarray(program.y, float)
         self.beta = program.beta_value / self.sx
-        self.J = 2 * self.P
+        self.J = self.Dpm.shape[1]
         self.Z = (self.Dpm[:, :, None] * self.X[:, None, :]).reshape(self.n, self.J * self.d)
-        self.orthant = 2 * self.n + self.n * self.J
+        self.orthant = 2 * self.n + (self.n * self.J if self.cones else 0)
         self.degree = self.orthant + self.J
 
     def split(self, v):
-        """An orthant vector -> (sample slacks, margins, cone rows n x J)."""
+        """An orthant vector -> (sample slacks, margins, cone rows n x J or None)."""
         n = self.n
-        return v[:n], v[n:2 * n], v[2 * n:].reshape(n, self.J)
+        return v[:n], v[n:2 * n], (v[2 * n:].reshape(n, self.J) if self.cones else None)
 
     def G(self, A, t, xi):
         """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - y o (Z a)``,
         ``-S o (X a_j)`` and ``(-t_j, -a_j)``."""
         margin = self.y * (self.Z @ A.T.reshape(-1))
-        orthant = np.concatenate([-xi, -xi - margin, (-self.S2 * (self.X @ A)).reshape(-1)])
-        return orthant, -t, -A
+        parts = [-xi, -xi - margin] + ([(-self.S2 * (self.X @ A)).reshape(-1)] if self.cones else [])
+        return np.concatenate(parts), -t, -A
 
     def GT(self, vL, v0, v1):
         """``G^T v`` as ``(a part d x J, t part, xi part)``."""
         v_xi, v_margin, v_cone = self.split(vL)
-        a_part = -(self.Z.T @ (self.y * v_margin)).reshape(self.J, self.d).T - self.XT @ (self.S2 * v_cone) - v1
+        a_part = -(self.Z.T @ (self.y * v_margin)).reshape(self.J, self.d).T - v1
+        if self.cones:
+            a_part -= self.XT @ (self.S2 * v_cone)
         return a_part, -v0, -v_xi - v_margin
+
+    def cone_term(self, lam):
+        """``X^T (S o lambda)`` per block (zero without cone rows)."""
+        return self.XT @ (self.S2 * lam) if self.cones else 0.0
+
+    def violation(self, A):
+        """The largest cone violation ``max(0, -min S o (X A))`` (0 without cone rows)."""
+        return max(0.0, -float(np.min(self.S2 * (self.X @ A), initial=0.0))) if self.cones else 0.0
 
 
 class _Point:
@@ -145,7 +160,9 @@ class _Newton:
         size = d * J + J
         K = np.zeros((size, size))
         K[:d * J, :d * J] = data.Z.T @ (omega[:, None] * data.Z)
-        cone_blocks = np.einsum("nj,ni,nk->jik", h_cone, data.X, data.X, optimize=True) + self.Wi2[:, 1:, 1:]
+        cone_blocks = self.Wi2[:, 1:, 1:].copy()
+        if data.cones:
+            cone_blocks += np.einsum("nj,ni,nk->jik", h_cone, data.X, data.X, optimize=True)
         for j in range(J):
             block = slice(j * d, (j + 1) * d)
             K[block, block] += cone_blocks[j]
@@ -268,15 +285,14 @@ class _Bounds:
     def update(self, p):
         data = self.data
         pred = data.Z @ p.A.T.reshape(-1)
-        violation = max(0.0, -float(np.min(data.S2 * (data.X @ p.A), initial=0.0)))
+        violation = data.violation(p.A)
         objective = float(np.sum(np.maximum(0.0, 1.0 - data.y * pred))) + data.beta * float(np.sum(block_norms(p.A)))
         if violation <= self.feas_tol and objective < self.primal:
             self.primal, self.A = objective, p.A.copy()
         alpha = np.clip(p.zL[data.n:2 * data.n], 0.0, 1.0) * data.y  # alpha o y
-        lam = np.maximum(data.split(p.zL)[2], 0.0)
-        R = data.MT(alpha) + data.XT @ (data.S2 * lam)
+        R = data.MT(alpha) + (data.cone_term(np.maximum(data.split(p.zL)[2], 0.0)) if data.cones else 0.0)
         worst = float(np.max(block_norms(R), initial=0.0))
-        if worst > data.beta and certified_gap(self.primal, float(np.sum(np.abs(alpha)))) < 1e-2:
+        if data.cones and worst > data.beta and certified_gap(self.primal, float(np.sum(np.abs(alpha)))) < 1e-2:
             worst = self.best_multipliers(alpha, R)
         theta = dual_scaling(worst, data.beta)
         dual = theta * float(np.sum(np.abs(alpha)))
@@ -300,7 +316,8 @@ class _Bounds:
 
 def _solve(program, settings):
     t_start = time.perf_counter()
-    data = _Data(program)
+    from formulations.gated import GatedReLUProgram
+    data = _Data(program, isinstance(program, GatedReLUProgram))
     point, bounds, iterations, status, alpha = _start(data), _Bounds(data, settings.feas_tol), 0, None, 1.0
     stopped_by, initial_mu = None, point.mu(data.degree)
     while status is None:
@@ -324,7 +341,7 @@ def _solve(program, settings):
                 status, stopped_by = "optimal_inaccurate", f"{type(error).__name__}: {error}"
             iterations += 1
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
-    weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx}
+    weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
     gap = bounds.gap()
     if status == "optimal" and (gap is None or gap > settings.tol_gap):
         status = "optimal_inaccurate"
@@ -337,8 +354,8 @@ def _solve(program, settings):
 
 
 def ipm_hinge(program, **options):
-    r"""Solve a hinge-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled) by the
-    dense interior point of this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small
+    r"""Solve a hinge-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled) or
+    :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small
     programs and working sets).
 
     Options (:class:`HingeIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
@@ -348,9 +365,11 @@ def ipm_hinge(program, **options):
     Returns a SolveResult (``solver = "ipm_hinge"``) at the best cone-feasible iterate, ``optimal`` only
     with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (``nu = -theta alpha o y``,
     the dual point of the best bound in the loss-gradient convention, for pricing), certified."""
+    from formulations.gated import GatedReLUProgram
     from formulations.relu import ReLUProgram
-    if type(program) is not ReLUProgram or program.loss.name != "hinge":
-        raise ValueError("ipm_hinge solves the hinge-loss constrained program (exact or sampled)")
+    if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name != "hinge":
+        raise ValueError("ipm_hinge solves the hinge-loss constrained program (exact or sampled) or the "
+                         "hinge-loss gated program")
     settings = settings_from_options("ipm_hinge", HingeIPMSettings, options)
     return _solve(program, settings)
 

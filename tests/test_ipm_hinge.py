@@ -15,10 +15,11 @@ from solvers.ipm_hinge import ipm_hinge
 from solvers.result import ConvergenceWarning
 
 
-def test_the_hinge_battery_passes_at_the_interior_points_tolerance():
+@pytest.mark.parametrize("formulation", ["relu", "gated"])
+def test_the_hinge_battery_passes_at_the_interior_points_tolerance(formulation):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = run_battery(ipm_hinge, reference_problems("relu", "hinge"), name="ipm")
+        report = run_battery(ipm_hinge, reference_problems(formulation, "hinge"), name="ipm")
     assert report.passed, report.table()
 
 
@@ -38,7 +39,7 @@ def test_its_certificate_brackets_the_oracle_optimum():
 def test_it_refuses_other_programs():
     X, y = np.eye(4), np.array([1.0, -1.0, 1.0, -1.0])
     for program in (make_program("sampled", X, y, "logistic", 0.1, n_patterns=2, seed=0),
-                    make_program("gated", X, y, "hinge", 0.1, n_patterns=2, seed=0),
+                    make_program("gated", X, y, "logistic", 0.1, n_patterns=2, seed=0),
                     make_program("robust", X, y, "hinge", 0.1, n_patterns=2, seed=0, epsilon=0.01)):
         with pytest.raises(ValueError, match="hinge-loss constrained program"):
             ipm_hinge(program)
@@ -53,4 +54,17 @@ def test_the_hinge_working_set_certifies_where_the_split_admm_stalls():
     result = admm(program, max_iter=1000)
     assert result.status == "optimal" and result.info["working_set_patterns"] >= 1
     assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+    assert abs(result.objective - optimum) <= 1e-6 * max(1.0, optimum)
+
+
+def test_the_gated_hinge_working_set_certifies_where_fista_stalls():
+    from solvers import fista
+    program = RandomSpec.draw("gated", "hinge", 161576974).build()  # n = 546, d = 15 + bias, 6 gates
+    optimum = solve_oracle(program).objective
+    with pytest.warns(ConvergenceWarning):
+        plain = fista(program, max_iter=2000, working_set=False)
+    assert plain.status == "max_iter"
+    result = fista(program, max_iter=2000)
+    assert result.status == "optimal" and result.info["working_set_patterns"] >= 1
+    assert result.info["dual_objective"] <= optimum + 1e-8 * max(1.0, optimum)
     assert abs(result.objective - optimum) <= 1e-6 * max(1.0, optimum)

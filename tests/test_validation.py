@@ -253,7 +253,7 @@ def test_python_api_refuses_bad_arguments_by_name(call, message):
     ("sampled", "logistic", "admm", {}),
     ("robust", "hinge", "admm", {}),
     ("sampled", "squared", "ipm", {}),
-    ("gated", "hinge", "fista", {}),
+    ("gated", "hinge", "fista", {"working_set": False}),
 ])
 def test_a_convergence_warning_names_the_users_call(data, formulation, loss, solver_name, options):
     """However deep in the package a solver stops (dispatchers, BLAS thread limits, run objects), its

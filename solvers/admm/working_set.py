@@ -43,12 +43,15 @@ PRICE_TOL = 1e-9
 def price_patterns(program, nu, patterns, deadline=None):
     r"""``rho_j`` of the module docstring for the ``patterns`` (column indices of ``program.D``) at the dual
     vector ``nu`` (original units): the larger of the prices of the pattern's two blocks. A block whose
-    gradient ``|M_j^T nu|`` is at most beta needs no multipliers (price = that norm). Patterns not reached
-    before ``deadline`` are priced ``inf`` (the bound is then not claimed)."""
+    gradient ``|M_j^T nu|`` is at most beta needs no multipliers (price = that norm); the gated program has
+    no cone rows, one block per gate, and its price is that norm. Patterns not reached before ``deadline``
+    are priced ``inf`` (the bound is then not claimed)."""
     X, D = program.X, program.D[:, patterns]
     G = X.T @ (D * nu[:, None])  # M_j^T nu of the v block; the w block's is -G_j
     prices = np.linalg.norm(G, axis=0)
     beta = program.beta_value
+    if _gated(program):
+        return prices
     for k in np.flatnonzero(prices > beta):
         if deadline is not None and time.perf_counter() > deadline:
             prices[k:] = np.where(prices[k:] > beta, np.inf, prices[k:])
@@ -78,6 +81,11 @@ def patterns_in_use(B, P):
     return np.flatnonzero(used[:P] | used[P:])
 
 
+def _gated(program):
+    from formulations.gated import GatedReLUProgram
+    return isinstance(program, GatedReLUProgram)
+
+
 def _inner_solver(loss):
     if loss == "squared":
         from ..ipm import ipm
@@ -87,9 +95,9 @@ def _inner_solver(loss):
 
 
 def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
-    """Solve the squared- or hinge-loss ``program`` on the working set ``patterns`` by the interior point
-    and certify the result on the full program (module docstring); patterns priced above beta join and the
-    interior point runs again, up to ``max_rounds`` times.
+    """Solve the squared- or hinge-loss constrained ``program`` (or the hinge-loss gated one) on the working
+    set ``patterns`` by the interior point and certify the result on the full program (module docstring);
+    patterns priced above beta join and the interior point runs again, up to ``max_rounds`` times.
 
     Returns None when no round produced a point, else a dict with ``weights`` (full program, original
     units), ``objective``, ``violation``, ``dual_bound`` (None when pricing did not finish), ``gap``
@@ -97,9 +105,10 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
     ``ipm_iterations``."""
     from formulations import make_program
 
-    loss = program.loss.name
-    if loss not in LOSSES:
-        raise ValueError(f"the working-set polish has no inner solver for the {loss} loss")
+    loss, gated = program.loss.name, _gated(program)
+    if loss not in LOSSES or (gated and loss != "hinge"):
+        raise ValueError(f"the working-set polish has no inner solver for the {loss} loss"
+                         f"{' on the gated program' if gated else ''}")
     inner = _inner_solver(loss)
     working = np.unique(np.asarray(patterns, dtype=int))
     P = program.D.shape[1]
@@ -109,7 +118,8 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
         remaining = None if deadline is None else deadline - time.perf_counter()
         if working.size == 0 or (remaining is not None and remaining <= 0):
             break
-        sub = make_program("sampled", program.X, program.y, loss, beta, D=program.D[:, working])
+        sub = make_program("gated" if gated else "sampled", program.X, program.y, loss, beta,
+                           D=program.D[:, working])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sub-program's status is judged here, on the full program
             result = inner(sub, tol_gap=0.1 * tol_gap, time_limit=remaining)
@@ -117,7 +127,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
         nu = result.info.get("dual_vector")
         if result.weights is None:
             break
-        weights = {key: np.zeros((program.X.shape[1], P)) for key in ("V", "W")}
+        weights = {key: np.zeros((program.X.shape[1], P)) for key in (("U",) if gated else ("V", "W"))}
         for key in weights:
             weights[key][:, working] = result.weights[key]
         outside = np.setdiff1d(np.arange(P), working)
