@@ -111,3 +111,11 @@ def test_benchmark_robust_quick(capsys):
     code = load("benchmark_robust").main(["--quick"])
     out = capsys.readouterr().out
     assert code in (0, None) and "| clarabel |" in out and "| admm_robust |" in out
+
+
+def test_benchmark_scale_quick(tmp_path):
+    """Every path runs in its own process and lands in the table with its peak memory."""
+    module = load("benchmark_scale")
+    assert module.main(["--quick", "--losses", "hinge", "--n", "200", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "benchmark_scale.md").read_text()
+    assert "| hinge | admm | 200 | optimal |" in table and "| hinge | clarabel | 200 | optimal |" in table
