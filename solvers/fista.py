@@ -577,7 +577,7 @@ def _working_set(run, x, settings, info, final=False):
     """Gated hinge: the second-order polish on the gates ``x`` uses (:mod:`solvers.admm.working_set`, the
     dense hinge interior point priced on every gate), on its schedule. Its bound joins the run's; returns
     the certified U, or None."""
-    from .admm.working_set import working_set_polish
+    from .admm.working_set import WorkingSetSchedule, working_set_polish
     if not (settings.working_set and isinstance(run.program, GatedReLUProgram)
             and run.working_set_schedule.due(run.it, final)):
         return None
@@ -586,10 +586,8 @@ def _working_set(run, x, settings, info, final=False):
         return None
     info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
     t0 = time.perf_counter()
-    deadline = t0 + max(2.0, t0 - run.t_start)
-    if settings.time_limit is not None:
-        deadline = min(deadline, run.t_start + settings.time_limit)
-    polished = working_set_polish(run.program, gates, run.tol_gap, deadline)
+    polished = working_set_polish(run.program, gates, run.tol_gap,
+                                  WorkingSetSchedule.deadline(t0, run.t_start, settings.time_limit))
     info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
     if polished is None or polished["dual_bound"] is None:
         return None

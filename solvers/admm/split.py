@@ -442,7 +442,7 @@ class SplitADMM:
         info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
         t0 = time.perf_counter()
         polished = working_set_polish(self.program, patterns, settings.tol_gap,
-                                      PolishSchedule.deadline(t0, self.t_start, settings.time_limit))
+                                      WorkingSetSchedule.deadline(t0, self.t_start, settings.time_limit))
         info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
         if polished is None or polished["dual_bound"] is None:
             return False

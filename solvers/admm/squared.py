@@ -573,7 +573,7 @@ class _SquaredADMM:
             return False
         self.info["working_set_attempts"] = self.info.get("working_set_attempts", 0) + 1
         t0 = time.perf_counter()
-        deadline = PolishSchedule.deadline(t0, self.t_start, s.time_limit)
+        deadline = WorkingSetSchedule.deadline(t0, self.t_start, s.time_limit)
         polished = working_set_polish(self.program, patterns, s.tol_gap, deadline)
         self.info["working_set_time_s"] = self.info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
         if polished is None or polished["gap"] is None:

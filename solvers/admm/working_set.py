@@ -74,6 +74,14 @@ class WorkingSetSchedule:
         self.next_it = 4 * max(it, 1)
         return True
 
+    @staticmethod
+    def deadline(now, t_start, time_limit=None):
+        """The end of an attempt started at ``now``: twice the run so far, at least 10 s (an interior point
+        cut short is wasted, and at the small beta where the first-order iterations stall it is the
+        faster finish), and never past the time limit (None: none)."""
+        end = now + max(10.0, 2.0 * (now - t_start))
+        return end if time_limit is None else min(end, t_start + time_limit)
+
 
 def patterns_in_use(B, P):
     """The patterns (column indices of D) whose v or w block is nonzero in the d x 2P iterate ``B``."""
