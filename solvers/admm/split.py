@@ -44,14 +44,18 @@ the cones (NNLS per violating block) and a sharper dual bound is computed at it 
 on its active cone rows, NNLS ones for zero blocks that violate dual feasibility); (ii) polishing
 (:mod:`solvers.admm.polish`, Newton on the reduced problem once the support and the active cone rows are
 stable; for the hinge also the margin pieces read off the prox output z: below 1, on the kink, above 1).
-A point whose objective is within ``tol_gap`` (relative) of the best dual bound stops the solver with
-status ``optimal``. Attempts back off geometrically in iterations. Iteration and time limits. Adaptive
+(iii) for the hinge, the working-set polish (:mod:`solvers.admm.working_set`: the dense interior point on
+the patterns b uses, priced on all of them). A point whose objective is within ``tol_gap`` (relative) of
+the best dual bound stops the solver. The returned point - the certified one, or the best of b and a and
+their projections onto the cones - is graded ``optimal`` when its own certified gap against the best bound
+of the run is at most ``max(10 tol_gap, 1e-5)`` (the projection onto the cones may cost a little of the
+gap the iterate had) at a feasible point; ``info["duality_gap_rel"]`` gives the gap itself. Attempts back
+off geometrically in iterations. Iteration and time limits. Adaptive
 rho: residual balancing (OSQP), applied when the normalised residuals are more than
 ``adaptive_rho_tolerance`` apart.
 
-The hinge acceptance of the battery is looser than the logistic one: on nearly separable data (small
-beta) the reduced KKT system of the hinge polish is singular (as many kink samples as free directions),
-so such a run ends at ``max_iter`` with an uncertified point.
+On nearly separable data (small beta) the reduced KKT system of the hinge's active-set polish is singular
+(as many kink samples as free directions); the working-set interior point is what certifies those runs.
 """
 from __future__ import annotations
 
