@@ -539,12 +539,14 @@ def run_random_instance(problem, name, solver=None, **options):
     test itself) and with ``solver`` (default: the hand-written solver ``name`` through
     :func:`solvers.registry.solve`, default limits) and judge it."""
     import warnings
+    from formulations.robust import CollapsedConesWarning
     from .result import CollapsedNetworkWarning, ConvergenceWarning
     spec = next(tag for tag in problem.tags if isinstance(tag, RandomSpec))
     run = RandomRun(name, spec.formulation, spec.loss, spec.seed, problem.description)
     program = problem.build()
-    with warnings.catch_warnings():  # the status says it; a zero model is a valid optimum (large beta)
+    with warnings.catch_warnings():  # the status says it; a zero model is a valid optimum (large beta, eps)
         warnings.simplefilter("ignore", CollapsedNetworkWarning)
+        warnings.simplefilter("ignore", CollapsedConesWarning)
         reference = solve_oracle(program, "clarabel", fallback=None)
         if reference.status != "optimal" and name != "scs":  # SCS answers, unless it is the solver under test
             failed = reference.status
@@ -562,6 +564,7 @@ def run_random_instance(problem, name, solver=None, **options):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", CollapsedNetworkWarning)
+            warnings.simplefilter("ignore", CollapsedConesWarning)
             output = solver(program, **options)
     except Exception as exc:  # a solver that raises on a valid program fails the battery
         run.verdict, run.reason, run.solve_time_s = "FAIL", f"raised {type(exc).__name__}: {exc}", \
