@@ -146,8 +146,9 @@ class FISTASettings:
     #: None: 1 (hinge margins are O(1))
     rho: Optional[float] = None
     print_every: int = 500
-    #: gated hinge: the second-order polish on the gates in use (solvers.admm.working_set), first after this
-    #: many iterations, then after 4x as many each time, and at the end of an uncertified run
+    #: gated hinge and logistic: the second-order polish on the gates in use (solvers.admm.working_set), for
+    #: the hinge first after this many iterations, then after 4x as many each time; for both at the end of
+    #: an uncertified run
     working_set: bool = True
     working_set_after: int = 2000
 
@@ -505,6 +506,11 @@ def _solve_smooth(run, settings, start, info):
     info["stopped_by"] = {"certified": "duality_gap", "optimal": "residual"}.get(status)
     status = "optimal" if status == "certified" else status
     lam = gz if gz is not None else loss.gradient(Ax, y)
+    if status not in ("optimal", "diverged"):
+        polished = _working_set(run, x, settings, info, final=True)
+        if polished is not None:
+            x, Ax, status = polished, run.op.A(polished), "optimal"
+            info["stopped_by"], lam = "duality_gap", loss.gradient(run.op.A(polished), y)
     return x, Ax, L, status, res, lam
 
 
@@ -574,12 +580,13 @@ def _solve_hinge(run, settings, start, warm, info):
 
 
 def _working_set(run, x, settings, info, final=False):
-    """Gated hinge: the second-order polish on the gates ``x`` uses (:mod:`solvers.admm.working_set`, the
-    dense hinge interior point priced on every gate), on its schedule. Its bound joins the run's; returns
-    the certified U, or None."""
+    """Gated hinge and logistic: the second-order polish on the gates ``x`` uses
+    (:mod:`solvers.admm.working_set`, the dense interior point priced on every gate), on its schedule (the
+    smooth loss only at the end of an uncertified run). Its bound joins the run's; returns the certified U,
+    or None."""
     from .admm.working_set import WorkingSetSchedule, working_set_polish
     if not (settings.working_set and isinstance(run.program, GatedReLUProgram)
-            and run.working_set_schedule.due(run.it, final)):
+            and run.loss.name in ("hinge", "logistic") and run.working_set_schedule.due(run.it, final)):
         return None
     gates = np.flatnonzero(np.any(x != 0, axis=0))
     if gates.size == 0:

@@ -165,7 +165,7 @@ def test_options_are_the_settings_fields():
 
 def test_verbose_table_on_stderr(capsys):
     with pytest.warns(ConvergenceWarning):
-        admm_split(_program("logistic"), verbose=True, max_iter=100, check_every=10)
+        admm_split(_program("logistic"), verbose=True, max_iter=100, check_every=10, working_set=False)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "prim res" in captured.err and "status" in captured.err

@@ -304,8 +304,8 @@ def test_help_shows_every_default(capsys):
 
 def test_warnings_reach_the_terminal_as_one_clean_line(capsys):
     """A solver's ConvergenceWarning is one 'cvxnn: warning: ...' line, without a source path."""
-    code, _, err = run_cli(capsys, "solve", "--data", "moons", "--loss", "logistic", "--solver", "admm",
-                           "--max-iter", "3")
+    code, _, err = run_cli(capsys, "solve", "--data", "moons", "--formulation", "scp", "--loss", "hinge",
+                           "--solver", "fista", "--max-iter", "3")
     warning_lines = [line for line in err.splitlines() if "warning" in line.lower()]
     assert code == 0 and warning_lines
     assert all(line.startswith("cvxnn: warning: ") and ".py" not in line for line in warning_lines)

@@ -251,7 +251,7 @@ def test_warm_start_reduces_iterations(form, loss):
 def test_max_iter_tiny_gives_status_and_warning():
     prog = _program("gated", "logistic")
     with pytest.warns(ConvergenceWarning, match="max_iter"):
-        res = fista(prog, max_iter=3)
+        res = fista(prog, max_iter=3, working_set=False)
     assert res.status == "max_iter" and res.iterations == 3
     assert isinstance(res, SolveResult) and not res.converged
     assert np.all(np.isfinite(res.weights["U"]))

@@ -250,7 +250,7 @@ def test_python_api_refuses_bad_arguments_by_name(call, message):
 @pytest.mark.parametrize("formulation, loss, solver_name, options", [
     ("sampled", "squared", "admm", {"working_set": False}),
     ("sampled", "hinge", "admm", {"working_set": False}),
-    ("sampled", "logistic", "admm", {}),
+    ("sampled", "logistic", "admm", {"working_set": False}),
     ("robust", "hinge", "admm", {}),
     ("sampled", "squared", "ipm", {}),
     ("gated", "hinge", "fista", {"working_set": False}),

@@ -1,9 +1,10 @@
-r"""Second-order polish of the ADMMs on a working set of patterns (squared and hinge loss).
+r"""Second-order polish of the ADMMs (and of FISTA on the gated program) on a working set of patterns.
 
 An ADMM iterate tells which patterns carry weight long before its residuals are small. Restricted to
 those patterns (the working set ``W``), the program is small, and an interior point solves it to a
 certified gap in a few dozen Newton steps, however degenerate the cones are: the structured one of
-:mod:`solvers.ipm` for the squared loss, the dense one of :mod:`solvers.ipm_hinge` for the hinge. Its
+:mod:`solvers.ipm` for the squared loss, the dense one of :mod:`solvers.ipm_dense` for the hinge and the
+logistic loss. Its
 point, with zero blocks on the other patterns, is feasible for the full program. A lower bound for the
 full program comes from the interior point's dual vector ``nu`` (the loss gradient's convention, already
 scaled so that the blocks of ``W`` are dual feasible) by pricing every pattern outside ``W``, both of its
@@ -34,7 +35,7 @@ from ..core.dual import certified_gap, dual_scaling
 __all__ = ["working_set_polish", "price_patterns", "WorkingSetSchedule", "patterns_in_use", "LOSSES"]
 
 #: the losses with a second-order inner solver
-LOSSES = ("squared", "hinge")
+LOSSES = ("squared", "hinge", "logistic")
 
 #: a pattern enters the working set when its price exceeds beta by more than this (relative)
 PRICE_TOL = 1e-9
@@ -98,12 +99,13 @@ def _inner_solver(loss):
     if loss == "squared":
         from ..ipm import ipm
         return ipm
-    from ..ipm_hinge import ipm_hinge
-    return ipm_hinge
+    from ..ipm_dense import ipm_dense
+    return ipm_dense
 
 
 def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
-    """Solve the squared- or hinge-loss constrained ``program`` (or the hinge-loss gated one) on the working
+    """Solve the constrained ``program`` (squared, hinge or logistic loss; or the gated one with the hinge or
+    logistic loss) on the working
     set ``patterns`` by the interior point and certify the result on the full program (module docstring);
     patterns priced above beta join and the interior point runs again, up to ``max_rounds`` times.
 
@@ -114,7 +116,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
     from formulations import make_program
 
     loss, gated = program.loss.name, _gated(program)
-    if loss not in LOSSES or (gated and loss != "hinge"):
+    if loss not in LOSSES or (gated and loss == "squared"):
         raise ValueError(f"the working-set polish has no inner solver for the {loss} loss"
                          f"{' on the gated program' if gated else ''}")
     inner = _inner_solver(loss)

@@ -43,14 +43,17 @@ from .core.options import check_int, check_positive, keyword_signature, settings
 from .core.prox import block_norms
 from .result import finish_run
 
-__all__ = ["ipm_hinge", "HingeIPMSettings"]
+__all__ = ["ipm_dense", "DenseIPMSettings", "LOSSES"]
+
+#: the losses this interior point solves: the hinge through its slacks, the logistic as a smooth objective
+LOSSES = ("hinge", "logistic")
 
 _STEP_FRACTION = 0.95
 
 
 @dataclass
-class HingeIPMSettings:
-    """The options of :func:`ipm_hinge` with their defaults."""
+class DenseIPMSettings:
+    """The options of :func:`ipm_dense` with their defaults."""
 
     tol_gap: float = 1e-7
     feas_tol: float = 1e-9
@@ -58,10 +61,10 @@ class HingeIPMSettings:
     time_limit: Optional[float] = None
 
     def __post_init__(self):
-        self.tol_gap = check_positive("ipm_hinge", "tol_gap", self.tol_gap)
-        self.feas_tol = check_positive("ipm_hinge", "feas_tol", self.feas_tol)
-        self.max_iter = check_int("ipm_hinge", "max_iter", self.max_iter, 0)
-        self.time_limit = check_positive("ipm_hinge", "time_limit", self.time_limit, allow_none=True)
+        self.tol_gap = check_positive("ipm_dense", "tol_gap", self.tol_gap)
+        self.feas_tol = check_positive("ipm_dense", "feas_tol", self.feas_tol)
+        self.max_iter = check_int("ipm_dense", "max_iter", self.max_iter, 0)
+        self.time_limit = check_positive("ipm_dense", "time_limit", self.time_limit, allow_none=True)
 
 
 class _Data(PatternMaps):
@@ -73,6 +76,8 @@ class _Data(PatternMaps):
         X = np.asarray(program.X, float)
         self.sx = max(float(np.sqrt(np.mean(X * X))), 1e-300)
         super().__init__(X / self.sx, program.D)
+        self.loss = program.loss
+        self.hinge = self.loss.name == "hinge"
         self.cones = not gated
         if gated:
             self.Dpm = program.D
@@ -80,28 +85,47 @@ class _Data(PatternMaps):
         self.beta = program.beta_value / self.sx
         self.J = self.Dpm.shape[1]
         self.Z = (self.Dpm[:, :, None] * self.X[:, None, :]).reshape(self.n, self.J * self.d)
-        self.orthant = 2 * self.n + (self.n * self.J if self.cones else 0)
+        self.slacks = self.n if self.hinge else 0  # the hinge's xi; a smooth loss has none
+        self.orthant = 2 * self.slacks + (self.n * self.J if self.cones else 0)
         self.degree = self.orthant + self.J
 
     def split(self, v):
-        """An orthant vector -> (sample slacks, margins, cone rows n x J or None)."""
-        n = self.n
-        return v[:n], v[n:2 * n], (v[2 * n:].reshape(n, self.J) if self.cones else None)
+        """An orthant vector -> (sample slacks, margins, cone rows n x J or None); the first two are empty
+        for a smooth loss."""
+        m = self.slacks
+        return v[:m], v[m:2 * m], (v[2 * m:].reshape(self.n, self.J) if self.cones else None)
+
+    def predict(self, A):
+        """``Z a`` (scaled data)."""
+        return self.Z @ A.T.reshape(-1)
+
+    def ZT(self, r):
+        """``Z^T r`` as a d x J array."""
+        return (self.Z.T @ r).reshape(self.J, self.d).T
 
     def G(self, A, t, xi):
-        """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - y o (Z a)``,
-        ``-S o (X a_j)`` and ``(-t_j, -a_j)``."""
-        margin = self.y * (self.Z @ A.T.reshape(-1))
-        parts = [-xi, -xi - margin] + ([(-self.S2 * (self.X @ A)).reshape(-1)] if self.cones else [])
-        return np.concatenate(parts), -t, -A
+        """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - y o (Z a)``
+        (hinge only), ``-S o (X a_j)`` and ``(-t_j, -a_j)``."""
+        parts = [-xi, -xi - self.y * self.predict(A)] if self.hinge else []
+        if self.cones:
+            parts.append((-self.S2 * (self.X @ A)).reshape(-1))
+        return (np.concatenate(parts) if parts else np.zeros(0)), -t, -A
 
     def GT(self, vL, v0, v1):
         """``G^T v`` as ``(a part d x J, t part, xi part)``."""
         v_xi, v_margin, v_cone = self.split(vL)
-        a_part = -(self.Z.T @ (self.y * v_margin)).reshape(self.J, self.d).T - v1
+        a_part = -v1 - (self.ZT(self.y * v_margin) if self.hinge else 0.0)
         if self.cones:
-            a_part -= self.XT @ (self.S2 * v_cone)
+            a_part = a_part - self.XT @ (self.S2 * v_cone)
         return a_part, -v0, -v_xi - v_margin
+
+    def smooth_gradient(self, A):
+        """The smooth loss's gradient ``Z^T l'(Z a)`` (d x J); zero for the hinge (its loss is in xi)."""
+        return 0.0 if self.hinge else self.ZT(self.loss.gradient(self.predict(A), self.y))
+
+    def smooth_curvature(self, A):
+        """``l''(Z a)`` per sample (smooth loss), the weights of its Hessian ``Z^T diag(l'') Z``."""
+        return self.loss.hessian(self.predict(A), self.y)
 
     def cone_term(self, lam):
         """``X^T (S o lambda)`` per block (zero without cone rows)."""
@@ -131,32 +155,35 @@ def _start(data):
     """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
     d, J = data.d, data.J
     ones_L, ones_J = np.ones(data.orthant), np.ones(J)
-    return _Point(np.zeros((d, J)), np.zeros(J), np.zeros(data.n), ones_L, ones_J.copy(), np.zeros((d, J)),
+    return _Point(np.zeros((d, J)), np.zeros(J), np.zeros(data.slacks), ones_L, ones_J.copy(), np.zeros((d, J)),
                   ones_L.copy(), ones_J.copy(), np.zeros((d, J)))
 
 
 def _residuals(data, p):
-    """Primal ``G x + s - h`` and dual ``c + G^T z`` residuals."""
+    """Primal ``G x + s - h`` and dual ``grad f + G^T z`` residuals (f: the linear objective, plus the
+    smooth loss)."""
     gL, g0, g1 = data.G(p.A, p.t, p.xi)
     hL = np.zeros(data.orthant)
-    hL[data.n:2 * data.n] = -1.0
+    hL[data.slacks:2 * data.slacks] = -1.0
     primal = (gL + p.sL - hL, g0 + p.s0, g1 + p.s1)
     a_part, t_part, xi_part = data.GT(p.zL, p.z0, p.z1)
-    dual = (a_part, data.beta + t_part, 1.0 + xi_part)
+    dual = (a_part + data.smooth_gradient(p.A), data.beta + t_part, 1.0 + xi_part)
     return primal, dual
 
 
 class _Newton:
-    """The Newton system at the scaling ``nt``: ``G^T W^{-2} G`` with xi eliminated, factorised once."""
+    """The Newton system at the point ``p`` and scaling ``nt``: ``H + G^T W^{-2} G`` (H: the smooth loss's
+    Hessian ``Z^T diag(l'') Z``, or none for the hinge, whose xi is eliminated), factorised once."""
 
     def __init__(self, data, p, nt):
         self.data, self.nt = data, nt
-        d, J, n = data.d, data.J, data.n
+        d, J = data.d, data.J
         h = p.zL / p.sL  # W^{-2} on the orthant
         h_xi, h_margin, h_cone = data.split(h)
         self.h_xi, self.h_margin, self.h_sum = h_xi, h_margin, h_xi + h_margin
         self.Wi2 = nt.inverse_squared()  # (J, d+1, d+1)
-        omega = h_xi * h_margin / self.h_sum
+        self.curvature = None if data.hinge else data.smooth_curvature(p.A)
+        omega = h_xi * h_margin / self.h_sum if data.hinge else self.curvature
         size = d * J + J
         K = np.zeros((size, size))
         K[:d * J, :d * J] = data.Z.T @ (omega[:, None] * data.Z)
@@ -181,18 +208,23 @@ class _Newton:
                     raise
 
     def solve_x(self, ra, rt, rxi):
-        """``(G^T W^{-2} G) dx = r`` with xi eliminated, one refinement step on the reduced system."""
+        """``(H + G^T W^{-2} G) dx = r`` with xi eliminated, one refinement step on the reduced system."""
         data, d, J = self.data, self.data.d, self.data.J
-        rhs = np.concatenate([(ra - (data.Z.T @ (data.y * self.h_margin * rxi / self.h_sum)).reshape(J, d).T)
-                              .T.reshape(-1), rt])
+        if data.hinge:
+            ra = ra - data.ZT(data.y * self.h_margin * rxi / self.h_sum)
+        rhs = np.concatenate([ra.T.reshape(-1), rt])
         sol = sla.cho_solve(self.cho, rhs, check_finite=False)
         sol += sla.cho_solve(self.cho, rhs - self.K @ sol, check_finite=False)
         dA = sol[:d * J].reshape(J, d).T
-        dxi = (rxi - self.h_margin * data.y * (data.Z @ sol[:d * J])) / self.h_sum
+        dxi = (rxi - self.h_margin * data.y * (data.Z @ sol[:d * J])) / self.h_sum if data.hinge else rxi
         return dA, sol[d * J:], dxi
 
+    def hessian_times(self, dA):
+        """``H da`` (d x J; zero for the hinge)."""
+        return 0.0 if self.curvature is None else self.data.ZT(self.curvature * self.data.predict(dA))
+
     def direction(self, bx, bz, bs, refinements=3):
-        """Solve ``G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs``; returns
+        """Solve ``H dx + G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs``; returns
         ``(dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1)``. Late in a run the zero blocks make the reduced
         system ill-conditioned, so the direction is refined on these full equations (a correction is kept
         only when it lowers the largest residual)."""
@@ -210,7 +242,7 @@ class _Newton:
         return step
 
     def _kkt_residual(self, step, bx, bz, bs):
-        """``(bx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as nine arrays."""
+        """``(bx - H dx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as nine arrays."""
         data, nt = self.data, self.nt
         dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1 = step
         ga, gt, gxi = data.GT(dzL, dz0, dz1)
@@ -220,7 +252,7 @@ class _Newton:
         u0, u1 = wz0 + ws0, wz1 + ws1
         j0, j1 = _jordan(nt.lam0, nt.lam1, u0, u1)
         uL = nt.wL * dzL + dsL / nt.wL
-        return (bx[0] - ga, bx[1] - gt, bx[2] - gxi, bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
+        return (bx[0] - ga - self.hessian_times(dA), bx[1] - gt, bx[2] - gxi, bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
                 bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
 
     def _solve(self, bx, bz, bs):
@@ -283,31 +315,37 @@ class _Bounds:
         self.primal, self.A, self.dual, self.nu = np.inf, None, -np.inf, None
 
     def update(self, p):
-        data = self.data
-        pred = data.Z @ p.A.T.reshape(-1)
-        violation = data.violation(p.A)
-        objective = float(np.sum(np.maximum(0.0, 1.0 - data.y * pred))) + data.beta * float(np.sum(block_norms(p.A)))
-        if violation <= self.feas_tol and objective < self.primal:
+        """Keep the point if it is cone-feasible and better; a dual bound at ``nu`` (the loss gradient's
+        convention: the hinge's ``-alpha o y`` with alpha clipped into [0, 1], or ``l'(Z a)``) with the
+        interior point's cone multipliers - the best ones for nu (NNLS) once the gap is below 1e-2 -
+        scaled by theta."""
+        data, loss = self.data, self.data.loss
+        pred = data.predict(p.A)
+        objective = loss.value(pred, data.y) + data.beta * float(np.sum(block_norms(p.A)))
+        if data.violation(p.A) <= self.feas_tol and objective < self.primal:
             self.primal, self.A = objective, p.A.copy()
-        alpha = np.clip(p.zL[data.n:2 * data.n], 0.0, 1.0) * data.y  # alpha o y
-        R = data.MT(alpha) + (data.cone_term(np.maximum(data.split(p.zL)[2], 0.0)) if data.cones else 0.0)
+        if data.hinge:
+            nu = -np.clip(data.split(p.zL)[1], 0.0, 1.0) * data.y
+        else:
+            nu = loss.gradient(pred, data.y)
+        R = data.MT(nu) - (data.cone_term(np.maximum(data.split(p.zL)[2], 0.0)) if data.cones else 0.0)
         worst = float(np.max(block_norms(R), initial=0.0))
-        if data.cones and worst > data.beta and certified_gap(self.primal, float(np.sum(np.abs(alpha)))) < 1e-2:
-            worst = self.best_multipliers(alpha, R)
+        if data.cones and worst > data.beta and certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
+            worst = self.best_multipliers(nu, R)
         theta = dual_scaling(worst, data.beta)
-        dual = theta * float(np.sum(np.abs(alpha)))
+        dual = loss.dual_value(theta * nu, data.y)
         if dual > self.dual:
-            self.dual, self.nu = dual, -theta * alpha  # the loss-gradient convention: nu = -alpha o y
+            self.dual, self.nu = dual, theta * nu
 
-    def best_multipliers(self, alpha, R):
-        """``max_j min_{lambda >= 0} |M_j^T (alpha o y) + X^T (S_j o lambda)|_2`` (NNLS per block whose
-        interior-point multipliers leave it above beta): the smallest theta-scaling alpha allows."""
+    def best_multipliers(self, nu, R):
+        """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2`` (NNLS per block whose interior-point
+        multipliers leave it above beta): the smallest theta-scaling nu allows."""
         data = self.data
         norms = block_norms(R)
-        G = data.MT(alpha)
+        G = data.MT(nu)
         for j in np.flatnonzero(norms > data.beta):
             rows = (data.S2[:, j:j + 1] * data.X).T  # X^T (S_j o lambda) = rows @ lambda
-            norms[j] = min(norms[j], nnls(rows, -G[:, j], maxiter=50 * rows.shape[1])[1])
+            norms[j] = min(norms[j], nnls(rows, G[:, j], maxiter=50 * rows.shape[1])[1])
         return float(np.max(norms, initial=0.0))
 
     def gap(self):
@@ -349,29 +387,29 @@ def _solve(program, settings):
             "dual_vector": bounds.nu, "certified": status == "optimal"}
     if stopped_by is not None:
         info["stopped_by"] = stopped_by
-    return finish_run(program, weights, status=status, solver="ipm_hinge", iterations=iterations,
+    return finish_run(program, weights, status=status, solver="ipm_dense", iterations=iterations,
                       solve_time_s=time.perf_counter() - t_start, info=info)
 
 
-def ipm_hinge(program, **options):
+def ipm_dense(program, **options):
     r"""Solve a hinge-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled) or
     :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small
     programs and working sets).
 
-    Options (:class:`HingeIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
+    Options (:class:`DenseIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
     ``time_limit`` (None).
 
-    Returns a SolveResult (``solver = "ipm_hinge"``) at the best cone-feasible iterate, ``optimal`` only
+    Returns a SolveResult (``solver = "ipm_dense"``) at the best cone-feasible iterate, ``optimal`` only
     with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (``nu = -theta alpha o y``,
     the dual point of the best bound in the loss-gradient convention, for pricing), certified."""
     from formulations.gated import GatedReLUProgram
     from formulations.relu import ReLUProgram
-    if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name != "hinge":
-        raise ValueError("ipm_hinge solves the hinge-loss constrained program (exact or sampled) or the "
-                         "hinge-loss gated program")
-    settings = settings_from_options("ipm_hinge", HingeIPMSettings, options)
+    if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name not in LOSSES:
+        raise ValueError("ipm_dense solves the hinge- or logistic-loss constrained program (exact or sampled) "
+                         "or the gated program with those losses")
+    settings = settings_from_options("ipm_dense", DenseIPMSettings, options)
     return _solve(program, settings)
 
 
-ipm_hinge.__signature__ = keyword_signature(HingeIPMSettings)
+ipm_dense.__signature__ = keyword_signature(DenseIPMSettings)

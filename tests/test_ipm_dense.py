@@ -1,5 +1,5 @@
-"""The dense hinge interior point (solvers/ipm_hinge.py) and the hinge working-set polish of the split ADMM,
-against Clarabel."""
+"""The dense interior point for the hinge and logistic losses (solvers/ipm_dense.py) and the working-set
+polish that uses it (split ADMM, gated-hinge FISTA), against Clarabel."""
 from __future__ import annotations
 
 import warnings
@@ -11,22 +11,22 @@ from formulations import make_program
 from solvers import solve_oracle
 from solvers.admm import admm
 from solvers.battery import RandomSpec, reference_problems, run_battery
-from solvers.ipm_hinge import ipm_hinge
+from solvers.ipm_dense import ipm_dense
 from solvers.result import ConvergenceWarning
 
 
-@pytest.mark.parametrize("formulation", ["relu", "gated"])
-def test_the_hinge_battery_passes_at_the_interior_points_tolerance(formulation):
+@pytest.mark.parametrize("formulation, loss", [("relu", "hinge"), ("gated", "hinge"), ("relu", "logistic")])
+def test_the_battery_passes_at_the_interior_points_tolerance(formulation, loss):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = run_battery(ipm_hinge, reference_problems(formulation, "hinge"), name="ipm")
+        report = run_battery(ipm_dense, reference_problems(formulation, loss), name="ipm")
     assert report.passed, report.table()
 
 
 def test_its_certificate_brackets_the_oracle_optimum():
     program = RandomSpec.draw("sampled", "hinge", 72124473).build()  # n = 533, d = 7 with bias, 3 patterns
     optimum = solve_oracle(program).objective
-    result = ipm_hinge(program)
+    result = ipm_dense(program)
     assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-7
     assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)  # Clarabel's own accuracy
     assert abs(result.objective - optimum) <= 1e-7 * max(1.0, optimum)
@@ -38,11 +38,11 @@ def test_its_certificate_brackets_the_oracle_optimum():
 
 def test_it_refuses_other_programs():
     X, y = np.eye(4), np.array([1.0, -1.0, 1.0, -1.0])
-    for program in (make_program("sampled", X, y, "logistic", 0.1, n_patterns=2, seed=0),
-                    make_program("gated", X, y, "logistic", 0.1, n_patterns=2, seed=0),
+    for program in (make_program("sampled", X, y, "squared", 0.1, n_patterns=2, seed=0),
+                    make_program("scp", X, y, "hinge", 0.1, n_patterns=2, seed=0),
                     make_program("robust", X, y, "hinge", 0.1, n_patterns=2, seed=0, epsilon=0.01)):
-        with pytest.raises(ValueError, match="hinge-loss constrained program"):
-            ipm_hinge(program)
+        with pytest.raises(ValueError, match="hinge- or logistic-loss constrained program"):
+            ipm_dense(program)
 
 
 def test_the_hinge_working_set_certifies_where_the_split_admm_stalls():
