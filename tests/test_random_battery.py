@@ -208,6 +208,26 @@ def test_scs_judges_when_clarabel_fails_but_never_itself(monkeypatch):
     assert calls[2:] == ["clarabel"] and run.verdict == "skipped"
 
 
+def test_a_false_certificate_is_confirmed_at_tight_tolerances(monkeypatch):
+    """Clarabel's default answer can lie below the optimum by more than the slack; a bound above it fails
+    only if Clarabel at tight tolerances agrees."""
+    calls = []
+
+    def loose_then_tight(program, solver="clarabel", *, fallback="scs", **options):
+        calls.append(bool(options))
+        result = solve_oracle(program, solver, fallback=None)
+        if not options:  # the default solve: 3e-6 below the optimum, as a slightly infeasible answer can be
+            result._objective *= 1.0 - 3e-6
+        return result
+    monkeypatch.setattr(battery, "solve_oracle", loose_then_tight)
+    exact_bound = _faked("optimal", dual_bound=lambda p: solve_oracle(p).objective)
+    run = run_random_instance(_small_problem(), "admm", solver=exact_bound)
+    assert calls == [False, True] and run.verdict == "pass" and not run.failed
+    false_bound = _faked("optimal", dual_bound=lambda p: solve_oracle(p).objective * (1 + 1e-3) + 1e-3)
+    run = run_random_instance(_small_problem(), "admm", solver=false_bound)
+    assert run.failed and "tight tolerances" in run.reason
+
+
 def test_a_feasible_point_below_clarabel_leaves_the_instance_out(monkeypatch):
     """Clarabel can say optimal and be wrong (it happens on exponential-cone programs): a feasible point
     with a lower objective proves it, and the instance is not held against the solver."""
