@@ -584,25 +584,16 @@ def _working_set(run, x, settings, info, final=False):
     (:mod:`solvers.admm.working_set`, the dense interior point priced on every gate), on its schedule (the
     smooth loss only at the end of an uncertified run). Its bound joins the run's; returns the certified U,
     or None."""
-    from .admm.working_set import WorkingSetSchedule, working_set_polish
+    from .admm.working_set import scheduled_attempt
     if not (settings.working_set and isinstance(run.program, GatedReLUProgram)
             and run.loss.name in ("hinge", "logistic") and run.working_set_schedule.due(run.it, final)):
         return None
-    gates = np.flatnonzero(np.any(x != 0, axis=0))
-    if gates.size == 0:
-        return None
-    info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
-    t0 = time.perf_counter()
-    polished = working_set_polish(run.program, gates, run.tol_gap,
-                                  WorkingSetSchedule.deadline(t0, run.t_start, settings.time_limit))
-    info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
-    if polished is None or polished["dual_bound"] is None:
+    polished = scheduled_attempt(run.program, np.flatnonzero(np.any(x != 0, axis=0)), run.tol_gap, np.inf,
+                                 run.t_start, settings.time_limit, info)
+    if polished is None:
         return None
     run.best_dual = max(run.best_dual, polished["dual_bound"])
-    if polished["gap"] > run.tol_gap:
-        return None
-    info["working_set_patterns"] = int(polished["patterns"].size)
-    return polished["weights"]["U"]
+    return polished["weights"]["U"] if polished["certified"] else None
 
 
 def _finish(program, run, settings, solved, info, t_start):

@@ -77,7 +77,7 @@ from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import dual_certificate, polish
 from .working_set import LOSSES as WORKING_SET_LOSSES
-from .working_set import WorkingSetSchedule, patterns_in_use, working_set_polish
+from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -440,23 +440,16 @@ class SplitADMM:
         if not (settings.polish and settings.working_set and problem.loss.name in WORKING_SET_LOSSES
                 and self.working_set_schedule.due(it, final)):
             return False
-        patterns = patterns_in_use(self.state.B, problem.F.P)
-        if patterns.size == 0:
-            return False
-        info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
-        t0 = time.perf_counter()
-        polished = working_set_polish(self.program, patterns, settings.tol_gap,
-                                      WorkingSetSchedule.deadline(t0, self.t_start, settings.time_limit))
-        info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
-        if polished is None or polished["dual_bound"] is None:
+        polished = scheduled_attempt(self.program, patterns_in_use(self.state.B, problem.F.P), settings.tol_gap,
+                                     settings.feas_tol * max(1.0, inf_norm(problem.y)), self.t_start,
+                                     settings.time_limit, info)
+        if polished is None:
             return False
         self.dual_best = max(self.dual_best, polished["dual_bound"])
-        feasible = polished["violation"] <= settings.feas_tol * max(1.0, inf_norm(problem.y))
-        if not (feasible and polished["gap"] <= settings.tol_gap):
+        if not polished["certified"]:
             return False
         weights = polished["weights"]
         self.certified_point = problem.sx * np.hstack([weights["V"], weights["W"]])
-        info["working_set_patterns"] = int(polished["patterns"].size)
         return True
 
     def try_certified_stop(self):

@@ -75,7 +75,7 @@ from ..core.scaling import Scaled
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import polish as polish_active_set
-from .working_set import WorkingSetSchedule, patterns_in_use, working_set_polish
+from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -568,26 +568,18 @@ class _SquaredADMM:
         s = self.settings
         if not (s.polish and s.working_set and self.working_set_schedule.due(self.it, final)):
             return False
-        patterns = patterns_in_use(self.B, self.F.P)
-        if patterns.size == 0:
-            return False
-        self.info["working_set_attempts"] = self.info.get("working_set_attempts", 0) + 1
-        t0 = time.perf_counter()
-        deadline = WorkingSetSchedule.deadline(t0, self.t_start, s.time_limit)
-        polished = working_set_polish(self.program, patterns, s.tol_gap, deadline)
-        self.info["working_set_time_s"] = self.info.get("working_set_time_s", 0.0) + time.perf_counter() - t0
-        if polished is None or polished["gap"] is None:
+        polished = scheduled_attempt(self.program, patterns_in_use(self.B, self.F.P), s.tol_gap,
+                                     self.feas_abs * self.sc.sy, self.t_start, s.time_limit, self.info)
+        if polished is None:
             return False
         self.log.line(f"working-set polish: {polished['patterns'].size} of {self.F.P} patterns, objective "
                       f"{polished['objective']:.10e}, certified rel gap {polished['gap']:.2e}")
         self.best_dual = max(self.best_dual, polished["dual_bound"])
-        feasible = polished["violation"] <= self.feas_abs * self.sc.sy
-        if not (feasible and polished["gap"] <= s.tol_gap):
+        if not polished["certified"]:
             return False
         self.certified_point = self.sc.from_weights(polished["weights"])
         self.certified_gap, self.certified_dual = polished["gap"], polished["dual_bound"]
         self.certified_label = "working_set"
-        self.info["working_set_patterns"] = int(polished["patterns"].size)
         return True
 
     def polish_final(self, status):

@@ -32,7 +32,8 @@ from scipy.optimize import nnls
 
 from ..core.dual import certified_gap, dual_scaling
 
-__all__ = ["working_set_polish", "price_patterns", "WorkingSetSchedule", "patterns_in_use", "LOSSES"]
+__all__ = ["working_set_polish", "scheduled_attempt", "price_patterns", "WorkingSetSchedule", "patterns_in_use",
+           "LOSSES"]
 
 #: the losses with a second-order inner solver
 LOSSES = ("squared", "hinge", "logistic")
@@ -88,6 +89,27 @@ def patterns_in_use(B, P):
     """The patterns (column indices of D) whose v or w block is nonzero in the d x 2P iterate ``B``."""
     used = np.any(B != 0, axis=0)
     return np.flatnonzero(used[:P] | used[P:])
+
+
+def scheduled_attempt(program, patterns, tol_gap, feas_abs, t_start, time_limit, info):
+    """One attempt of :func:`working_set_polish` inside a solver run: counted and timed in ``info``
+    (``working_set_attempts``, ``working_set_time_s``, and ``working_set_patterns`` when certified), with
+    the budget of :meth:`WorkingSetSchedule.deadline`. Returns None (no pattern in use, or no bound), else
+    the polish's dict with ``certified``: a gap within ``tol_gap`` at a cone violation within ``feas_abs``
+    (original units)."""
+    if patterns.size == 0:
+        return None
+    info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
+    start = time.perf_counter()
+    polished = working_set_polish(program, patterns, tol_gap, WorkingSetSchedule.deadline(start, t_start,
+                                                                                          time_limit))
+    info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - start
+    if polished is None or polished["dual_bound"] is None:
+        return None
+    polished["certified"] = polished["violation"] <= feas_abs and polished["gap"] <= tol_gap
+    if polished["certified"]:
+        info["working_set_patterns"] = int(polished["patterns"].size)
+    return polished
 
 
 def _gated(program):
