@@ -1,30 +1,33 @@
-r"""A dense primal-dual interior point for the hinge-loss constrained and gated programs, for small programs
-such as the working sets of :mod:`solvers.admm.working_set`.
+r"""A dense primal-dual interior point for the hinge- and logistic-loss constrained and gated programs, for
+small programs such as the working sets of :mod:`solvers.admm.working_set` (docs/math.md 6.8).
 
-The program of docs/math.md section 2 with the hinge loss, written with one slack per sample and one
-epigraph variable per group norm (blocks ``a_j``, j = 1..2P, prediction maps ``M_j = Dpm_j o X``, stacked
-``Z = [M_1 .. M_2P]``, n x 2dP):
+The constrained program of docs/math.md section 2 (blocks ``a_j``, j = 1..2P, prediction maps
+``M_j = Dpm_j o X``, stacked ``Z = [M_1 .. M_2P]``, n x 2dP), with one epigraph variable per group norm.
+The hinge loss takes one slack per sample:
 
 .. math::
     \min_{a, t, \xi}\ 1^T\xi + \beta\, 1^T t \quad\text{s.t.}\quad \xi \ge 0,\quad
-    \xi + y \circ (Z a) \ge 1,\quad S_j \circ (X a_j) \ge 0,\quad (t_j, a_j) \in \mathcal Q^{d+1}.
+    \xi + y \circ (Z a) \ge 1,\quad S_j \circ (X a_j) \ge 0,\quad (t_j, a_j) \in \mathcal Q^{d+1};
 
-The gated program (docs/math.md section 5) is the same without the cone rows, with one block per gate
-(``M_j = D_j o X``). At a solution ``xi_i = max(0, 1 - y_i f_i)``. The multipliers of ``xi + y o (Z a) >= 1`` are the hinge's
-dual weights ``alpha`` in [0, 1]; with the cone multipliers ``lambda >= 0`` the Lagrange dual is
+the logistic loss stays in the objective, ``\min\ \ell(Z a, y) + \beta 1^T t`` over the same cones. The
+gated program (docs/math.md section 5) is the same without the cone rows, with one block per gate
+(``M_j = D_j o X``). For the hinge, ``xi_i = max(0, 1 - y_i f_i)`` at a solution and the multipliers of
+``xi + y o (Z a) >= 1`` are its dual weights ``alpha`` in [0, 1]. In the loss gradient's convention
+(``nu = -alpha o y`` for the hinge, ``nu = l'(Z a)`` for the logistic) the Lagrange dual is
 
 .. math::
-    \max\ 1^T\alpha \quad\text{s.t.}\quad 0 \le \alpha \le 1,\ \lambda \ge 0,\
-    |M_j^T(\alpha \circ y) + X^T (S_j \circ \lambda_j)|_2 \le \beta ,
+    \max\ -\ell^*(\nu) \quad\text{s.t.}\quad \lambda \ge 0,\
+    |M_j^T \nu - X^T (S_j \circ \lambda_j)|_2 \le \beta ,
 
-so every iterate gives a bound: clip alpha into [0, 1], scale ``(alpha, lambda)`` by
-``theta = min(1, beta / max_j |...|_2)`` and take ``theta 1^T alpha``.
+so every iterate gives a bound: scale ``(nu, lambda)`` by ``theta = min(1, beta / max_j |...|_2)`` and
+take the loss's dual value at ``theta nu``.
 
 Algorithm: Mehrotra's predictor-corrector with Nesterov-Todd scaling (:mod:`solvers.core.cones`) from an
-infeasible start. The Newton system ``G^T W^{-2} G dx = r`` is formed densely: the slacks xi are
-eliminated (a diagonal), leaving ``Z^T diag(omega) Z`` with ``omega = h_1 h_2 / (h_1 + h_2)`` plus the
-cone rows' blocks ``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``, a matrix of size
-``2dP + 2P`` factorised by Cholesky once per iteration - meant for working sets, where 2dP is small.
+infeasible start. The Newton system ``(H + G^T W^{-2} G) dx = r`` is formed densely: for the hinge the
+slacks xi are eliminated (a diagonal), leaving ``Z^T diag(omega) Z`` with ``omega = h_1 h_2 / (h_1 + h_2)``;
+for the logistic the Hessian ``H = Z^T diag(l''(Z a)) Z`` takes its place; plus the cone rows' blocks
+``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``: a matrix of size ``2dP + 2P`` factorised by
+Cholesky once per iteration - meant for working sets, where 2dP is small.
 """
 from __future__ import annotations
 
@@ -392,17 +395,18 @@ def _solve(program, settings):
 
 
 def ipm_dense(program, **options):
-    r"""Solve a hinge-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or sampled) or
-    :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small
-    programs and working sets).
+    r"""Solve a hinge- or logistic-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or
+    sampled) or :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module
+    (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small programs and working sets).
 
     Options (:class:`DenseIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
     ``time_limit`` (None).
 
     Returns a SolveResult (``solver = "ipm_dense"``) at the best cone-feasible iterate, ``optimal`` only
-    with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (``nu = -theta alpha o y``,
-    the dual point of the best bound in the loss-gradient convention, for pricing), certified."""
+    with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (the dual point ``theta nu`` of
+    the best bound in the loss gradient's convention, for pricing), certified, stopped_by (when the step
+    collapsed or the arithmetic ran out)."""
     from formulations.gated import GatedReLUProgram
     from formulations.relu import ReLUProgram
     if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name not in LOSSES:
