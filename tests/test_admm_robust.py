@@ -184,7 +184,7 @@ def test_max_iter_status_and_warning_inputs_untouched():
     ws = {"V": np.zeros((prog.d, prog.n_patterns)), "W": np.zeros((prog.d, prog.n_patterns))}
     ws_copy = {k: v.copy() for k, v in ws.items()}
     with pytest.warns(ConvergenceWarning):
-        res = admm_robust(prog, max_iter=5, warm_start=ws)
+        res = admm_robust(prog, max_iter=5, warm_start=ws, working_set=False)
     assert res.status == "max_iter" and res.iterations == 5 and res.solver == "admm"
     assert res.max_violation <= 1e-9  # the returned point is always repaired onto the cones
     assert np.array_equal(prog.X, X0) and np.array_equal(prog.y, y0) and np.array_equal(prog.D, D0)

@@ -251,7 +251,7 @@ def test_python_api_refuses_bad_arguments_by_name(call, message):
     ("sampled", "squared", "admm", {"working_set": False}),
     ("sampled", "hinge", "admm", {"working_set": False}),
     ("sampled", "logistic", "admm", {"working_set": False}),
-    ("robust", "hinge", "admm", {}),
+    ("robust", "hinge", "admm", {"working_set": False}),
     ("sampled", "squared", "ipm", {}),
     ("gated", "hinge", "fista", {"working_set": False}),
 ])

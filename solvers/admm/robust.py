@@ -84,8 +84,10 @@ from ..core.prox import block_norms, group_soft, inf_norm, soft_threshold
 from ..core.scaling import root_mean_scale
 from ..result import finish_run
 from .robust_descent import descend
-from .robust_polish import RobustPolishSchedule, RobustStructure, polish_robust
+from .robust_polish import (RobustPolishSchedule, RobustStructure, hinge_multipliers, polish_robust,
+                            restore_dual_feasibility, robust_dual_bound)
 from .schedules import Residuals, balanced_rho, initial_rho, pick_returned_point
+from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 
 __all__ = ["admm_robust", "RobustADMMSettings", "hinge_slack_prox", "project_robust_cones", "RobustOperators"]
 
@@ -120,6 +122,9 @@ class RobustADMMSettings:
         run; polish_rounds : Newton solves per attempt (the structure re-read off the previous one).
     descent : when a polished point is feasible but not certified, continue within the attempt's budget with
         the primal active-set descent (:func:`solvers.admm.robust_descent.descend`) from it.
+    working_set, working_set_after : the second-order polish on the working set of patterns
+        (:mod:`solvers.admm.working_set` with :mod:`solvers.ipm_robust`) after this many iterations, then after
+        4x as many each time, and once at the end of a run that nothing certified (only with ``polish``).
     """
 
     rho: Optional[float] = None
@@ -143,6 +148,8 @@ class RobustADMMSettings:
     tol_gap: float = 1e-6
     polish_rounds: int = 3
     descent: bool = True
+    working_set: bool = True
+    working_set_after: int = 1000
     verbose_after: Optional[float] = field(init=False, default=None, repr=False)
 
     def __post_init__(self):
@@ -162,8 +169,10 @@ class RobustADMMSettings:
         self.print_every = check_print_every(_NAME, self.print_every, self.check_every)
         self.tol_gap = positive("tol_gap", self.tol_gap)
         self.polish_rounds = check_int(_NAME, "polish_rounds", self.polish_rounds)
+        self.working_set_after = check_int(_NAME, "working_set_after", self.working_set_after)
         check_flags(_NAME, adaptive_rho=self.adaptive_rho, scaling=self.scaling,
-                    pin_empty_cones=self.pin_empty_cones, polish=self.polish, descent=self.descent)
+                    pin_empty_cones=self.pin_empty_cones, polish=self.polish, descent=self.descent,
+                    working_set=self.working_set)
         self.verbose_after = verbose_after(_NAME, self.verbose)
 
     @staticmethod
@@ -480,6 +489,7 @@ class _RobustADMM:
                      "polish_attempts": 0, "polish_time_s": 0.0, "descent_time_s": 0.0}
         self.log = IterationLog(_NAME, _COLUMNS, settings.verbose_after)
         self.schedule = RobustPolishSchedule()
+        self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
         self.best_polished = None      # the feasible polished point with the lowest objective
         self.best_bound = -np.inf      # the best certified lower bound of any polish (the robust dual)
         self.descent_point = None      # (A, objective) where the last descent ended
@@ -631,8 +641,9 @@ class _RobustADMM:
         if not (res.finite() and np.isfinite(obj)):
             return "diverged"
         if res.converged(opts.tol_abs, opts.tol_rel):
+            self.bound_from_iterates()
             return "optimal"
-        if opts.polish and self.polish_if_due(now):
+        if opts.polish and (self.polish_if_due(now) or self.working_set_if_due()):
             return "optimal"
         if opts.adaptive_rho:
             self.balance_rho(res)
@@ -686,6 +697,31 @@ class _RobustADMM:
             self.best_polished = out
         return out["gap_rel"] <= opts.tol_gap
 
+    def working_set_if_due(self, final=False):
+        """Second-order polish (:mod:`.working_set`, the interior point :mod:`solvers.ipm_robust`) on the
+        patterns whose blocks of b are nonzero, certified on the full program by pricing the others (the
+        patterns whose cone is {0} are free); on the schedule of :class:`~.working_set.WorkingSetSchedule`.
+        Its point competes with the polished ones; True when it is certified."""
+        opts = self.opts
+        if not (opts.working_set and self.working_set_schedule.due(self.it, final)):
+            return False
+        pinned_patterns = np.flatnonzero(self.pinned[:self.P])
+        working = np.setdiff1d(patterns_in_use(self.B, self.P), pinned_patterns)
+        out = scheduled_attempt(self.program, working, opts.tol_gap, self.feas_abs, self.t_start, opts.time_limit,
+                                self.info, free_patterns=pinned_patterns)
+        if out is None:
+            return False
+        self.log.line(f"working-set polish: {out['patterns'].size} of {self.P} patterns, objective "
+                      f"{out['objective']:.10e}, certified rel gap {out['gap']:.2e}")
+        self.best_bound = max(self.best_bound, float(out["dual_bound"]))
+        if out["violation"] > self.feas_abs:
+            return False
+        A = np.hstack([out["weights"]["V"], out["weights"]["W"]])
+        if self.best_polished is None or out["objective"] < self.best_polished["objective"]:
+            self.best_polished = {"A": A, "objective": out["objective"], "violation": out["violation"],
+                                  "bound": out["dual_bound"], "gap_rel": out["gap"]}
+        return out["certified"]
+
     def descend_from(self, polished, deadline, now):
         """The descent from the polished point, or from where the last descent ended if that is lower
         (progress carries over), for a slice of the budget so that the polish attempts keep their cadence.
@@ -700,6 +736,26 @@ class _RobustADMM:
         self.info["descent_time_s"] += time.perf_counter() - t_descent
         self.descent_point = (A_end, f_end)
         return found if found is not None and found["gap_rel"] < polished["gap_rel"] else polished
+
+    def bound_from_iterates(self):
+        r"""A dual bound read off the ADMM's scaled duals and kept in ``best_bound``: the prox step makes
+        ``rho tau U_k`` a subgradient of the worst-case hinge at ``Sigma_k``, which
+        :func:`~solvers.admm.robust_polish.hinge_multipliers` writes as ``alpha_k (eps Pi u_k - w_k)``; the cone
+        projection makes ``-rho omega Kappa`` the multipliers of the rows ``c >= sigma eps |Pi e|_1``, so
+        ``lambda = -sigma rho omega Kappa`` for the rows ``S2 o (X a) >= eps |Pi a|_1`` (both unit-free).
+        Blocks left dual infeasible are re-priced (:func:`~solvers.admm.robust_polish.restore_dual_feasibility`,
+        within ``max(1 s, 10%`` of the elapsed time)); :func:`~solvers.admm.robust_polish.robust_dual_bound`
+        scales the rest. Valid for any iterate; tight once the duals have converged."""
+        if not (np.all(np.isfinite(self.U)) and np.all(np.isfinite(self.Kappa))):
+            return
+        F, opts = self.F, self.opts
+        alpha, U = hinge_multipliers(self.rho * F.tau * self.U, self.Wy, self.eps_s, self.pmask)
+        lam = np.maximum(-opts.sigma * self.rho * F.omega * self.Kappa, 0.0)
+        now = time.perf_counter()
+        lam = restore_dual_feasibility(self.program, alpha, U, lam, self.pinned,
+                                       deadline=now + max(1.0, 0.1 * (now - self.t_start)))
+        bound, _ = robust_dual_bound(self.program, alpha, U, lam, self.pinned)
+        self.best_bound = max(self.best_bound, float(bound))
 
     # -- final point and result -----------------------------------------------------------------------------
     def candidates(self, status):
@@ -730,13 +786,11 @@ class _RobustADMM:
         """Pick the returned point (:func:`~solvers.admm.schedules.pick_returned_point`), settle the status
         and build the result (:func:`~solvers.result.finish_run`)."""
         loop_end = time.perf_counter()
-        program = self.program
-        evaluated = {}
-        for label, weights in self.candidates(status).items():
-            obj, viol = program.objective(weights), program.max_violation(weights)
-            if np.isfinite(obj) and np.isfinite(viol):
-                evaluated[label] = (weights, obj, viol)
-        point, weights, obj, viol = pick_returned_point(program, evaluated, self.feas_abs)
+        point, weights, obj, viol, evaluated = self._pick_point(status)
+        if status != "diverged" and not self._certifies(obj, viol):
+            self.bound_from_iterates()
+            if not self._certifies(obj, viol) and self.opts.polish and self.working_set_if_due(final=True):
+                point, weights, obj, viol, evaluated = self._pick_point(status)
         status = self._final_status(status, point, evaluated, obj, viol)
         # the status follows from what the returned point proves against the best bound of the run
         bound = float(self.best_bound) if np.isfinite(self.best_bound) else None
@@ -752,8 +806,24 @@ class _RobustADMM:
                           "cone_violation": viol, "returned_point": point,
                           "final_step_time_s": total - (loop_end - self.t_start),
                           "candidates": {k: {"objective": v[1], "violation": v[2]} for k, v in evaluated.items()}})
-        return finish_run(program, weights, status=status, solver="admm", iterations=self.it, solve_time_s=total,
+        return finish_run(self.program, weights, status=status, solver="admm", iterations=self.it, solve_time_s=total,
                           history=self.history, info=self.info, verbose=self.log.started)
+
+    def _pick_point(self, status):
+        """The returned point among the candidates (:func:`~solvers.admm.schedules.pick_returned_point`):
+        ``(label, weights, objective, violation, evaluated candidates)``."""
+        program = self.program
+        evaluated = {}
+        for label, weights in self.candidates(status).items():
+            obj, viol = program.objective(weights), program.max_violation(weights)
+            if np.isfinite(obj) and np.isfinite(viol):
+                evaluated[label] = (weights, obj, viol)
+        return (*pick_returned_point(program, evaluated, self.feas_abs), evaluated)
+
+    def _certifies(self, obj, viol):
+        """True when the best bound so far certifies a point of objective ``obj`` and violation ``viol``."""
+        return (np.isfinite(self.best_bound) and viol <= self.feas_abs
+                and certified_gap(obj, self.best_bound) <= self.opts.tol_gap)
 
     def _final_status(self, status, point, evaluated, obj, viol):
         """No candidate: diverged. A residual stop returns optimal only when the point it returns is feasible

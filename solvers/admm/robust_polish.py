@@ -53,7 +53,7 @@ from ..core.dual import certified_gap, dual_scaling
 from ..core.operators import PatternMaps
 from ..core.prox import soft_threshold as _soft_threshold
 
-__all__ = ["robust_dual_bound", "RobustStructure", "polish_robust", "restore_dual_feasibility",
+__all__ = ["robust_dual_bound", "robust_block_norms", "hinge_multipliers", "RobustStructure", "polish_robust", "restore_dual_feasibility",
            "RobustPolishSchedule"]
 
 
@@ -70,7 +70,19 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     ``alpha``: n-vector (clipped to [0, 1]); ``U``: n x d (clipped to [-1, 1], zeroed off ``Pi``);
     ``lam``: n x 2P (clipped at 0); ``free_blocks``: boolean 2P-mask of blocks known to be zero (cone
     ``{0}``), left out. Returns (bound, t)."""
-    X, y, eps, beta = program.X, program.y, program.epsilon_value, program.beta_value
+    alpha = np.clip(np.asarray(alpha, float), 0.0, 1.0)
+    norms = robust_block_norms(program, alpha, U, lam)
+    if free_blocks is not None:
+        norms = np.where(free_blocks, 0.0, norms)
+    t = dual_scaling(float(norms.max(initial=0.0)), program.beta_value)
+    return t * float(alpha.sum()), t
+
+
+def robust_block_norms(program, alpha, U, lam):
+    r"""Per block, the dual norm ``|soft_Pi(g_j, eps Lambda_j)|_2`` of the module docstring (block j is dual
+    feasible when it is at most beta); the arguments are clipped into their ranges as in
+    :func:`robust_dual_bound`."""
+    X, y, eps = program.X, program.y, program.epsilon_value
     pmask, Dpm, S2 = _pieces(program)
     alpha = np.clip(np.asarray(alpha, float), 0.0, 1.0)
     U = np.clip(np.asarray(U, float), -1.0, 1.0) * pmask[None, :]
@@ -78,11 +90,44 @@ def robust_dual_bound(program, alpha, U, lam, free_blocks=None):
     Y = alpha[:, None] * (eps * U - y[:, None] * X)
     G = Y.T @ Dpm - X.T @ (S2 * lam)                       # d x 2P, column j = g_j
     thr = eps * lam.sum(axis=0)[None, :] * pmask[:, None]
-    norms = np.linalg.norm(_soft_threshold(G, thr), axis=0)
-    if free_blocks is not None:
-        norms = np.where(free_blocks, 0.0, norms)
-    t = dual_scaling(float(norms.max(initial=0.0)), beta)
-    return t * float(alpha.sum()), t
+    return np.linalg.norm(_soft_threshold(G, thr), axis=0)
+
+
+def hinge_multipliers(Z, Wy, eps, pmask):
+    r"""Hinge weights and slope multipliers ``(alpha, U)`` that represent a loss subgradient ``Z`` (n x d,
+    one row per sample) as ``Z_k = alpha_k (eps Pi u_k - w_k)`` with ``alpha_k in [0, 1]``, ``|u_k|_inf <= 1``
+    (the subdifferential of the worst-case hinge, ``Wy`` the rows ``w_k = y_k x_k``).
+
+    For a fixed row the admissible ``alpha`` form an interval: ``Z_i = -alpha w_i`` on an unperturbed
+    coordinate, ``alpha (w_i - eps) <= -Z_i <= alpha (w_i + eps)`` on a perturbed one. Every alpha in it
+    reproduces ``Z_k`` exactly, so the largest is taken (the bound ``t sum_k alpha_k`` of
+    :func:`robust_dual_bound` grows with it). Where rounding leaves the interval empty, its midpoint (in
+    [0, 1]) and the clipped ``u`` represent ``Z_k`` approximately - any such pair still gives a valid bound."""
+    Z, Wy = np.asarray(Z, float), np.asarray(Wy, float)
+    n = Z.shape[0]
+    lo, hi = np.zeros(n), np.ones(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fixed = ~pmask
+        if np.any(fixed):
+            w_f, z_f = Wy[:, fixed], Z[:, fixed]
+            value = np.where(w_f != 0, -z_f / w_f, np.nan)
+            lo = np.fmax(lo, np.nanmax(np.where(w_f != 0, value, -np.inf), axis=1))
+            hi = np.fmin(hi, np.nanmin(np.where(w_f != 0, value, np.inf), axis=1))
+        w_p, z_p = Wy[:, pmask], -Z[:, pmask]
+        for coef, upper_side in ((w_p - eps, True), (w_p + eps, False)):
+            # upper_side: alpha * coef <= -Z_i ; otherwise alpha * coef >= -Z_i
+            ratio = z_p / coef
+            caps = np.where(coef > 0, ratio, np.inf) if upper_side else np.where(coef < 0, ratio, np.inf)
+            floors = np.where(coef < 0, ratio, -np.inf) if upper_side else np.where(coef > 0, ratio, -np.inf)
+            hi = np.minimum(hi, caps.min(axis=1, initial=np.inf))
+            lo = np.maximum(lo, floors.max(axis=1, initial=-np.inf))
+    alpha = np.clip(np.where(lo <= hi, hi, 0.5 * (lo + hi)), 0.0, 1.0)
+    U = np.zeros_like(Z)
+    if eps > 0:
+        safe = np.where(alpha > 0, alpha, 1.0)
+        U[:, pmask] = np.clip((Z[:, pmask] / safe[:, None] + Wy[:, pmask]) / eps, -1.0, 1.0)
+        U[alpha == 0] = 0.0
+    return alpha, U
 
 
 class RobustStructure:

@@ -91,7 +91,7 @@ def patterns_in_use(B, P):
     return np.flatnonzero(used[:P] | used[P:])
 
 
-def scheduled_attempt(program, patterns, tol_gap, feas_abs, t_start, time_limit, info):
+def scheduled_attempt(program, patterns, tol_gap, feas_abs, t_start, time_limit, info, free_patterns=None):
     """One attempt of :func:`working_set_polish` inside a solver run: counted and timed in ``info``
     (``working_set_attempts``, ``working_set_time_s``, and ``working_set_patterns`` when certified), with
     the budget of :meth:`WorkingSetSchedule.deadline`. Returns None (no pattern in use, or no bound), else
@@ -101,8 +101,9 @@ def scheduled_attempt(program, patterns, tol_gap, feas_abs, t_start, time_limit,
         return None
     info["working_set_attempts"] = info.get("working_set_attempts", 0) + 1
     start = time.perf_counter()
-    polished = working_set_polish(program, patterns, tol_gap, WorkingSetSchedule.deadline(start, t_start,
-                                                                                          time_limit))
+    polished = working_set_polish(program, patterns, tol_gap,
+                                  WorkingSetSchedule.deadline(start, t_start, time_limit),
+                                  free_patterns=free_patterns)
     info["working_set_time_s"] = info.get("working_set_time_s", 0.0) + time.perf_counter() - start
     if polished is None or polished["dual_bound"] is None:
         return None
@@ -117,7 +118,15 @@ def _gated(program):
     return isinstance(program, GatedReLUProgram)
 
 
-def _inner_solver(loss):
+def _robust(program):
+    from formulations.robust import RobustReLUProgram
+    return isinstance(program, RobustReLUProgram)
+
+
+def _inner_solver(loss, robust=False):
+    if robust:
+        from ..ipm_robust import ipm_robust
+        return ipm_robust
     if loss == "squared":
         from ..ipm import ipm
         return ipm
@@ -125,23 +134,22 @@ def _inner_solver(loss):
     return ipm_dense
 
 
-def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
-    """Solve the constrained ``program`` (squared, hinge or logistic loss; or the gated one with the hinge or
-    logistic loss) on the working
-    set ``patterns`` by the interior point and certify the result on the full program (module docstring);
-    patterns priced above beta join and the interior point runs again, up to ``max_rounds`` times.
+def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, free_patterns=None):
+    """Solve the constrained ``program`` (squared, hinge or logistic loss; the gated one with the hinge or
+    logistic loss; the robust one with the hinge loss) on the working set ``patterns`` by the interior point
+    and certify the result on the full program (module docstring); patterns priced above beta join and the
+    interior point runs again, up to ``max_rounds`` times. ``free_patterns``: robust patterns whose cone is
+    ``{0}`` (their blocks are zero whatever the multipliers), left out of the pricing.
 
     Returns None when no round produced a point, else a dict with ``weights`` (full program, original
     units), ``objective``, ``violation``, ``dual_bound`` (None when pricing did not finish), ``gap``
     (certified relative gap, None without a bound), ``patterns`` (the final working set), ``rounds`` and
     ``ipm_iterations``."""
-    from formulations import make_program
-
-    loss, gated = program.loss.name, _gated(program)
-    if loss not in LOSSES or (gated and loss == "squared"):
+    loss, gated, robust = program.loss.name, _gated(program), _robust(program)
+    if loss not in LOSSES or (gated and loss == "squared") or (robust and loss != "hinge"):
         raise ValueError(f"the working-set polish has no inner solver for the {loss} loss"
-                         f"{' on the gated program' if gated else ''}")
-    inner = _inner_solver(loss)
+                         f"{' on the gated program' if gated else ' on the robust program' if robust else ''}")
+    inner = _inner_solver(loss, robust)
     working = np.unique(np.asarray(patterns, dtype=int))
     P = program.D.shape[1]
     beta = program.beta_value
@@ -150,27 +158,24 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
         remaining = None if deadline is None else deadline - time.perf_counter()
         if working.size == 0 or (remaining is not None and remaining <= 0):
             break
-        sub = make_program("gated" if gated else "sampled", program.X, program.y, loss, beta,
-                           D=program.D[:, working])
+        sub = _restricted(program, working, gated, robust)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sub-program's status is judged here, on the full program
             result = inner(sub, tol_gap=0.1 * tol_gap, time_limit=remaining)
         iterations += int(result.iterations or 0)
-        nu = result.info.get("dual_vector")
         if result.weights is None:
             break
         weights = {key: np.zeros((program.X.shape[1], P)) for key in (("U",) if gated else ("V", "W"))}
         for key in weights:
             weights[key][:, working] = result.weights[key]
         outside = np.setdiff1d(np.arange(P), working)
-        prices = price_patterns(program, nu, outside, deadline) if nu is not None else None
+        prices, bound = (_price_robust(program, result, working, outside, deadline, free_patterns) if robust
+                         else _price(program, result, outside, deadline))
         objective = program.objective(weights)
         candidate = {"weights": weights, "objective": objective, "violation": program.max_violation(weights),
                      "dual_bound": None, "gap": None, "patterns": working, "rounds": round_,
                      "ipm_iterations": iterations}
-        if prices is not None and np.all(np.isfinite(prices)) and result.info.get("dual_bound") is not None:
-            theta = dual_scaling(float(np.max(prices, initial=0.0)), beta)
-            bound = program.loss.dual_value(theta * nu, program.y)
+        if bound is not None:
             candidate.update(dual_bound=bound, gap=certified_gap(objective, bound))
         if best is None or _better(candidate, best):
             best = candidate
@@ -186,6 +191,54 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4):
     if best is not None:
         best["ipm_iterations"] = iterations
     return best
+
+
+def _restricted(program, working, gated, robust):
+    """The program on the patterns ``working`` (the same data, loss and beta; and epsilon when robust)."""
+    from formulations import make_program
+    from formulations.robust import RobustReLUProgram
+    if robust:
+        return RobustReLUProgram(program.X, program.y, program.D[:, working], "hinge", program.beta_value,
+                                 program.epsilon_value, bias=program.bias, check_input=False)
+    return make_program("gated" if gated else "sampled", program.X, program.y, program.loss.name,
+                        program.beta_value, D=program.D[:, working])
+
+
+def _price(program, result, outside, deadline):
+    """Prices of the patterns ``outside`` at the interior point's dual vector and the bound of the module
+    docstring, or (None, None) without a dual vector ((prices, None) when pricing did not finish)."""
+    nu = result.info.get("dual_vector")
+    if nu is None:
+        return None, None
+    prices = price_patterns(program, nu, outside, deadline)
+    if not (np.all(np.isfinite(prices)) and result.info.get("dual_bound") is not None):
+        return prices, None
+    theta = dual_scaling(float(np.max(prices, initial=0.0)), program.beta_value)
+    return prices, program.loss.dual_value(theta * nu, program.y)
+
+
+def _price_robust(program, result, working, outside, deadline, free_patterns):
+    r"""The robust program's version of :func:`_price`: the working set's multipliers ``(alpha, U,
+    lambda)`` (zero cone multipliers elsewhere), every block left dual infeasible re-priced by NNLS
+    (:func:`~solvers.admm.robust_polish.restore_dual_feasibility`), the prices ``max`` of each outside
+    pattern's two block norms, and the bound ``t sum alpha`` of
+    :func:`~solvers.admm.robust_polish.robust_dual_bound` - valid whatever pricing reached before
+    ``deadline``."""
+    from .robust_polish import restore_dual_feasibility, robust_block_norms, robust_dual_bound
+    multipliers = result.info.get("multipliers")
+    if multipliers is None:
+        return None, None
+    alpha, U, lam_working = multipliers
+    P, m = program.n_patterns, working.size
+    lam = np.zeros((program.n, 2 * P))
+    lam[:, working], lam[:, P + working] = lam_working[:, :m], lam_working[:, m:]
+    free = np.zeros(2 * P, dtype=bool)
+    if free_patterns is not None:
+        free[free_patterns] = free[P + np.asarray(free_patterns, dtype=int)] = True
+    lam = restore_dual_feasibility(program, alpha, U, lam, free, deadline=deadline)
+    norms = np.where(free, 0.0, robust_block_norms(program, alpha, U, lam))
+    bound, _ = robust_dual_bound(program, alpha, U, lam, free)
+    return np.maximum(norms[outside], norms[P + outside]), bound
 
 
 def _better(candidate, best):
