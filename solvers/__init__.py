@@ -2,8 +2,8 @@
 battery, scikit-learn estimators and the command line.
 
 Every public name is loaded on first use, so that ``import solvers`` (and the ``cvxnn`` command's start-up,
-before its arguments are parsed) loads no numerical package. ``solvers.admm``, ``solvers.ipm`` and
-``solvers.fista`` are the solver functions; their modules of the same name are imported as
+before its arguments are parsed) loads no numerical package. ``solvers.admm``, ``solvers.ipm``,
+``solvers.fista`` and ``solvers.working_set`` are the solver functions; their modules of the same name are imported as
 ``from solvers.admm.squared import ...``, ``from solvers.ipm import IPMSettings`` and so on.
 """
 from formulations.lazy import lazy_public_names
@@ -20,6 +20,7 @@ _PUBLIC = {
     "admm": "admm",
     "ipm": "ipm",
     "fista": "fista",
+    "working_set": "working_set",
     "run_battery": "battery",
     "reference_problems": "battery",
     "optimality_certificate": "certificate",
@@ -30,7 +31,7 @@ _PUBLIC = {
     "ConvexReLURegressor": "interface.estimators",
 }
 #: public functions that share their name with the module defining them
-_SOLVER_FUNCTIONS = ("admm", "ipm", "fista")
+_SOLVER_FUNCTIONS = ("admm", "ipm", "fista", "working_set")
 
 __all__ = list(_PUBLIC)
 

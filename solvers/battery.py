@@ -32,6 +32,7 @@ SOLVER_TOLERANCES = {
     "admm": {"gap": 1e-5, "violation": 1e-6},
     "fista": {"gap": 1e-4, "violation": 1e-6},
     "ipm": {"gap": 1e-6, "violation": 1e-7},
+    "working_set": {"gap": 1e-6, "violation": 1e-7},
     "scs": {"gap": 1e-5, "violation": 1e-6},
     "clarabel": {"gap": 1e-6, "violation": 1e-7},
 }

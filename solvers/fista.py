@@ -146,7 +146,7 @@ class FISTASettings:
     #: None: 1 (hinge margins are O(1))
     rho: Optional[float] = None
     print_every: int = 500
-    #: gated hinge and logistic: the second-order polish on the gates in use (solvers.admm.working_set), for
+    #: gated hinge and logistic: the second-order polish on the gates in use (solvers.working_set), for
     #: the hinge first after this many iterations, then after 4x as many each time; for both at the end of
     #: an uncertified run
     working_set: bool = True
@@ -341,7 +341,7 @@ class _Run:
         self.best = (np.inf, None)
         self.best_dual = -np.inf
         self.L_cap = np.inf
-        from .admm.working_set import WorkingSetSchedule
+        from .working_set import WorkingSetSchedule
         self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
 
     def true_objective(self, Ax, x):
@@ -581,10 +581,10 @@ def _solve_hinge(run, settings, start, warm, info):
 
 def _working_set(run, x, settings, info, final=False):
     """Gated hinge and logistic: the second-order polish on the gates ``x`` uses
-    (:mod:`solvers.admm.working_set`, the dense interior point priced on every gate), on its schedule (the
+    (:mod:`solvers.working_set`, the dense interior point priced on every gate), on its schedule (the
     smooth loss only at the end of an uncertified run). Its bound joins the run's; returns the certified U,
     or None."""
-    from .admm.working_set import scheduled_attempt
+    from .working_set import scheduled_attempt
     if not (settings.working_set and isinstance(run.program, GatedReLUProgram)
             and run.loss.name in ("hinge", "logistic") and run.working_set_schedule.due(run.it, final)):
         return None

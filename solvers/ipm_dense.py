@@ -1,5 +1,5 @@
 r"""A dense primal-dual interior point for the hinge- and logistic-loss constrained and gated programs, for
-small programs such as the working sets of :mod:`solvers.admm.working_set` (docs/math.md 6.8).
+small programs such as the working sets of :mod:`solvers.working_set` (docs/math.md 6.8).
 
 The constrained program of docs/math.md section 2 (blocks ``a_j``, j = 1..2P, prediction maps
 ``M_j = Dpm_j o X``, stacked ``Z = [M_1 .. M_2P]``, n x 2dP), with one epigraph variable per group norm.

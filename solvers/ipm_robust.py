@@ -1,5 +1,5 @@
 r"""A primal-dual interior point for the robust (l_inf adversarial) hinge program, for small programs such as
-the working sets of :mod:`solvers.admm.working_set` (docs/math.md 7.1).
+the working sets of :mod:`solvers.working_set` (docs/math.md 7.1).
 
 The robust hinge program of :mod:`formulations.robust` (blocks ``a_j``, j = 1..2P, ``Dpm = [D, -D]``,
 ``S2 = [S, S]``, ``Sigma_k = sum_j Dpm_kj a_j``, ``w_k = y_k x_k``, ``Pi`` the perturbed coordinates) as a

@@ -21,6 +21,7 @@ NUMPY_SOLVERS = {
     "admm": ("solvers.admm", "admm"),
     "fista": ("solvers.fista", "fista"),
     "ipm": ("solvers.ipm", "ipm"),
+    "working_set": ("solvers.working_set", "working_set"),
 }
 
 #: which (formulation, loss) pairs each hand-written solver solves
@@ -28,6 +29,8 @@ CAPABILITIES = {
     "admm": frozenset({(form, loss) for form in ("exact", "sampled") for loss in LOSSES} | {("robust", "hinge")}),
     "ipm": frozenset({("exact", "squared"), ("sampled", "squared")}),
     "fista": frozenset({(form, loss) for form in ("gated", "scp") for loss in LOSSES}),
+    "working_set": frozenset({(form, loss) for form in ("exact", "sampled") for loss in LOSSES}
+                             | {("gated", "hinge"), ("gated", "logistic"), ("robust", "hinge")}),
 }
 
 #: with verbose="auto", runs longer than this many seconds print their iteration table (stderr)
@@ -106,7 +109,7 @@ def get_solver(name):
             if tol is not None:
                 opts.update(tol_abs=tol, tol_rel=tol)
             if max_iter is not None:
-                opts["max_iter"] = max_iter
+                opts["max_rounds" if key == "working_set" else "max_iter"] = max_iter
             # "auto" (the CLI default): ADMM shows its table once a run has lasted AUTO_VERBOSE_S seconds
             if verbose == "auto":
                 verbose = AUTO_VERBOSE_S if key == "admm" else False
@@ -126,8 +129,8 @@ def solve(program, solver="clarabel", *, max_memory=None, **options):
     """Solve ``program`` with the solver named ``solver`` and return its :class:`~solvers.result.SolveResult`.
 
     One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): a hand-written solver
-    (``admm``, ``ipm``, ``fista``; ``options`` are its keyword options) or a CVXPY solver (``clarabel``,
-    ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
+    (``admm``, ``ipm``, ``fista``, ``working_set``; ``options`` are its keyword options) or a CVXPY solver
+    (``clarabel``, ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
     the program is refused with the solvers that do, and one whose estimated peak memory exceeds
     ``max_memory`` bytes (default: the memory available now) is refused before it allocates anything
     (:mod:`solvers.core.memory`).

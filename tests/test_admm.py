@@ -286,7 +286,7 @@ def test_pattern_prices_are_the_least_violations_of_the_dual_constraint():
     """price_patterns against CVXPY: rho_j = min over lam >= 0 of |M_j^T nu - X^T (S_j o lam)| (the larger
     of the pattern's two blocks)."""
     import cvxpy as cp
-    from solvers.admm.working_set import price_patterns
+    from solvers.working_set import price_patterns
     rng = np.random.default_rng(3)
     X = rng.standard_normal((30, 3))
     program = make_program("sampled", X, rng.standard_normal(30), "squared", 0.5, n_patterns=6, seed=1)
@@ -324,7 +324,7 @@ def test_working_set_grows_by_pricing_to_the_full_optimum():
     """Started from one pattern, pricing adds the patterns the optimum needs (column generation), and the
     bound it certifies is a bound for the full program."""
     from solvers import solve_oracle
-    from solvers.admm.working_set import working_set_polish
+    from solvers.working_set import working_set_polish
     program = _slow_admm_program()
     optimum = solve_oracle(program).objective
     used = np.flatnonzero(np.linalg.norm(solve_oracle(program).weights["V"], axis=0) > 1e-6)

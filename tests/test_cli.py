@@ -175,10 +175,11 @@ def test_solve_robust_with_admm(capsys):
     assert run["max_violation"] <= 1e-9  # the returned point is feasible whatever the status
 
 
-@pytest.mark.parametrize("loss, expected", [("squared", ["admm", "ipm"]), ("hinge", ["admm"])])
+@pytest.mark.parametrize("loss, expected", [("squared", ["admm", "ipm", "working_set"]),
+                                            ("hinge", ["admm", "working_set"])])
 def test_verify_default_solvers_follow_the_program(capsys, loss, expected):
-    """Without --solvers, verify runs the hand-written solvers of the program: ADMM, plus the interior
-    point for the squared loss (it solves only that one)."""
+    """Without --solvers, verify runs the hand-written solvers of the program: ADMM, the interior point for
+    the squared loss (it solves only that one), the working-set solver."""
     code, out, _ = run_cli(capsys, "verify", "--data", "moons", "--bias", "--loss", loss, "--beta", "0.5",
                            "--patterns", "6", "--json", "-")
     assert code == 0

@@ -101,6 +101,7 @@ def test_hinge_multipliers_represent_a_subgradient_exactly():
     assert np.all((0 <= junk_alpha) & (junk_alpha <= 1)) and np.all(np.abs(junk_U) <= 1)
 
 
+@pytest.mark.slow  # the default suite runs this battery through the working_set solver (tests/test_working_set.py)
 def test_the_battery_passes_at_the_interior_points_tolerance():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

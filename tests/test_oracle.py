@@ -136,5 +136,6 @@ def test_solve_is_one_entry_point_over_every_solver():
         solve({"X": X}, "admm")
     with pytest.raises(ValueError, match="unknown solver"):
         solve(program, "no_such_solver")
-    assert solvers_for("sampled", "squared") == ["admm", "ipm"] and solvers_for("gated", "hinge") == ["fista"]
+    assert solvers_for("sampled", "squared") == ["admm", "ipm", "working_set"]
+    assert solvers_for("gated", "hinge") == ["fista", "working_set"]
     assert all(("robust", "hinge") in CAPABILITIES[n] for n in solvers_for("robust", "hinge"))

@@ -40,6 +40,15 @@ FAST_SEEDS = {
     ("fista", "scp", "logistic"): (1751953905, 1999787903),
     ("ipm", "exact", "squared"): (1999787903, 1487655053),
     ("ipm", "sampled", "squared"): (1751953905, 739607880),
+    ("working_set", "exact", "squared"): (1999787903, 1487655053),
+    ("working_set", "exact", "hinge"): (1487655053, 1751953905),
+    ("working_set", "exact", "logistic"): (1487655053, 1751953905),
+    ("working_set", "sampled", "squared"): (739607880, 519074008),
+    ("working_set", "sampled", "hinge"): (739607880, 1999787903),
+    ("working_set", "sampled", "logistic"): (1751953905, 1999787903),
+    ("working_set", "robust", "hinge"): (739607880, 1751953905),
+    ("working_set", "gated", "hinge"): (1751953905, 739607880),
+    ("working_set", "gated", "logistic"): (1751953905, 739607880),
 }
 SLOW_COUNT = int(os.environ.get("CVXNN_RANDOM_COUNT", "30"))
 SMALL_SEED = 739607880  # a small sampled instance for the judge's own tests

@@ -87,7 +87,7 @@ from .robust_descent import descend
 from .robust_polish import (RobustPolishSchedule, RobustStructure, hinge_multipliers, polish_robust,
                             restore_dual_feasibility, robust_dual_bound)
 from .schedules import Residuals, balanced_rho, initial_rho, pick_returned_point
-from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
+from ..working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 
 __all__ = ["admm_robust", "RobustADMMSettings", "hinge_slack_prox", "project_robust_cones", "RobustOperators"]
 
@@ -123,7 +123,7 @@ class RobustADMMSettings:
     descent : when a polished point is feasible but not certified, continue within the attempt's budget with
         the primal active-set descent (:func:`solvers.admm.robust_descent.descend`) from it.
     working_set, working_set_after : the second-order polish on the working set of patterns
-        (:mod:`solvers.admm.working_set` with :mod:`solvers.ipm_robust`) after this many iterations, then after
+        (:mod:`solvers.working_set` with :mod:`solvers.ipm_robust`) after this many iterations, then after
         4x as many each time, and once at the end of a run that nothing certified (only with ``polish``).
     """
 
@@ -698,7 +698,7 @@ class _RobustADMM:
         return out["gap_rel"] <= opts.tol_gap
 
     def working_set_if_due(self, final=False):
-        """Second-order polish (:mod:`.working_set`, the interior point :mod:`solvers.ipm_robust`) on the
+        """Second-order polish (:mod:`solvers.working_set`, the interior point :mod:`solvers.ipm_robust`) on the
         patterns whose blocks of b are nonzero, certified on the full program by pricing the others (the
         patterns whose cone is {0} are free); on the schedule of :class:`~.working_set.WorkingSetSchedule`.
         Its point competes with the polished ones; True when it is certified."""

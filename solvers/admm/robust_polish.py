@@ -53,8 +53,8 @@ from ..core.dual import certified_gap, dual_scaling
 from ..core.operators import PatternMaps
 from ..core.prox import soft_threshold as _soft_threshold
 
-__all__ = ["robust_dual_bound", "robust_block_norms", "hinge_multipliers", "RobustStructure", "polish_robust", "restore_dual_feasibility",
-           "RobustPolishSchedule"]
+__all__ = ["robust_dual_bound", "robust_block_norms", "hinge_multipliers", "RobustStructure", "polish_robust",
+           "restore_dual_feasibility", "RobustPolishSchedule"]
 
 
 def _pieces(program):

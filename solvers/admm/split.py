@@ -44,7 +44,7 @@ the cones (NNLS per violating block) and a sharper dual bound is computed at it 
 on its active cone rows, NNLS ones for zero blocks that violate dual feasibility); (ii) polishing
 (:mod:`solvers.admm.polish`, Newton on the reduced problem once the support and the active cone rows are
 stable; for the hinge also the margin pieces read off the prox output z: below 1, on the kink, above 1).
-(iii) for the hinge, the working-set polish (:mod:`solvers.admm.working_set`: the dense interior point on
+(iii) for the hinge, the working-set polish (:mod:`solvers.working_set`: the dense interior point on
 the patterns b uses, priced on all of them). A point whose objective is within ``tol_gap`` (relative) of
 the best dual bound stops the solver. The returned point - the certified one, or the best of b and a and
 their projections onto the cones - is graded ``optimal`` when its own certified gap against the best bound
@@ -76,8 +76,8 @@ from ..core.scaling import root_mean_scale
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import dual_certificate, polish
-from .working_set import LOSSES as WORKING_SET_LOSSES
-from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
+from ..working_set import LOSSES as WORKING_SET_LOSSES
+from ..working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -115,7 +115,7 @@ class SplitADMMSettings:
         the hinge, equality-constrained Newton with the kink samples as equalities) and accepted when its
         certified relative gap is at most ``tol_gap``; attempts back off geometrically in iterations.
     working_set, working_set_after : the second-order polish on the working set of patterns
-        (:mod:`.working_set`; hinge loss, only with ``polish``): after this many iterations, then after 4x
+        (:mod:`solvers.working_set`; hinge loss, only with ``polish``): after this many iterations, then after 4x
         as many each time, and at the end of an uncertified run.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
     print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
@@ -434,7 +434,7 @@ class SplitADMM:
         return True
 
     def try_working_set(self, it, final=False):
-        """The second-order polish on the patterns b uses (:mod:`.working_set`), on its schedule; its bound
+        """The second-order polish on the patterns b uses (:mod:`solvers.working_set`), on its schedule; its bound
         joins the run's, and a certified point becomes the run's certified point (True)."""
         settings, info, problem = self.settings, self.info, self.problem
         if not (settings.polish and settings.working_set and problem.loss.name in WORKING_SET_LOSSES

@@ -40,7 +40,7 @@ The ingredients, each with its reason:
   parametrisation of the active cone rows, with an active-set correction loop; the result comes with a
   Lagrange-dual certificate (relative duality gap) and is accepted if certified, or if it is feasible and
   not worse than the ADMM iterate;
-* second-order polish on a working set (:mod:`.working_set`): after ``working_set_after`` iterations (then
+* second-order polish on a working set (:mod:`solvers.working_set`): after ``working_set_after`` iterations (then
   4x as many, and once at the end of an uncertified run) the interior point solves the program on the
   patterns the iterate b uses, and pricing the other patterns at its dual vector certifies the result on
   the full program (patterns priced above beta join, column generation); the support settles long before
@@ -75,7 +75,7 @@ from ..core.scaling import Scaled
 from ..result import finish_run
 from .factorization import ADMMFactorization
 from .polish import polish as polish_active_set
-from .working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
+from ..working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
                         pick_returned_point, projection_deadline)
 
@@ -561,7 +561,7 @@ class _SquaredADMM:
         return polished["gap_rel"] <= s.tol_gap
 
     def working_set_if_due(self, final=False):
-        """Second-order polish (:mod:`.working_set`) after ``working_set_after`` iterations, then after 4x as
+        """Second-order polish (:mod:`solvers.working_set`) after ``working_set_after`` iterations, then after 4x as
         many each time, and once more at the end of a run that nothing certified: the interior point on
         the patterns whose blocks of b are nonzero, certified on the full program by pricing the others.
         A certified point becomes the run's certified point; True when it is."""

@@ -10,6 +10,10 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
   Cholesky factor with ``L`` (n x 2dP) and its copy, or, for tall data, the dP x dP Gram matrix of the
   patterns, the Newton matrix and its product temporaries (four dP x dP arrays) and one 256 MiB chunk;
 * ``fista``: about ten n x P arrays and the d x P iterates;
+* ``working_set``: the data and one n x P product for the screen, plus its interior point on a working set
+  of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
+  dense interior points' (the n x 2dP prediction matrix and its weighted copy, three 2dP x 2dP matrices);
+  the working set grows past that size only where pricing asks for it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
   canonicalisation and the solver's own copy (measured order of magnitude, not a bound).
@@ -21,6 +25,8 @@ import os
 _FLOAT = 8
 #: bytes per nonzero of the compiled CVXPY problem, canonicalisation and solver copies included
 _CVXPY_BYTES_PER_NONZERO = 120
+#: the working-set size the working_set solver's estimate assumes
+WORKING_SET_PATTERNS = 64
 
 
 def estimate_bytes(solver, n, d, P):
@@ -37,6 +43,10 @@ def estimate_bytes(solver, n, d, P):
         return common + 2 * n * n * _FLOAT + 2 * n * 2 * d * P * _FLOAT
     if key == "fista":
         return data + 10 * n * P * _FLOAT + 10 * d * P * _FLOAT
+    if key == "working_set":
+        pw = min(P, WORKING_SET_PATTERNS)
+        dense = 2 * n * 2 * d * pw * _FLOAT + 3 * (2 * d * pw) ** 2 * _FLOAT
+        return data + n * P * _FLOAT + max(estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT, dense)
     return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO
 
 

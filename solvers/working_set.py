@@ -1,39 +1,44 @@
-r"""Second-order polish of the ADMMs (and of FISTA on the gated program) on a working set of patterns.
+r"""Working sets of patterns: a second-order polish for the first-order solvers, and a solver of its own.
 
 An ADMM iterate tells which patterns carry weight long before its residuals are small. Restricted to
 those patterns (the working set ``W``), the program is small, and an interior point solves it to a
 certified gap in a few dozen Newton steps, however degenerate the cones are: the structured one of
 :mod:`solvers.ipm` for the squared loss, the dense one of :mod:`solvers.ipm_dense` for the hinge and the
-logistic loss. Its
-point, with zero blocks on the other patterns, is feasible for the full program. A lower bound for the
-full program comes from the interior point's dual vector ``nu`` (the loss gradient's convention, already
-scaled so that the blocks of ``W`` are dual feasible) by pricing every pattern outside ``W``, both of its
-blocks (``M_j = +-D_j o X``):
+logistic loss, :mod:`solvers.ipm_robust` for the robust hinge program. Its point, with zero blocks on the
+other patterns, is feasible for the full program. A lower bound for the full program comes from the
+interior point's dual vector ``nu`` (the loss gradient's convention, already scaled so that the blocks of
+``W`` are dual feasible) by pricing every pattern outside ``W``, both of its blocks (``M_j = +-D_j o X``):
 
 .. math::
-    \rho_j = \min_{\lambda \ge 0} |M_j^T \nu - X^T (S_j \circ \lambda)|_2 \quad\text{(NNLS, d x n)},
+    \rho_j = \min_{\lambda \ge 0} |M_j^T \nu - X^T (S_j \circ \lambda)|_2
+    \quad\text{(NNLS, d x n:}\ :func:`~solvers.core.dual.cone_residual`),
 
 and ``theta = min(1, beta / max_j rho_j)`` makes ``(theta nu, theta lambda)`` dual feasible for every
 block (the dual constraints are homogeneous, and the conjugate's domain - the hinge's box - is
 star-shaped about 0), so the loss's dual value ``-l^*(theta nu)`` (squared:
 ``-1/2 theta^2 |nu|^2 - theta nu^T y``; hinge: ``theta 1^T alpha`` with ``nu = -alpha o y``) is a lower
-bound on the full program's optimum.
+bound on the full program's optimum. The robust program prices with its own dual point (docs/math.md 7.1).
 
-Patterns priced above beta would lower the objective: they join ``W`` (the most violating first) and the
-interior point runs again - column generation, a few rounds at most.
+Patterns priced above beta would lower the objective: they join ``W`` (the most violating first, as many
+as ``W`` holds, at least 5) and the interior point runs again - column generation. The first-order
+solvers call :func:`scheduled_attempt` on their iterate's patterns (a few rounds); :func:`working_set`
+runs the loop alone from a screen of the patterns at the zero model (docs/math.md 6.9).
 """
 from __future__ import annotations
 
 import time
 import warnings
 
+from dataclasses import dataclass
+from typing import Any, Optional
+
 import numpy as np
-from scipy.optimize import nnls
 
-from ..core.dual import certified_gap, dual_scaling
+from .core.dual import certified_gap, cone_residual, dual_scaling
+from .core.options import check_int, check_positive, keyword_signature, settings_from_options
 
-__all__ = ["working_set_polish", "scheduled_attempt", "price_patterns", "WorkingSetSchedule", "patterns_in_use",
-           "LOSSES"]
+__all__ = ["working_set", "WorkingSetSettings", "working_set_polish", "scheduled_attempt", "price_patterns",
+           "WorkingSetSchedule", "patterns_in_use", "screen_patterns", "LOSSES"]
 
 #: the losses with a second-order inner solver
 LOSSES = ("squared", "hinge", "logistic")
@@ -58,8 +63,8 @@ def price_patterns(program, nu, patterns, deadline=None):
         if deadline is not None and time.perf_counter() > deadline:
             prices[k:] = np.where(prices[k:] > beta, np.inf, prices[k:])
             break
-        cone_rows = ((2.0 * D[:, k] - 1.0)[:, None] * X).T  # d x n: X^T (S_j o lam) = cone_rows @ lam
-        prices[k] = max(nnls(cone_rows, sign * G[:, k], maxiter=50 * cone_rows.shape[1])[1] for sign in (1.0, -1.0))
+        cone_rows = (2.0 * D[:, k] - 1.0)[:, None] * X  # n x d: X^T (S_j o lam) = cone_rows^T lam
+        prices[k] = max(cone_residual(cone_rows, sign * G[:, k], target=beta) for sign in (1.0, -1.0))
     return prices
 
 
@@ -125,21 +130,22 @@ def _robust(program):
 
 def _inner_solver(loss, robust=False):
     if robust:
-        from ..ipm_robust import ipm_robust
+        from .ipm_robust import ipm_robust
         return ipm_robust
     if loss == "squared":
-        from ..ipm import ipm
+        from .ipm import ipm
         return ipm
-    from ..ipm_dense import ipm_dense
+    from .ipm_dense import ipm_dense
     return ipm_dense
 
 
-def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, free_patterns=None):
+def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, free_patterns=None, on_round=None):
     """Solve the constrained ``program`` (squared, hinge or logistic loss; the gated one with the hinge or
     logistic loss; the robust one with the hinge loss) on the working set ``patterns`` by the interior point
     and certify the result on the full program (module docstring); patterns priced above beta join and the
     interior point runs again, up to ``max_rounds`` times. ``free_patterns``: robust patterns whose cone is
-    ``{0}`` (their blocks are zero whatever the multipliers), left out of the pricing.
+    ``{0}`` (their blocks are zero whatever the multipliers), left out of the pricing. ``on_round``: called
+    with each round's dict (for a log).
 
     Returns None when no round produced a point, else a dict with ``weights`` (full program, original
     units), ``objective``, ``violation``, ``dual_bound`` (None when pricing did not finish), ``gap``
@@ -177,6 +183,8 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
                      "ipm_iterations": iterations}
         if bound is not None:
             candidate.update(dual_bound=bound, gap=certified_gap(objective, bound))
+        if on_round is not None:
+            on_round(candidate)
         if best is None or _better(candidate, best):
             best = candidate
         if candidate["gap"] is not None and candidate["gap"] <= tol_gap:
@@ -224,7 +232,7 @@ def _price_robust(program, result, working, outside, deadline, free_patterns):
     pattern's two block norms, and the bound ``t sum alpha`` of
     :func:`~solvers.admm.robust_polish.robust_dual_bound` - valid whatever pricing reached before
     ``deadline``."""
-    from .robust_polish import restore_dual_feasibility, robust_block_norms, robust_dual_bound
+    from .admm.robust_polish import restore_dual_feasibility, robust_block_norms, robust_dual_bound
     multipliers = result.info.get("multipliers")
     if multipliers is None:
         return None, None
@@ -248,3 +256,139 @@ def _better(candidate, best):
     if candidate["gap"] is not None:
         return True
     return best["gap"] is None and candidate["objective"] < best["objective"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# the working-set solver
+# ------------------------------------------------------------------------------------------------------
+@dataclass
+class WorkingSetSettings:
+    """The options of :func:`working_set` with their defaults.
+
+    tol_gap : certified relative gap on the full program that ends the run.
+    feas_tol : cone violation accepted for the returned point, times ``max(1, |y|_inf)``.
+    initial_patterns : size of the first working set (the screen's best).
+    max_rounds : interior-point solves (rounds of column generation) at most.
+    time_limit : seconds (None: none).
+    verbose : one line per round on stderr.
+    tol_abs, tol_rel : the registry's generic ``--tol``; when given, ``tol_gap`` becomes the smaller.
+    """
+
+    tol_gap: float = 1e-6
+    feas_tol: float = 1e-9
+    initial_patterns: int = 10
+    max_rounds: int = 20
+    time_limit: Optional[float] = None
+    verbose: Any = False
+    tol_abs: Optional[float] = None
+    tol_rel: Optional[float] = None
+
+    def __post_init__(self):
+        name = "working_set"
+        self.tol_gap = check_positive(name, "tol_gap", self.tol_gap)
+        self.feas_tol = check_positive(name, "feas_tol", self.feas_tol)
+        self.initial_patterns = check_int(name, "initial_patterns", self.initial_patterns)
+        self.max_rounds = check_int(name, "max_rounds", self.max_rounds)
+        self.time_limit = check_positive(name, "time_limit", self.time_limit, allow_none=True)
+        tols = [check_positive(name, key, value) for key, value in (("tol_abs", self.tol_abs),
+                                                                    ("tol_rel", self.tol_rel)) if value is not None]
+        if tols:
+            self.tol_gap = min(tols)
+
+
+def screen_patterns(program, size):
+    r"""The ``size`` patterns that the zero model's loss gradient ``nu0`` prices highest by the plain norm
+    ``|X^T (D_j o nu0)|`` (``-y`` for the squared loss and the hinge, ``-y / 2`` for the logistic): an
+    ``O(n d P)`` screen, a heuristic only - certification prices with the cone multipliers."""
+    nu0 = -program.y / 2.0 if program.loss.name == "logistic" else -program.y
+    norms = np.linalg.norm(program.X.T @ (program.D * nu0[:, None]), axis=0)
+    size = min(size, norms.size)
+    return np.sort(np.argsort(-norms, kind="stable")[:size])
+
+
+def _free_patterns(program):
+    """Robust patterns whose cone is {0} at the program's epsilon (their blocks are zero); none otherwise."""
+    if not _robust(program):
+        return None
+    from .admm.robust import cone_margins
+    margins, _ = cone_margins(program.X, program.S, program.epsilon_value, program.perturbed_mask)
+    return np.flatnonzero(margins <= 0)
+
+
+def _check_program(program):
+    from formulations.relu import ReLUProgram
+    loss, gated, robust = program.loss.name, _gated(program), _robust(program)
+    supported = (robust and loss == "hinge") or (gated and loss in ("hinge", "logistic")) or (
+        not gated and not robust and isinstance(program, ReLUProgram) and loss in LOSSES)
+    if not supported:
+        form = getattr(program, "formulation", type(program).__name__)
+        raise ValueError(f"the working_set solver solves the constrained program (squared, hinge, logistic), the "
+                         f"gated program (hinge, logistic) and the robust program (hinge); got {form} with the "
+                         f"{loss} loss")
+
+
+def working_set(program, **options):
+    r"""Solve ``program`` by column generation over its patterns (module docstring): the screen's
+    ``initial_patterns`` best patterns (:func:`screen_patterns`), the interior point on them, pricing of
+    every other pattern, the violators in, until the bound certifies the point on the full program.
+    Solves the constrained program (squared, hinge, logistic loss), the gated program (hinge, logistic)
+    and the robust program (hinge). Where the optimum uses few patterns it touches the others only through
+    pricing, ``O(n d)`` each; its memory is that of the interior point on the working set.
+
+    Options (:class:`WorkingSetSettings`): tol_gap (1e-6), feas_tol (1e-9), initial_patterns (10),
+    max_rounds (20), time_limit (None), verbose (False).
+
+    Returns a SolveResult (``solver = "working_set"``, ``iterations`` = rounds): ``optimal`` with a
+    certified gap at a feasible point; else ``max_iter`` (rounds spent), ``time_limit``, or
+    ``optimal_inaccurate`` (pricing found no violator but the bound stayed above ``tol_gap``). ``info``:
+    duality_gap_rel, dual_bound, certified, working_set_patterns, ipm_iterations, screen_time_s.
+    """
+    import sys
+    from formulations.base import ConvexProgram
+    from .result import finish_run
+    if not isinstance(program, ConvexProgram):
+        raise ValueError(f"program must be a cvxnn program, got {type(program).__name__}")
+    _check_program(program)
+    settings = settings_from_options("working_set", WorkingSetSettings, options)
+    t_start = time.perf_counter()
+    deadline = None if settings.time_limit is None else t_start + settings.time_limit
+    free = _free_patterns(program)
+    screened = screen_patterns(program, program.n_patterns)
+    if free is not None:
+        screened = screened[~np.isin(screened, free)]
+    initial = screened[:settings.initial_patterns]
+    screen_time = time.perf_counter() - t_start
+    rounds = []
+
+    def log(candidate):
+        rounds.append(candidate)
+        if settings.verbose:
+            gap = "-" if candidate["gap"] is None else f"{candidate['gap']:.2e}"
+            print(f"working_set: round {candidate['rounds']}, {candidate['patterns'].size} of {program.n_patterns} "
+                  f"patterns, objective {candidate['objective']:.10e}, certified rel gap {gap}, "
+                  f"{time.perf_counter() - t_start:.1f}s", file=sys.stderr)
+
+    best = working_set_polish(program, initial, settings.tol_gap, deadline, settings.max_rounds, free, log)
+    feas_abs = settings.feas_tol * max(1.0, float(np.max(np.abs(program.y), initial=0.0)))
+    if best is None:
+        weights = {key: np.zeros(variable.shape) for key, variable in program.variables.items()}
+        best = {"weights": weights, "objective": program.objective(weights), "dual_bound": None, "gap": None,
+                "violation": 0.0, "patterns": np.array([], dtype=int), "ipm_iterations": 0}
+    certified = best["gap"] is not None and best["gap"] <= settings.tol_gap and best["violation"] <= feas_abs
+    elapsed = time.perf_counter() - t_start
+    if certified:
+        status = "optimal"
+    elif deadline is not None and elapsed >= settings.time_limit:
+        status = "time_limit"
+    elif len(rounds) >= settings.max_rounds:
+        status = "max_iter"
+    else:
+        status = "optimal_inaccurate"
+    info = {"duality_gap_rel": best["gap"], "dual_bound": best["dual_bound"], "certified": bool(certified),
+            "working_set_patterns": int(best["patterns"].size), "ipm_iterations": int(best["ipm_iterations"]),
+            "screen_time_s": screen_time, "rounds": len(rounds)}
+    return finish_run(program, best["weights"], status=status, solver="working_set", iterations=len(rounds),
+                      solve_time_s=elapsed, info=info)
+
+
+working_set.__signature__ = keyword_signature(WorkingSetSettings)

@@ -1,0 +1,95 @@
+"""The working-set solver (solvers/working_set.py): column generation over the patterns with an interior
+point on the working set, certified on the full program; and the screened NNLS that prices a pattern."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from formulations import make_program
+from solvers import solve, solve_oracle, working_set
+from solvers.battery import reference_problems, run_battery, zero_model_beta
+from solvers.core.dual import cone_residual
+
+
+@pytest.mark.parametrize("n", [40, 2000, 20000])
+def test_cone_residual_is_the_full_nnls(n):
+    """Rows of one pattern's cone (``s_k x_k`` with ``s = sign(X h)``: a pointed cone, so the residual is
+    not 0) against scipy's NNLS on all n rows; with a target it stops early at a value between the true
+    minimum and the target."""
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 12))
+    rows = np.where(X @ rng.standard_normal(12) >= 0, 1.0, -1.0)[:, None] * X
+    for scale in (1.0, 30.0):
+        g = scale * rng.standard_normal(12)
+        exact = nnls(rows.T, g, maxiter=50 * n)[1]
+        assert cone_residual(rows, g) == pytest.approx(exact, rel=1e-9, abs=1e-9)
+        target = exact + 0.5 * (np.linalg.norm(g) - exact)
+        assert exact - 1e-9 <= cone_residual(rows, g, target=target) <= target + 1e-9
+
+
+@pytest.mark.parametrize("formulation, loss", [("relu", "squared"), ("relu", "hinge"), ("gated", "logistic"),
+                                               ("robust", "hinge")])
+def test_the_battery_passes_at_the_interior_points_tolerance(formulation, loss):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run_battery(working_set, reference_problems(formulation, loss), name="working_set")
+    assert report.passed, report.table()
+
+
+def _teacher_program(loss="squared", beta_fraction=0.2, n=300, P=60):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 5))
+    y = np.maximum(X @ rng.standard_normal(5), 0.0) - np.maximum(X @ rng.standard_normal(5), 0.0)
+    if loss != "squared":
+        y = np.where(y >= np.median(y), 1.0, -1.0)
+    program = make_program("sampled", X, y, loss, 1.0, n_patterns=P, seed=0)
+    program.set_beta(beta_fraction * zero_model_beta(program))
+    return program
+
+
+def test_a_sparse_optimum_is_found_from_a_few_patterns_and_certified():
+    program = _teacher_program()
+    optimum = solve_oracle(program).objective
+    result = working_set(program)
+    assert result.status == "optimal" and result.solver == "working_set"
+    assert result.info["duality_gap_rel"] <= 1e-6 and result.info["dual_bound"] <= optimum + 1e-7 * optimum
+    assert abs(result.objective - optimum) <= 1e-6 * optimum
+    assert result.info["working_set_patterns"] < program.n_patterns   # the rest were only priced
+    used = np.flatnonzero(np.linalg.norm(result.weights["V"], axis=0) + np.linalg.norm(result.weights["W"], axis=0))
+    assert used.size <= result.info["working_set_patterns"]
+
+
+def test_beyond_beta_max_the_zero_network_is_certified():
+    program = _teacher_program(beta_fraction=1.5)
+    with pytest.warns(UserWarning, match="zero network"):
+        result = working_set(program)
+    assert result.status == "optimal" and result.objective == pytest.approx(0.5 * np.sum(program.y ** 2))
+    assert all(np.all(w == 0) for w in result.weights.values())
+
+
+def test_the_round_limit_is_reported_honestly():
+    program = _teacher_program(beta_fraction=0.01)
+    with pytest.warns(UserWarning):
+        result = working_set(program, initial_patterns=1, max_rounds=1)
+    assert result.status == "max_iter" and result.iterations == 1
+    bound = result.info["dual_bound"]
+    assert bound is None or bound <= solve_oracle(program).objective * (1 + 1e-7)
+
+
+def test_bad_requests_are_refused_with_the_reason():
+    program = _teacher_program()
+    with pytest.raises(ValueError, match="program must be a cvxnn program"):
+        working_set({"X": program.X})
+    scp = make_program("scp", program.X, program.y, "squared", 0.1, n_patterns=4, seed=0)
+    with pytest.raises(ValueError, match="working_set solver solves"):
+        working_set(scp)
+    with pytest.raises(ValueError, match="max_rounds"):
+        working_set(program, max_rounds=0)
+    with pytest.raises(TypeError, match="no_such_option"):
+        working_set(program, no_such_option=1)
+    with pytest.raises(ValueError, match="memory"):
+        solve(program, "working_set", max_memory=1000)
+    assert solve(program, "working_set").status == "optimal"
