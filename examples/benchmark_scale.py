@@ -6,14 +6,15 @@ zero-model bound beta_max. Every path runs in a subprocess of its own, so its pe
 (``ru_maxrss``) is its own:
 
 * squared loss: ``ipm`` with the n x n capacitance route, ``ipm`` with the dP x dP Gram route,
-  ``admm`` (dense factorisation), ``clarabel`` (the CVXPY oracle);
-* hinge loss: ``admm`` (dense factorisation), ``clarabel``.
+  ``admm`` (dense factorisation), ``working_set`` (column generation over the patterns), ``clarabel``
+  (the CVXPY oracle);
+* hinge loss: ``admm`` (dense factorisation), ``working_set``, ``clarabel``.
 
 A path is skipped, with the reason in the table, when its memory estimate (``solvers/core/memory.py``)
 exceeds ``--max-memory``, when its n exceeds the path's ``--max-n-*`` limit, or it is stopped after
 ``--max-seconds``. Reported per run: status, setup time, iterations, time per iteration, time to a certified
-relative gap of 1e-2 / 1e-3 / 1e-4 (the interior point certifies every iterate; the ADMM only its final
-point), total time, final certified gap, training accuracy (hinge), peak RSS. Writes
+relative gap of 1e-2 / 1e-3 / 1e-4 (the interior point certifies every iterate, the working-set solver
+every round; the ADMM only its final point), total time, final certified gap, training accuracy (hinge), peak RSS. Writes
 ``OUT/benchmark_scale.md`` and, with matplotlib, ``OUT/benchmark_scale.png`` (time and memory against n,
 log-log, with fitted exponents).
 
@@ -31,7 +32,8 @@ import time
 
 import numpy as np
 
-PATHS = {"squared": ("ipm-nxn", "ipm-gram", "admm", "clarabel"), "hinge": ("admm", "clarabel")}
+PATHS = {"squared": ("ipm-nxn", "ipm-gram", "admm", "working_set", "clarabel"),
+         "hinge": ("admm", "working_set", "clarabel")}
 GAP_LEVELS = (1e-2, 1e-3, 1e-4)
 
 
@@ -58,7 +60,7 @@ def child(spec):
     import resource
     import warnings
     warnings.simplefilter("ignore")
-    from solvers import admm, ipm, solve_oracle
+    from solvers import admm, ipm, solve_oracle, working_set
     start = time.perf_counter()
     program = build(spec["n"], spec["d"], spec["P"], spec["loss"], spec["beta_fraction"], spec["seed"])
     build_s = time.perf_counter() - start
@@ -68,11 +70,13 @@ def child(spec):
         result = ipm(program, newton_route=path.split("-")[1], tol_gap=spec["tol_gap"])
     elif path == "admm":
         result = admm(program, tol_gap=spec["tol_gap"])
+    elif path == "working_set":
+        result = working_set(program, tol_gap=spec["tol_gap"])
     else:
         result = solve_oracle(program, "clarabel", fallback=None)
     total = time.perf_counter() - start
     info = result.info or {}
-    certified_history = path.startswith("ipm")
+    certified_history = path.startswith("ipm") or path == "working_set"
     out = {"status": result.status, "objective": result.objective, "total_s": total, "build_s": build_s,
            "setup_s": info.get("setup_time_s", result.compile_time_s), "iterations": int(result.iterations or 0),
            "gap": info.get("duality_gap_rel"), "accuracy": result.train_accuracy(),
@@ -83,7 +87,8 @@ def child(spec):
 
 def skip_reason(path, n, d, P, args):
     from solvers.core.memory import describe_bytes, estimate_bytes
-    solver = {"ipm-nxn": "ipm", "ipm-gram": "ipm", "admm": "admm", "clarabel": "clarabel"}[path]
+    solver = {"ipm-nxn": "ipm", "ipm-gram": "ipm", "admm": "admm", "working_set": "working_set",
+              "clarabel": "clarabel"}[path]
     limit = {"ipm-nxn": args.max_n_dense, "admm": args.max_n_dense, "clarabel": args.max_n_clarabel}.get(path)
     if limit is not None and n > limit:
         return f"n > {limit} (--max-n-{'clarabel' if path == 'clarabel' else 'dense'})"

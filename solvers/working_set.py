@@ -341,7 +341,9 @@ def working_set(program, **options):
     Returns a SolveResult (``solver = "working_set"``, ``iterations`` = rounds): ``optimal`` with a
     certified gap at a feasible point; else ``max_iter`` (rounds spent), ``time_limit``, or
     ``optimal_inaccurate`` (pricing found no violator but the bound stayed above ``tol_gap``). ``info``:
-    duality_gap_rel, dual_bound, certified, working_set_patterns, ipm_iterations, screen_time_s.
+    duality_gap_rel, dual_bound, certified, working_set_patterns, ipm_iterations, screen_time_s, rounds.
+    ``history``: per round, its number, objective, certified gap on the full program (nan without a bound),
+    working-set size and elapsed time.
     """
     import sys
     from formulations.base import ConvexProgram
@@ -360,8 +362,14 @@ def working_set(program, **options):
     screen_time = time.perf_counter() - t_start
     rounds = []
 
+    history = {"round": [], "objective": [], "gap": [], "patterns": [], "time": []}
+
     def log(candidate):
         rounds.append(candidate)
+        for key, value in (("round", candidate["rounds"]), ("objective", candidate["objective"]),
+                           ("gap", candidate["gap"]), ("patterns", candidate["patterns"].size),
+                           ("time", time.perf_counter() - t_start)):
+            history[key].append(value)
         if settings.verbose:
             gap = "-" if candidate["gap"] is None else f"{candidate['gap']:.2e}"
             print(f"working_set: round {candidate['rounds']}, {candidate['patterns'].size} of {program.n_patterns} "
@@ -388,7 +396,7 @@ def working_set(program, **options):
             "working_set_patterns": int(best["patterns"].size), "ipm_iterations": int(best["ipm_iterations"]),
             "screen_time_s": screen_time, "rounds": len(rounds)}
     return finish_run(program, best["weights"], status=status, solver="working_set", iterations=len(rounds),
-                      solve_time_s=elapsed, info=info)
+                      solve_time_s=elapsed, history=history, info=info)
 
 
 working_set.__signature__ = keyword_signature(WorkingSetSettings)
