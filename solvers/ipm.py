@@ -243,16 +243,9 @@ class _NewtonSystem:
         return x, (rt - np.einsum("ij,ij->j", self.But, x)) / self.Btt
 
     def apply(self, xU, xt):
-        """``K x``; on the tall-data route ``M^T M x = E G E^T x`` through the pattern Gram matrix,
-        ``O((dP)^2)`` instead of ``O(n d P)``."""
+        """``K x`` (``M^T M`` by :meth:`_Data.MTM`)."""
         data = self.data
-        if data.route == "gram":
-            P, d = data.P, data.d
-            q = (data.gram @ (xU[:, :P] - xU[:, P:]).T.reshape(P * d)).reshape(P, d).T
-            gram_term = np.hstack([q, -q])
-        else:
-            gram_term = data.MT(data.M(xU))
-        return (gram_term + _blocks_times(self.Buu, xU) + self.But * xt,
+        return (data.MTM(xU) + _blocks_times(self.Buu, xU) + self.But * xt,
                 np.einsum("ij,ij->j", self.But, xU) + self.Btt * xt)
 
     def solve(self, rU, rt, rel_tol=1e-11, max_steps=30):
@@ -331,6 +324,15 @@ class _Data(PatternMaps):
     def cone(self, A):
         return self.S2 * (self.X @ A)
 
+    def MTM(self, A):
+        """``M^T M a``; on the tall-data route through the pattern Gram matrix, ``E G E^T a``:
+        ``O((dP)^2)`` instead of ``O(n d P)``."""
+        if self.route != "gram":
+            return self.MT(self.M(A))
+        P, d = self.P, self.d
+        q = (self.gram @ (A[:, :P] - A[:, P:]).T.reshape(P * d)).reshape(P, d).T
+        return np.hstack([q, -q])
+
 
 def _kkt_solve(data, system, nt, b):
     r"""Solve ``P dx + G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs`` for
@@ -357,7 +359,7 @@ def _kkt_residual(data, nt, sol, b):
     """``b`` minus the KKT operator applied to the direction ``sol`` (same layout as ``b``)."""
     dU, dt, dzL, dz0, dz1, dsL, ds0, ds1 = sol[:8]
     bU, bt, bzL, bz0, bz1, bsL, bs0, bs1 = b
-    eU = bU - (data.MT(data.M(dU)) - data.XT @ (data.S2 * dzL) - dz1)
+    eU = bU - (data.MTM(dU) - data.XT @ (data.S2 * dzL) - dz1)
     et = bt + dz0
     ezL = bzL - (-data.cone(dU) + dsL)
     ez0, ez1 = bz0 - (-dt + ds0), bz1 - (-dU + ds1)

@@ -38,20 +38,25 @@ from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.options import check_int, check_positive, keyword_signature, settings_from_options
 
 __all__ = ["working_set", "WorkingSetSettings", "working_set_polish", "scheduled_attempt", "price_patterns",
-           "WorkingSetSchedule", "patterns_in_use", "screen_patterns", "LOSSES"]
+           "WorkingSetSchedule", "patterns_in_use", "screen_patterns", "subsample_patterns", "LOSSES"]
 
 #: the losses with a second-order inner solver
 LOSSES = ("squared", "hinge", "logistic")
 
 #: a pattern enters the working set when its price exceeds beta by more than this (relative)
 PRICE_TOL = 1e-9
+#: once some pattern violates, the patterns priced above this share of beta join with it (the most
+#: violating first): a pattern just inside often enters the optimum once the others have, and each round
+#: costs an interior-point solve
+NEAR_PRICE = 0.9
 
 
 def price_patterns(program, nu, patterns, deadline=None):
     r"""``rho_j`` of the module docstring for the ``patterns`` (column indices of ``program.D``) at the dual
-    vector ``nu`` (original units): the larger of the prices of the pattern's two blocks. A block whose
-    gradient ``|M_j^T nu|`` is at most beta needs no multipliers (price = that norm); the gated program has
-    no cone rows, one block per gate, and its price is that norm. Patterns not reached before ``deadline``
+    vector ``nu`` (original units): the larger of the prices of the pattern's two blocks. Prices are exact
+    above ``NEAR_PRICE * beta``; below it any value there is returned (a block whose gradient ``|M_j^T nu|``
+    is that small needs no multipliers: its price is that norm). The gated program has no cone rows, one
+    block per gate, and its price is that norm. Patterns not reached before ``deadline``
     are priced ``inf`` (the bound is then not claimed)."""
     X, D = program.X, program.D[:, patterns]
     G = X.T @ (D * nu[:, None])  # M_j^T nu of the v block; the w block's is -G_j
@@ -59,12 +64,13 @@ def price_patterns(program, nu, patterns, deadline=None):
     beta = program.beta_value
     if _gated(program):
         return prices
-    for k in np.flatnonzero(prices > beta):
+    for k in np.flatnonzero(prices > NEAR_PRICE * beta):
         if deadline is not None and time.perf_counter() > deadline:
             prices[k:] = np.where(prices[k:] > beta, np.inf, prices[k:])
             break
         cone_rows = (2.0 * D[:, k] - 1.0)[:, None] * X  # n x d: X^T (S_j o lam) = cone_rows^T lam
-        prices[k] = max(cone_residual(cone_rows, sign * G[:, k], target=beta) for sign in (1.0, -1.0))
+        prices[k] = max(cone_residual(cone_rows, sign * G[:, k], target=NEAR_PRICE * beta)
+                        for sign in (1.0, -1.0))
     return prices
 
 
@@ -191,10 +197,10 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
             break
         if prices is None:
             break
-        entering = outside[np.argsort(-prices)][: max(5, working.size)]
-        entering = entering[prices[np.searchsorted(outside, entering)] > beta * (1.0 + PRICE_TOL)]
-        if entering.size == 0:
+        if not np.any(prices > beta * (1.0 + PRICE_TOL)):
             break
+        entering = outside[np.argsort(-prices)][: max(5, working.size)]
+        entering = entering[prices[np.searchsorted(outside, entering)] > NEAR_PRICE * beta]
         working = np.union1d(working, entering)
     if best is not None:
         best["ipm_iterations"] = iterations
@@ -268,6 +274,10 @@ class WorkingSetSettings:
     tol_gap : certified relative gap on the full program that ends the run.
     feas_tol : cone violation accepted for the returned point, times ``max(1, |y|_inf)``.
     initial_patterns : size of the first working set (the screen's best).
+    subsample_above : with more samples than this, the first working set is the patterns that the same
+        solver uses on a random subsample of ``subsample_above / 2`` rows (beta scaled by the subsample's
+        share, gap 1e-3), plus the screen's best (None: never).
+    seed : the subsample's seed.
     max_rounds : interior-point solves (rounds of column generation) at most.
     time_limit : seconds (None: none).
     verbose : one line per round on stderr.
@@ -277,6 +287,8 @@ class WorkingSetSettings:
     tol_gap: float = 1e-6
     feas_tol: float = 1e-9
     initial_patterns: int = 10
+    subsample_above: Optional[int] = 20000
+    seed: int = 0
     max_rounds: int = 20
     time_limit: Optional[float] = None
     verbose: Any = False
@@ -289,6 +301,9 @@ class WorkingSetSettings:
         self.feas_tol = check_positive(name, "feas_tol", self.feas_tol)
         self.initial_patterns = check_int(name, "initial_patterns", self.initial_patterns)
         self.max_rounds = check_int(name, "max_rounds", self.max_rounds)
+        if self.subsample_above is not None:
+            self.subsample_above = check_int(name, "subsample_above", self.subsample_above, minimum=2)
+        self.seed = check_int(name, "seed", self.seed, minimum=0)
         self.time_limit = check_positive(name, "time_limit", self.time_limit, allow_none=True)
         tols = [check_positive(name, key, value) for key, value in (("tol_abs", self.tol_abs),
                                                                     ("tol_rel", self.tol_rel)) if value is not None]
@@ -304,6 +319,36 @@ def screen_patterns(program, size):
     norms = np.linalg.norm(program.X.T @ (program.D * nu0[:, None]), axis=0)
     size = min(size, norms.size)
     return np.sort(np.argsort(-norms, kind="stable")[:size])
+
+
+def _row_subprogram(program, rows):
+    """The same program (patterns, loss, epsilon) on the samples ``rows``, with beta scaled by their share
+    (the loss is a sum over samples, so this keeps the balance of loss and penalty)."""
+    from formulations.gated import GatedReLUProgram
+    from formulations.relu import ReLUProgram
+    from formulations.robust import RobustReLUProgram
+    X, y, D = program.X[rows], program.y[rows], program.D[rows]
+    beta = program.beta_value * rows.size / program.n
+    if _robust(program):
+        return RobustReLUProgram(X, y, D, "hinge", beta, program.epsilon_value, bias=program.bias,
+                                 check_input=False)
+    if _gated(program):
+        return GatedReLUProgram(X, y, D, program.loss.name, beta, check_input=False)
+    return ReLUProgram(X, y, D, program.loss.name, beta, check_input=False)
+
+
+def subsample_patterns(program, size, seed=0, deadline=None):
+    """The final working set of :func:`working_set` on ``size`` random rows of the program
+    (:func:`_row_subprogram`), solved to a certified gap of 1e-3: the patterns it uses and those priced
+    near beta at its end. Where the optimum is sparse in patterns, a sample of the data points to nearly the
+    same ones, at a fraction of the cost."""
+    rows = np.sort(np.random.default_rng(seed).choice(program.n, size=size, replace=False))
+    sub = _row_subprogram(program, rows)
+    remaining = None if deadline is None else max(1.0, 0.5 * (deadline - time.perf_counter()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = working_set(sub, tol_gap=1e-3, subsample_above=None, time_limit=remaining)
+    return np.asarray(result.info["working_set"], dtype=int)
 
 
 def _free_patterns(program):
@@ -336,12 +381,14 @@ def working_set(program, **options):
     pricing, ``O(n d)`` each; its memory is that of the interior point on the working set.
 
     Options (:class:`WorkingSetSettings`): tol_gap (1e-6), feas_tol (1e-9), initial_patterns (10),
-    max_rounds (20), time_limit (None), verbose (False).
+    subsample_above (20000), seed (0), max_rounds (20), time_limit (None), verbose (False).
 
     Returns a SolveResult (``solver = "working_set"``, ``iterations`` = rounds): ``optimal`` with a
     certified gap at a feasible point; else ``max_iter`` (rounds spent), ``time_limit``, or
     ``optimal_inaccurate`` (pricing found no violator but the bound stayed above ``tol_gap``). ``info``:
-    duality_gap_rel, dual_bound, certified, working_set_patterns, ipm_iterations, screen_time_s, rounds.
+    duality_gap_rel, dual_bound, certified, working_set (the final working set's pattern indices),
+    working_set_patterns (its size), ipm_iterations, screen_time_s (the screen and the subsample's solve),
+    rounds.
     ``history``: per round, its number, objective, certified gap on the full program (nan without a bound),
     working-set size and elapsed time.
     """
@@ -359,6 +406,11 @@ def working_set(program, **options):
     if free is not None:
         screened = screened[~np.isin(screened, free)]
     initial = screened[:settings.initial_patterns]
+    if settings.subsample_above is not None and program.n > settings.subsample_above:
+        from_sample = subsample_patterns(program, settings.subsample_above // 2, settings.seed, deadline)
+        if free is not None:
+            from_sample = from_sample[~np.isin(from_sample, free)]
+        initial = np.union1d(initial, from_sample)
     screen_time = time.perf_counter() - t_start
     rounds = []
 
@@ -393,7 +445,8 @@ def working_set(program, **options):
     else:
         status = "optimal_inaccurate"
     info = {"duality_gap_rel": best["gap"], "dual_bound": best["dual_bound"], "certified": bool(certified),
-            "working_set_patterns": int(best["patterns"].size), "ipm_iterations": int(best["ipm_iterations"]),
+            "working_set_patterns": int(best["patterns"].size), "working_set": best["patterns"].copy(),
+            "ipm_iterations": int(best["ipm_iterations"]),
             "screen_time_s": screen_time, "rounds": len(rounds)}
     return finish_run(program, best["weights"], status=status, solver="working_set", iterations=len(rounds),
                       solve_time_s=elapsed, history=history, info=info)

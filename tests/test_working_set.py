@@ -93,3 +93,18 @@ def test_bad_requests_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="memory"):
         solve(program, "working_set", max_memory=1000)
     assert solve(program, "working_set").status == "optimal"
+
+
+def test_a_subsample_gives_the_first_working_set():
+    """With more samples than ``subsample_above``, the first working set comes from the same solver on a
+    random half of that many rows (beta scaled): the run still certifies on the full program, and the
+    subsample's patterns are a subset of the patterns in use or priced into the working set."""
+    from solvers.working_set import subsample_patterns
+    program = _teacher_program(n=600)
+    optimum = solve_oracle(program).objective
+    first = subsample_patterns(program, 150, seed=1)
+    assert first.size >= 1 and np.all((0 <= first) & (first < program.n_patterns))
+    result = working_set(program, subsample_above=300, seed=1)
+    assert result.status == "optimal" and abs(result.objective - optimum) <= 1e-6 * optimum
+    with pytest.raises(ValueError, match="subsample_above"):
+        working_set(program, subsample_above=1)
