@@ -380,3 +380,18 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path, delay):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "cvxnn: interrupted"
+
+
+def test_the_verify_table_keeps_its_columns_for_long_solver_names():
+    from types import SimpleNamespace
+
+    from solvers.interface.report import verify_table
+    program = SimpleNamespace(n=10, d=2, n_patterns=3)
+    instance = {"formulation": "sampled", "loss": "squared", "beta": 0.1, "data": "moons"}
+    run = {"status": "optimal", "objective": 1.0, "rel_gap": 0.0, "max_violation": 0.0, "network_objective": 1.0,
+           "network_width": 2, "solve_time_s": 0.1, "iterations": 3, "passed": True, "reason": ""}
+    runs = [dict(run, solver="clarabel", role="oracle"), dict(run, solver="working_set", role="solver"),
+            dict(run, solver="admm", role="solver")]
+    lines = verify_table(instance, program, runs, "oracle clarabel, status optimal")
+    table = [lines[2]] + lines[4:]
+    assert len({line.index(" optimal" if i else " status") for i, line in enumerate(table)}) == 1, table

@@ -68,7 +68,8 @@ def oracle_provenance(reference, requested):
 def verify_table(instance, program, runs, provenance):
     """The lines of ``cvxnn verify``'s table: the oracle's run first, then one row per solver with its gap
     to the oracle and its verdict (``self`` when no oracle independent of that solver answered)."""
-    head = (f"{'solver':<10} {'status':<18} {'objective':>16} {'rel_gap':>10} {'violation':>10} "
+    width = max([10] + [len(run["solver"]) for run in runs])
+    head = (f"{'solver':<{width}} {'status':<18} {'objective':>16} {'rel_gap':>10} {'violation':>10} "
             f"{'net_obj':>16} {'width':>6} {'time_s':>9} {'iters':>7}  result")
     lines = [f"verify: {instance_line(instance, program)}", f"verify: {provenance}", head, "-" * len(head)]
     for run in runs:
@@ -81,7 +82,7 @@ def verify_table(instance, program, runs, provenance):
             if run.get("reference") and run["reference"] != runs[0]["solver"]:
                 verdict += f" (vs {run['reference']})"
         status = run["status"] + (" (zero)" if run.get("collapsed") else "")
-        lines.append(f"{run['solver']:<10} {status:<18} {fmt(run['objective'], '.10g'):>16} "
+        lines.append(f"{run['solver']:<{width}} {status:<18} {fmt(run['objective'], '.10g'):>16} "
                      f"{fmt(run.get('rel_gap'), '.2e'):>10} {fmt(run['max_violation'], '.2e'):>10} "
                      f"{fmt(run['network_objective'], '.10g'):>16} {fmt(run['network_width'], 'd'):>6} "
                      f"{run['solve_time_s']:>9.3f} {run['iterations']:>7d}  {verdict}")
