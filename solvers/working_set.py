@@ -378,7 +378,8 @@ def _check_program(program):
 def working_set(program, **options):
     r"""Solve ``program`` by column generation over its patterns (module docstring): the screen's
     ``initial_patterns`` best patterns (:func:`screen_patterns`), the interior point on them, pricing of
-    every other pattern, the violators in, until the bound certifies the point on the full program.
+    every other pattern, the violators (and the patterns priced near beta) in, until the bound certifies the
+    point on the full program.
     Solves the constrained program (squared, hinge, logistic loss), the gated program (hinge, logistic)
     and the robust program (hinge). Where the optimum uses few patterns it touches the others only through
     pricing, ``O(n d)`` each; its memory is that of the interior point on the working set.
@@ -435,8 +436,12 @@ def working_set(program, **options):
     feas_abs = settings.feas_tol * max(1.0, float(np.max(np.abs(program.y), initial=0.0)))
     if best is None:
         weights = {key: np.zeros(variable.shape) for key, variable in program.variables.items()}
-        best = {"weights": weights, "objective": program.objective(weights), "dual_bound": None, "gap": None,
-                "violation": 0.0, "patterns": np.array([], dtype=int), "ipm_iterations": 0}
+        objective = program.objective(weights)
+        # every robust cone {0}: the zero network is the only feasible point, hence optimal
+        forced = free is not None and free.size == program.n_patterns
+        best = {"weights": weights, "objective": objective, "dual_bound": objective if forced else None,
+                "gap": 0.0 if forced else None, "violation": 0.0, "patterns": np.array([], dtype=int),
+                "ipm_iterations": 0}
     certified = best["gap"] is not None and best["gap"] <= settings.tol_gap and best["violation"] <= feas_abs
     elapsed = time.perf_counter() - t_start
     if certified:

@@ -108,3 +108,13 @@ def test_a_subsample_gives_the_first_working_set():
     assert result.status == "optimal" and abs(result.objective - optimum) <= 1e-6 * optimum
     with pytest.raises(ValueError, match="subsample_above"):
         working_set(program, subsample_above=1)
+
+
+def test_a_robust_program_whose_cones_all_collapsed_is_certified_at_zero():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), np.where(rng.standard_normal(30) > 0, 1.0, -1.0)
+    program = make_program("robust", X, y, "hinge", 0.1, n_patterns=5, seed=0, epsilon=10.0)
+    with pytest.warns(UserWarning):
+        result = working_set(program)
+    assert result.status == "optimal" and result.objective == pytest.approx(program.n)
+    assert result.info["dual_bound"] == pytest.approx(program.n)
