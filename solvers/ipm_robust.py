@@ -145,53 +145,13 @@ class _Newton:
 
     def __init__(self, data, nt, zL, sL):
         self.data, self.nt = data, nt
-        n, d, p, J = data.n, data.d, data.p, data.J
+        n, d, J = data.n, data.d, data.J
         h_xi, h_h, h_m, h_p, h_c, h_rm, h_rp = data.split(zL / sL)
-        pm = data.pmask
-        eps = data.eps
-        m = 1 + p
-        # per sample: y = (xi, u), quadratic h_xi xi^2 + h_h (xi + w^T Sig - eps 1^T u)^2 + sum h_-+ (u -+ Sig_P)^2
-        q_y = np.concatenate([[1.0], np.full(p, -eps)])
-        Hyy = h_h[:, None, None] * np.outer(q_y, q_y)[None]
-        diag = np.concatenate([h_xi[:, None], h_m + h_p], axis=1)
-        Hyy[:, np.arange(m), np.arange(m)] += diag
-        HyS = h_h[:, None, None] * q_y[None, :, None] * data.Wy[:, None, :]          # (n, m, d)
-        cols = np.flatnonzero(pm)
-        HyS[:, 1 + np.arange(p), cols] += h_p - h_m
-        HSS = h_h[:, None, None] * data.Wy[:, :, None] * data.Wy[:, None, :]
-        HSS[:, cols, cols] += h_m + h_p
-        self.Hyy_factor = np.linalg.cholesky(Hyy)
-        self.F = self._yy_solve(HyS)                                                    # Hyy^{-1} HyS
-        self.HyS = HyS
-        C = HSS - np.einsum("kmi,kmj->kij", HyS, self.F, optimize=True)                 # (n, d, d)
-        b = d + p + 1
-        K = np.zeros((J, d, J, d))
+        C = self._eliminate_samples(h_xi, h_h, h_m, h_p)
         pair = (data.Dpm[:, :, None] * data.Dpm[:, None, :]).reshape(n, J * J)
-        K[:] = (pair.T @ C.reshape(n, d * d)).reshape(J, J, d, d).transpose(0, 2, 1, 3)
-        # each block's own rows on (a_j, r_j, t_j): the cone rows, r -+ Pi a, the second-order cone
-        local = np.zeros((J, b, b))
-        XS = data.S2.T[:, :, None] * data.X[None, :, :]                                 # (J, n, d)
-        local[:, :d, :d] += np.einsum("jk,jka,jkb->jab", h_c.T, XS, XS, optimize=True)
-        cross = -eps * np.einsum("jk,jka->ja", h_c.T, XS)                               # a_j against 1^T r_j
-        local[:, :d, d:d + p] += cross[:, :, None]
-        local[:, d:d + p, :d] += cross[:, None, :]
-        local[:, d:d + p, d:d + p] += (eps ** 2 * h_c.sum(axis=0))[:, None, None]
-        rp = np.arange(p)
-        local[:, d + rp, d + rp] += (h_rm + h_rp).T
-        local[:, cols, cols] += (h_rm + h_rp).T
-        local[:, cols, d + rp] += (h_rp - h_rm).T
-        local[:, d + rp, cols] += (h_rp - h_rm).T
-        Wi2 = nt.inverse_squared()
-        local[:, :d, :d] += Wi2[:, 1:, 1:]
-        local[:, :d, b - 1] += Wi2[:, 1:, 0]
-        local[:, b - 1, :d] += Wi2[:, 0, 1:]
-        local[:, b - 1, b - 1] += Wi2[:, 0, 0]
-        # eliminate each block's (r_j, t_j): they touch nothing outside the block
-        self.local_ar = local[:, :d, d:]
-        self.local_rr = np.linalg.cholesky(local[:, d:, d:])
-        self.Fr = self._rr_solve(np.swapaxes(self.local_ar, 1, 2))                      # (J, p+1, d)
+        K = (pair.T @ C.reshape(n, d * d)).reshape(J, J, d, d).transpose(0, 2, 1, 3).copy()
         idx = np.arange(J)
-        K[idx, :, idx, :] += local[:, :d, :d] - self.local_ar @ self.Fr
+        K[idx, :, idx, :] += self._eliminate_block_variables(h_c, h_rm, h_rp, nt.inverse_squared())
         K = K.reshape(J * d, J * d)
         diagonal = np.diag(K).copy()
         for shift in (1e-14, 1e-11, 1e-8):  # a relative diagonal shift when rounding leaves K indefinite
@@ -204,6 +164,53 @@ class _Newton:
                 if shift == 1e-8:
                     raise
         self.K = K
+
+    def _eliminate_samples(self, h_xi, h_h, h_m, h_p):
+        r"""Per sample, the quadratic ``h_xi xi^2 + h_h (xi + w^T Sigma - eps 1^T u)^2 + sum_i h_-+ (u_i -+
+        Sigma_i)^2`` in ``y = (xi, u)`` and ``Sigma``: factor ``Hyy`` (batched Cholesky), keep
+        ``F = Hyy^{-1} HyS`` for the back-substitution, return the Schur complements ``C_k`` (n, d, d)."""
+        data = self.data
+        p, eps, m = data.p, data.eps, 1 + data.p
+        cols = np.flatnonzero(data.pmask)
+        q_y = np.concatenate([[1.0], np.full(p, -eps)])
+        Hyy = h_h[:, None, None] * np.outer(q_y, q_y)[None]
+        Hyy[:, np.arange(m), np.arange(m)] += np.concatenate([h_xi[:, None], h_m + h_p], axis=1)
+        HyS = h_h[:, None, None] * q_y[None, :, None] * data.Wy[:, None, :]          # (n, m, d)
+        HyS[:, 1 + np.arange(p), cols] += h_p - h_m
+        HSS = h_h[:, None, None] * data.Wy[:, :, None] * data.Wy[:, None, :]
+        HSS[:, cols, cols] += h_m + h_p
+        self.Hyy_factor = np.linalg.cholesky(Hyy)
+        self.F = self._yy_solve(HyS)
+        self.HyS = HyS
+        return HSS - np.einsum("kmi,kmj->kij", HyS, self.F, optimize=True)
+
+    def _eliminate_block_variables(self, h_c, h_rm, h_rp, Wi2):
+        r"""Each block's own rows on ``(a_j, r_j, t_j)`` - the cone rows, ``r -+ Pi a``, the second-order
+        cone - with ``(r_j, t_j)`` eliminated (they touch nothing outside the block): returns the (J, d, d)
+        Schur complements on ``a_j`` and keeps the factors for the back-substitution."""
+        data = self.data
+        d, p, J, eps = data.d, data.p, data.J, data.eps
+        b = d + p + 1
+        cols, rp = np.flatnonzero(data.pmask), np.arange(p)
+        local = np.zeros((J, b, b))
+        XS = data.S2.T[:, :, None] * data.X[None, :, :]                                 # (J, n, d)
+        local[:, :d, :d] += np.einsum("jk,jka,jkb->jab", h_c.T, XS, XS, optimize=True)
+        cross = -eps * np.einsum("jk,jka->ja", h_c.T, XS)                               # a_j against 1^T r_j
+        local[:, :d, d:d + p] += cross[:, :, None]
+        local[:, d:d + p, :d] += cross[:, None, :]
+        local[:, d:d + p, d:d + p] += (eps ** 2 * h_c.sum(axis=0))[:, None, None]
+        local[:, d + rp, d + rp] += (h_rm + h_rp).T
+        local[:, cols, cols] += (h_rm + h_rp).T
+        local[:, cols, d + rp] += (h_rp - h_rm).T
+        local[:, d + rp, cols] += (h_rp - h_rm).T
+        local[:, :d, :d] += Wi2[:, 1:, 1:]
+        local[:, :d, b - 1] += Wi2[:, 1:, 0]
+        local[:, b - 1, :d] += Wi2[:, 0, 1:]
+        local[:, b - 1, b - 1] += Wi2[:, 0, 0]
+        self.local_ar = local[:, :d, d:]
+        self.local_rr = np.linalg.cholesky(local[:, d:, d:])
+        self.Fr = self._rr_solve(np.swapaxes(self.local_ar, 1, 2))                      # (J, p+1, d)
+        return local[:, :d, :d] - self.local_ar @ self.Fr
 
     def _rr_solve(self, rhs):
         """``Lrr^{-1} rhs`` per block (the (r_j, t_j) part of the block's own matrix); ``rhs`` (J, p+1, k)."""
