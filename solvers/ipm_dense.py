@@ -37,10 +37,9 @@ from typing import Optional
 
 import numpy as np
 from scipy import linalg as sla
-from scipy.optimize import nnls
 
 from .core.cones import NTScaling, orthant_max_step, soc_max_step
-from .core.dual import certified_gap, dual_scaling
+from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps
 from .core.options import check_int, check_positive, keyword_signature, settings_from_options
 from .core.prox import block_norms
@@ -347,8 +346,8 @@ class _Bounds:
         norms = block_norms(R)
         G = data.MT(nu)
         for j in np.flatnonzero(norms > data.beta):
-            rows = (data.S2[:, j:j + 1] * data.X).T  # X^T (S_j o lambda) = rows @ lambda
-            norms[j] = min(norms[j], nnls(rows, G[:, j], maxiter=50 * rows.shape[1])[1])
+            rows = data.S2[:, j:j + 1] * data.X  # X^T (S_j o lambda) = rows^T lambda
+            norms[j] = min(norms[j], cone_residual(rows, G[:, j]))
         return float(np.max(norms, initial=0.0))
 
     def gap(self):
