@@ -32,16 +32,15 @@ Cholesky once per iteration - meant for working sets, where 2dP is small.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from scipy import linalg as sla
 
-from .core.cones import NTScaling, orthant_max_step, soc_max_step
+from .core.cones import (NTScaling, jordan_product, orthant_max_step, run_interior_point, shifted_cholesky,
+                         soc_max_step)
 from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps
-from .core.options import check_int, check_positive, keyword_signature, settings_from_options
+from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
 from .core.prox import block_norms
 from .result import finish_run
 
@@ -53,20 +52,10 @@ LOSSES = ("hinge", "logistic")
 _STEP_FRACTION = 0.95
 
 
-@dataclass
-class DenseIPMSettings:
+class DenseIPMSettings(InteriorPointSettings):
     """The options of :func:`ipm_dense` with their defaults."""
 
-    tol_gap: float = 1e-7
-    feas_tol: float = 1e-9
-    max_iter: int = 100
-    time_limit: Optional[float] = None
-
-    def __post_init__(self):
-        self.tol_gap = check_positive("ipm_dense", "tol_gap", self.tol_gap)
-        self.feas_tol = check_positive("ipm_dense", "feas_tol", self.feas_tol)
-        self.max_iter = check_int("ipm_dense", "max_iter", self.max_iter, 0)
-        self.time_limit = check_positive("ipm_dense", "time_limit", self.time_limit, allow_none=True)
+    solver = "ipm_dense"
 
 
 class _Data(PatternMaps):
@@ -198,16 +187,7 @@ class _Newton:
             K[block, d * J + j] = K[d * J + j, block] = self.Wi2[j, 1:, 0]
             K[d * J + j, d * J + j] = self.Wi2[j, 0, 0]
         self.K = K
-        diagonal = np.diag(K).copy()
-        for shift in (1e-14, 1e-11, 1e-8):  # a relative diagonal shift when rounding leaves K indefinite
-            try:
-                K_shifted = K.copy()
-                K_shifted[np.diag_indices(size)] += shift * np.maximum(diagonal, 1e-300)
-                self.cho = sla.cho_factor(K_shifted, lower=True, check_finite=False)
-                break
-            except np.linalg.LinAlgError:
-                if shift == 1e-8:
-                    raise
+        self.cho = shifted_cholesky(K)
 
     def solve_x(self, ra, rt, rxi):
         """``(H + G^T W^{-2} G) dx = r`` with xi eliminated, one refinement step on the reduced system."""
@@ -252,7 +232,7 @@ class _Newton:
         wz0, wz1 = nt.apply(dz0, dz1)
         ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
         u0, u1 = wz0 + ws0, wz1 + ws1
-        j0, j1 = _jordan(nt.lam0, nt.lam1, u0, u1)
+        j0, j1 = jordan_product(nt.lam0, nt.lam1, u0, u1)
         uL = nt.wL * dzL + dsL / nt.wL
         return (bx[0] - ga - self.hessian_times(dA), bx[1] - gt, bx[2] - gxi, bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
                 bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
@@ -281,9 +261,6 @@ def _max_step(p, step):
                float(soc_max_step(p.z0, p.z1, dz0, dz1).min(initial=np.inf)))
 
 
-def _jordan(u0, u1, v0, v1):
-    return u0 * v0 + np.einsum("ij,ij->j", u1, v1), u0 * v1 + v0 * u1
-
 
 def _iterate(data, p):
     """One predictor-corrector step; returns (next point, step length)."""
@@ -292,7 +269,7 @@ def _iterate(data, p):
     primal, dual = _residuals(data, p)
     bx = tuple(-r for r in dual)
     bz = tuple(-r for r in primal)
-    ll0, ll1 = _jordan(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
+    ll0, ll1 = jordan_product(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
     affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
     affine = newton.direction(bx, bz, affine_bs)
     mu = p.mu(data.degree)
@@ -301,7 +278,7 @@ def _iterate(data, p):
     # Mehrotra's second-order term (W^{-T} ds_a) o (W dz_a) and the centring target sigma mu e
     us0, us1 = nt.apply(affine[4], affine[5], inverse=True)
     uz0, uz1 = nt.apply(affine[7], affine[8])
-    c0, c1 = _jordan(us0, us1, uz0, uz1)
+    c0, c1 = jordan_product(us0, us1, uz0, uz1)
     cL = (affine[3] / nt.wL) * (nt.wL * affine[6])
     bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
     step = newton.direction(bx, bz, bs)
@@ -358,28 +335,9 @@ def _solve(program, settings):
     t_start = time.perf_counter()
     from formulations.gated import GatedReLUProgram
     data = _Data(program, isinstance(program, GatedReLUProgram))
-    point, bounds, iterations, status, alpha = _start(data), _Bounds(data, settings.feas_tol), 0, None, 1.0
-    stopped_by, initial_mu = None, point.mu(data.degree)
-    while status is None:
-        bounds.update(point)
-        gap = bounds.gap()
-        if gap is not None and gap <= settings.tol_gap:
-            status = "optimal"
-        elif iterations >= settings.max_iter:
-            status = "max_iter"
-        elif settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
-            status = "time_limit"
-        elif alpha < 1e-10:
-            status, stopped_by = "optimal_inaccurate", "the step collapsed"
-        elif point.mu(data.degree) < 1e-15 * initial_mu:
-            status, stopped_by = "optimal_inaccurate", "complementarity at the limit of double precision"
-        else:
-            try:
-                with np.errstate(divide="raise", invalid="raise", over="raise"):
-                    point, alpha = _iterate(data, point)
-            except (FloatingPointError, np.linalg.LinAlgError) as error:
-                status, stopped_by = "optimal_inaccurate", f"{type(error).__name__}: {error}"
-            iterations += 1
+    bounds = _Bounds(data, settings.feas_tol)
+    status, iterations, stopped_by = run_interior_point(_start(data), lambda p: _iterate(data, p), bounds, settings,
+                                                        data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
     gap = bounds.gap()

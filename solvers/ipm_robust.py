@@ -29,17 +29,16 @@ per iteration, ``O(n (2P d)^2)`` to form - meant for working sets, where 2P is s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from scipy import linalg as sla
 
 from .admm.robust_polish import hinge_multipliers, restore_dual_feasibility, robust_dual_bound
-from .core.cones import NTScaling, orthant_max_step, soc_max_step
+from .core.cones import (NTScaling, jordan_product, orthant_max_step, run_interior_point, shifted_cholesky,
+                         soc_max_step)
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
-from .core.options import check_int, check_positive, keyword_signature, settings_from_options
+from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
 from .result import finish_run
 
 __all__ = ["ipm_robust", "RobustIPMSettings"]
@@ -47,20 +46,10 @@ __all__ = ["ipm_robust", "RobustIPMSettings"]
 _STEP_FRACTION = 0.95
 
 
-@dataclass
-class RobustIPMSettings:
+class RobustIPMSettings(InteriorPointSettings):
     """The options of :func:`ipm_robust` with their defaults."""
 
-    tol_gap: float = 1e-7
-    feas_tol: float = 1e-9
-    max_iter: int = 100
-    time_limit: Optional[float] = None
-
-    def __post_init__(self):
-        self.tol_gap = check_positive("ipm_robust", "tol_gap", self.tol_gap)
-        self.feas_tol = check_positive("ipm_robust", "feas_tol", self.feas_tol)
-        self.max_iter = check_int("ipm_robust", "max_iter", self.max_iter, 0)
-        self.time_limit = check_positive("ipm_robust", "time_limit", self.time_limit, allow_none=True)
+    solver = "ipm_robust"
 
 
 class _Data(PatternMaps):
@@ -152,18 +141,8 @@ class _Newton:
         K = (pair.T @ C.reshape(n, d * d)).reshape(J, J, d, d).transpose(0, 2, 1, 3).copy()
         idx = np.arange(J)
         K[idx, :, idx, :] += self._eliminate_block_variables(h_c, h_rm, h_rp, nt.inverse_squared())
-        K = K.reshape(J * d, J * d)
-        diagonal = np.diag(K).copy()
-        for shift in (1e-14, 1e-11, 1e-8):  # a relative diagonal shift when rounding leaves K indefinite
-            try:
-                K_shifted = K.copy()
-                K_shifted[np.diag_indices(J * d)] += shift * np.maximum(diagonal, 1e-300)
-                self.cho = sla.cho_factor(K_shifted, lower=True, overwrite_a=True, check_finite=False)
-                break
-            except np.linalg.LinAlgError:
-                if shift == 1e-8:
-                    raise
-        self.K = K
+        self.K = K.reshape(J * d, J * d)
+        self.cho = shifted_cholesky(self.K)
 
     def _eliminate_samples(self, h_xi, h_h, h_m, h_p):
         r"""Per sample, the quadratic ``h_xi xi^2 + h_h (xi + w^T Sigma - eps 1^T u)^2 + sum_i h_-+ (u_i -+
@@ -266,7 +245,7 @@ class _Newton:
         gL, g0, g1 = data.G(dx)
         wz0, wz1 = nt.apply(dz0, dz1)
         ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
-        j0, j1 = _jordan(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
+        j0, j1 = jordan_product(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
         uL = nt.wL * dzL + dsL / nt.wL
         return (*(b - g for b, g in zip(bx, gx)), bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
                 bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
@@ -289,9 +268,6 @@ class _Newton:
 def _largest(arrays):
     return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
 
-
-def _jordan(u0, u1, v0, v1):
-    return u0 * v0 + np.einsum("ij,ij->j", u1, v1), u0 * v1 + v0 * u1
 
 
 class _Point:
@@ -330,7 +306,7 @@ def _iterate(data, p, h, c):
     gL, g0, g1 = data.G(p.x)
     bz = (-(gL + p.sL - h), -(g0 + p.s0), -(g1 + p.s1))
     bx = tuple(-(ci + gi) for ci, gi in zip(c, data.GT(p.zL, p.z0, p.z1)))
-    ll0, ll1 = _jordan(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
+    ll0, ll1 = jordan_product(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
     affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
     affine = newton.direction(bx, bz, affine_bs)
     mu = p.mu(data.degree)
@@ -338,7 +314,7 @@ def _iterate(data, p, h, c):
     sigma = min(1.0, max(0.0, p.moved(affine, alpha).mu(data.degree) / mu)) ** 3
     us0, us1 = nt.apply(affine[6], affine[7], inverse=True)
     uz0, uz1 = nt.apply(affine[9], affine[10])
-    c0, c1 = _jordan(us0, us1, uz0, uz1)
+    c0, c1 = jordan_product(us0, us1, uz0, uz1)
     cL = (affine[5] / nt.wL) * (nt.wL * affine[8])
     bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
     step = newton.direction(bx, bz, bs)
@@ -379,28 +355,9 @@ def _solve(program, settings):
     t_start = time.perf_counter()
     data = _Data(program)
     h, c = data.h(), data.cost()
-    point, bounds, iterations, status, alpha = _start(data), _Bounds(program, data, settings.feas_tol), 0, None, 1.0
-    stopped_by, initial_mu = None, point.mu(data.degree)
-    while status is None:
-        bounds.update(point)
-        gap = bounds.gap()
-        if gap is not None and gap <= settings.tol_gap:
-            status = "optimal"
-        elif iterations >= settings.max_iter:
-            status = "max_iter"
-        elif settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
-            status = "time_limit"
-        elif alpha < 1e-10:
-            status, stopped_by = "optimal_inaccurate", "the step collapsed"
-        elif point.mu(data.degree) < 1e-15 * initial_mu:
-            status, stopped_by = "optimal_inaccurate", "complementarity at the limit of double precision"
-        else:
-            try:
-                with np.errstate(divide="raise", invalid="raise", over="raise"):
-                    point, alpha = _iterate(data, point, h, c)
-            except (FloatingPointError, np.linalg.LinAlgError) as error:
-                status, stopped_by = "optimal_inaccurate", f"{type(error).__name__}: {error}"
-            iterations += 1
+    bounds = _Bounds(program, data, settings.feas_tol)
+    status, iterations, stopped_by = run_interior_point(_start(data), lambda p: _iterate(data, p, h, c), bounds,
+                                                        settings, data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P], "W": A[:, data.P:]}
     gap = bounds.gap()

@@ -1,15 +1,38 @@
 """Second-order cone algebra shared by the interior points, vectorised over many cones: a point of J cones
-of dimension d + 1 is ``(x0 (J,), x1 (d, J))``; an orthant is any array."""
+of dimension d + 1 is ``(x0 (J,), x1 (d, J))``; an orthant is any array. Also the dense interior points'
+shared Cholesky and outer loop."""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["jdot", "soc_max_step", "orthant_max_step", "NTScaling"]
+__all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
+           "run_interior_point"]
 
 
 def jdot(a0, a1, b0, b1):
     """``a0 b0 - a1^T b1`` per cone (the Lorentz form)."""
     return a0 * b0 - np.einsum("ij,ij->j", a1, b1)
+
+
+def jordan_product(u0, u1, v0, v1):
+    """``u o v`` per cone: ``(u0 v0 + u1^T v1, u0 v1 + v0 u1)``."""
+    return u0 * v0 + np.einsum("ij,ij->j", u1, v1), u0 * v1 + v0 * u1
+
+
+def shifted_cholesky(K, shifts=(1e-14, 1e-11, 1e-8)):
+    """``scipy.linalg.cho_factor`` of the symmetric ``K`` (left unchanged), with the smallest relative
+    diagonal shift of ``shifts`` that rounding needs to keep it positive definite (the Newton matrices
+    of the dense interior points, late in a run)."""
+    from scipy import linalg as sla
+    diagonal = np.maximum(np.diag(K).copy(), 1e-300)
+    for shift in shifts:
+        shifted = K.copy()
+        shifted[np.diag_indices(K.shape[0])] += shift * diagonal
+        try:
+            return sla.cho_factor(shifted, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            if shift == shifts[-1]:
+                raise
 
 
 def soc_max_step(x0, x1, d0, d1):
@@ -78,3 +101,32 @@ class NTScaling:
         l0, l1 = self.lam0, self.lam1
         x0 = (l0 * b0 - np.einsum("ij,ij->j", l1, b1)) / jdot(l0, l1, l0, l1)
         return bL / self.lamL, x0, (b1 - x0 * l1) / l0
+
+
+def run_interior_point(point, step, bounds, settings, degree, t_start):
+    """The outer loop of the dense interior points: record the point in ``bounds`` (its ``update`` and
+    ``gap``), stop on a certified gap within ``settings.tol_gap``, on ``max_iter`` or ``time_limit``, on a
+    collapsed step, or once complementarity ``point.mu(degree)`` is 1e-15 of its start; else take
+    ``point, alpha = step(point)`` (arithmetic or factorisation failures stop the run). Returns
+    ``(status, iterations, stopped_by)``; ``stopped_by`` says why an ``optimal_inaccurate`` run ended."""
+    import time
+    iterations, alpha, initial_mu = 0, 1.0, point.mu(degree)
+    while True:
+        bounds.update(point)
+        gap = bounds.gap()
+        if gap is not None and gap <= settings.tol_gap:
+            return "optimal", iterations, None
+        if iterations >= settings.max_iter:
+            return "max_iter", iterations, None
+        if settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
+            return "time_limit", iterations, None
+        if alpha < 1e-10:
+            return "optimal_inaccurate", iterations, "the step collapsed"
+        if point.mu(degree) < 1e-15 * initial_mu:
+            return "optimal_inaccurate", iterations, "complementarity at the limit of double precision"
+        try:
+            with np.errstate(divide="raise", invalid="raise", over="raise"):
+                point, alpha = step(point)
+        except (FloatingPointError, np.linalg.LinAlgError) as error:
+            return "optimal_inaccurate", iterations + 1, f"{type(error).__name__}: {error}"
+        iterations += 1

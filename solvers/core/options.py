@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from typing import Optional
 
 import numpy as np
 
@@ -134,3 +135,20 @@ def check_constrained_squared(solver, program, squared_name=None):
     if program.loss.name != "squared":
         raise ValueError(f"{squared_name or 'the ' + solver + ' solver'} solves the squared loss; got "
                          f"{program.loss.name} (use admm)")
+
+
+@dataclass
+class InteriorPointSettings:
+    """The options the dense interior points share, with their defaults (``solver``: the name in errors)."""
+
+    tol_gap: float = 1e-7
+    feas_tol: float = 1e-9
+    max_iter: int = 100
+    time_limit: Optional[float] = None
+    solver = "ipm_dense"
+
+    def __post_init__(self):
+        self.tol_gap = check_positive(self.solver, "tol_gap", self.tol_gap)
+        self.feas_tol = check_positive(self.solver, "feas_tol", self.feas_tol)
+        self.max_iter = check_int(self.solver, "max_iter", self.max_iter, 0)
+        self.time_limit = check_positive(self.solver, "time_limit", self.time_limit, allow_none=True)
