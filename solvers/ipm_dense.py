@@ -36,8 +36,7 @@ import time
 import numpy as np
 from scipy import linalg as sla
 
-from .core.cones import (NTScaling, jordan_product, orthant_max_step, run_interior_point, shifted_cholesky,
-                         soc_max_step)
+from .core.cones import NTScaling, jordan_product, mehrotra_step, run_interior_point, shifted_cholesky
 from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
@@ -48,9 +47,6 @@ __all__ = ["ipm_dense", "DenseIPMSettings", "LOSSES"]
 
 #: the losses this interior point solves: the hinge through its slacks, the logistic as a smooth objective
 LOSSES = ("hinge", "logistic")
-
-_STEP_FRACTION = 0.95
-
 
 class DenseIPMSettings(InteriorPointSettings):
     """The options of :func:`ipm_dense` with their defaults."""
@@ -253,37 +249,13 @@ class _Newton:
         return dA, dt, dxi, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
 
 
-def _max_step(p, step):
-    """The largest step keeping s and z in their cones."""
-    dsL, ds0, ds1, dzL, dz0, dz1 = step[3:]
-    return min(orthant_max_step(p.sL, dsL), orthant_max_step(p.zL, dzL),
-               float(soc_max_step(p.s0, p.s1, ds0, ds1).min(initial=np.inf)),
-               float(soc_max_step(p.z0, p.z1, dz0, dz1).min(initial=np.inf)))
-
-
-
 def _iterate(data, p):
-    """One predictor-corrector step; returns (next point, step length)."""
+    """One predictor-corrector step (:func:`~solvers.core.cones.mehrotra_step`); returns (next point, step
+    length)."""
     nt = NTScaling(p.sL, p.zL, p.s0, p.s1, p.z0, p.z1)
-    newton = _Newton(data, p, nt)
     primal, dual = _residuals(data, p)
-    bx = tuple(-r for r in dual)
-    bz = tuple(-r for r in primal)
-    ll0, ll1 = jordan_product(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
-    affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
-    affine = newton.direction(bx, bz, affine_bs)
-    mu = p.mu(data.degree)
-    alpha = min(1.0, _max_step(p, affine))
-    sigma = min(1.0, max(0.0, p.moved(affine, alpha).mu(data.degree) / mu)) ** 3
-    # Mehrotra's second-order term (W^{-T} ds_a) o (W dz_a) and the centring target sigma mu e
-    us0, us1 = nt.apply(affine[4], affine[5], inverse=True)
-    uz0, uz1 = nt.apply(affine[7], affine[8])
-    c0, c1 = jordan_product(us0, us1, uz0, uz1)
-    cL = (affine[3] / nt.wL) * (nt.wL * affine[6])
-    bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
-    step = newton.direction(bx, bz, bs)
-    alpha = min(1.0, _STEP_FRACTION * _max_step(p, step))
-    return p.moved(step, alpha), alpha
+    return mehrotra_step(p, _Newton(data, p, nt), nt, tuple(-r for r in dual), tuple(-r for r in primal),
+                         data.degree, n_x=3)
 
 
 class _Bounds:

@@ -34,17 +34,13 @@ import numpy as np
 from scipy import linalg as sla
 
 from .admm.robust_polish import hinge_multipliers, restore_dual_feasibility, robust_dual_bound
-from .core.cones import (NTScaling, jordan_product, orthant_max_step, run_interior_point, shifted_cholesky,
-                         soc_max_step)
+from .core.cones import NTScaling, jordan_product, mehrotra_step, run_interior_point, shifted_cholesky
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
 from .result import finish_run
 
 __all__ = ["ipm_robust", "RobustIPMSettings"]
-
-_STEP_FRACTION = 0.95
-
 
 class RobustIPMSettings(InteriorPointSettings):
     """The options of :func:`ipm_robust` with their defaults."""
@@ -292,34 +288,14 @@ def _start(data):
                   np.ones(data.orthant), np.ones(J), np.zeros((d, J)))
 
 
-def _max_step(p, step):
-    dsL, ds0, ds1, dzL, dz0, dz1 = step[5:]
-    return min(orthant_max_step(p.sL, dsL), orthant_max_step(p.zL, dzL),
-               float(soc_max_step(p.s0, p.s1, ds0, ds1).min(initial=np.inf)),
-               float(soc_max_step(p.z0, p.z1, dz0, dz1).min(initial=np.inf)))
-
-
 def _iterate(data, p, h, c):
-    """One predictor-corrector step; returns (next point, step length)."""
+    """One predictor-corrector step (:func:`~solvers.core.cones.mehrotra_step`) from the residuals ``G x + s -
+    h`` and ``c + G^T z``; returns (next point, step length)."""
     nt = NTScaling(p.sL, p.zL, p.s0, p.s1, p.z0, p.z1)
-    newton = _Newton(data, nt, p.zL, p.sL)
     gL, g0, g1 = data.G(p.x)
     bz = (-(gL + p.sL - h), -(g0 + p.s0), -(g1 + p.s1))
     bx = tuple(-(ci + gi) for ci, gi in zip(c, data.GT(p.zL, p.z0, p.z1)))
-    ll0, ll1 = jordan_product(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
-    affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
-    affine = newton.direction(bx, bz, affine_bs)
-    mu = p.mu(data.degree)
-    alpha = min(1.0, _max_step(p, affine))
-    sigma = min(1.0, max(0.0, p.moved(affine, alpha).mu(data.degree) / mu)) ** 3
-    us0, us1 = nt.apply(affine[6], affine[7], inverse=True)
-    uz0, uz1 = nt.apply(affine[9], affine[10])
-    c0, c1 = jordan_product(us0, us1, uz0, uz1)
-    cL = (affine[5] / nt.wL) * (nt.wL * affine[8])
-    bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
-    step = newton.direction(bx, bz, bs)
-    alpha = min(1.0, _STEP_FRACTION * _max_step(p, step))
-    return p.moved(step, alpha), alpha
+    return mehrotra_step(p, _Newton(data, nt, p.zL, p.sL), nt, bx, bz, data.degree, n_x=5)
 
 
 class _Bounds:

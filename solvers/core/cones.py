@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
-           "run_interior_point"]
+           "run_interior_point", "max_cone_step", "mehrotra_step"]
 
 
 def jdot(a0, a1, b0, b1):
@@ -130,3 +130,35 @@ def run_interior_point(point, step, bounds, settings, degree, t_start):
         except (FloatingPointError, np.linalg.LinAlgError) as error:
             return "optimal_inaccurate", iterations + 1, f"{type(error).__name__}: {error}"
         iterations += 1
+
+
+def max_cone_step(point, slack_steps):
+    """The largest step keeping the point's slacks ``(sL, s0, s1)`` and multipliers ``(zL, z0, z1)`` in their
+    cones along ``slack_steps = (dsL, ds0, ds1, dzL, dz0, dz1)``."""
+    dsL, ds0, ds1, dzL, dz0, dz1 = slack_steps
+    return min(orthant_max_step(point.sL, dsL), orthant_max_step(point.zL, dzL),
+               float(soc_max_step(point.s0, point.s1, ds0, ds1).min(initial=np.inf)),
+               float(soc_max_step(point.z0, point.z1, dz0, dz1).min(initial=np.inf)))
+
+
+def mehrotra_step(point, newton, nt, bx, bz, degree, n_x, step_fraction=0.95):
+    """One Mehrotra predictor-corrector step of a dense interior point: the affine direction
+    (``newton.direction(bx, bz, -lambda o lambda)``), the centring ``sigma = (mu_affine / mu)^3``, the
+    corrector with the second-order term ``(W^{-T} ds_a) o (W dz_a)``, and ``step_fraction`` of the largest
+    step. Directions are tuples of ``n_x`` primal blocks followed by ``(dsL, ds0, ds1, dzL, dz0, dz1)``;
+    ``point`` has ``mu(degree)`` and ``moved(step, alpha)``. Returns (next point, step length)."""
+    ll0, ll1 = jordan_product(nt.lam0, nt.lam1, nt.lam0, nt.lam1)
+    affine_bs = (-nt.lamL ** 2, -ll0, -ll1)
+    affine = newton.direction(bx, bz, affine_bs)
+    mu = point.mu(degree)
+    alpha = min(1.0, max_cone_step(point, affine[n_x:]))
+    sigma = min(1.0, max(0.0, point.moved(affine, alpha).mu(degree) / mu)) ** 3
+    dsL, ds0, ds1, dzL, dz0, dz1 = affine[n_x:]
+    us0, us1 = nt.apply(ds0, ds1, inverse=True)
+    uz0, uz1 = nt.apply(dz0, dz1)
+    c0, c1 = jordan_product(us0, us1, uz0, uz1)
+    cL = (dsL / nt.wL) * (nt.wL * dzL)
+    bs = (affine_bs[0] - cL + sigma * mu, affine_bs[1] - c0 + sigma * mu, affine_bs[2] - c1)
+    step = newton.direction(bx, bz, bs)
+    alpha = min(1.0, step_fraction * max_cone_step(point, step[n_x:]))
+    return point.moved(step, alpha), alpha
