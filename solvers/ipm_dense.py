@@ -36,7 +36,8 @@ import time
 import numpy as np
 from scipy import linalg as sla
 
-from .core.cones import NTScaling, jordan_product, mehrotra_step, run_interior_point, shifted_cholesky
+from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
+                         run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
@@ -206,18 +207,7 @@ class _Newton:
         ``(dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1)``. Late in a run the zero blocks make the reduced
         system ill-conditioned, so the direction is refined on these full equations (a correction is kept
         only when it lowers the largest residual)."""
-        step = self._solve(bx, bz, bs)
-        residual = self._kkt_residual(step, bx, bz, bs)
-        size = max(float(np.max(np.abs(r), initial=0.0)) for r in residual)
-        for _ in range(refinements):
-            correction = self._solve(*(residual[:3], residual[3:6], residual[6:]))
-            trial = tuple(a + b for a, b in zip(step, correction))
-            trial_residual = self._kkt_residual(trial, bx, bz, bs)
-            trial_size = max(float(np.max(np.abs(r), initial=0.0)) for r in trial_residual)
-            if trial_size >= size:
-                break
-            step, residual, size = trial, trial_residual, trial_size
-        return step
+        return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 3, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
         """``(bx - H dx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as nine arrays."""
@@ -312,13 +302,7 @@ def _solve(program, settings):
                                                         data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
-    gap = bounds.gap()
-    if status == "optimal" and (gap is None or gap > settings.tol_gap):
-        status = "optimal_inaccurate"
-    info = {"duality_gap_rel": gap, "dual_bound": bounds.dual if np.isfinite(bounds.dual) else None,
-            "dual_vector": bounds.nu, "certified": status == "optimal"}
-    if stopped_by is not None:
-        info["stopped_by"] = stopped_by
+    status, info = interior_point_outcome(status, bounds, settings.tol_gap, stopped_by, dual_vector=bounds.nu)
     return finish_run(program, weights, status=status, solver="ipm_dense", iterations=iterations,
                       solve_time_s=time.perf_counter() - t_start, info=info)
 

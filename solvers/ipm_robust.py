@@ -34,7 +34,8 @@ import numpy as np
 from scipy import linalg as sla
 
 from .admm.robust_polish import hinge_multipliers, restore_dual_feasibility, robust_dual_bound
-from .core.cones import NTScaling, jordan_product, mehrotra_step, run_interior_point, shifted_cholesky
+from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
+                         run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
@@ -221,18 +222,7 @@ class _Newton:
     def direction(self, bx, bz, bs, refinements=3):
         """Solve ``G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs``, refined on these
         full equations (a correction is kept only when it lowers the largest residual)."""
-        step = self._solve(bx, bz, bs)
-        residual = self._kkt_residual(step, bx, bz, bs)
-        size = _largest(residual)
-        for _ in range(refinements):
-            correction = self._solve(residual[:5], residual[5:8], residual[8:])
-            trial = tuple(a + b for a, b in zip(step, correction))
-            trial_residual = self._kkt_residual(trial, bx, bz, bs)
-            trial_size = _largest(trial_residual)
-            if trial_size >= size:
-                break
-            step, residual, size = trial, trial_residual, trial_size
-        return step
+        return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 5, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
         data, nt = self.data, self.nt
@@ -259,10 +249,6 @@ class _Newton:
         dzL = (gL - ezL) / nt.wL ** 2
         dz0, dz1 = nt.apply(*nt.apply(g0 - ez0, g1 - ez1, inverse=True), inverse=True)
         return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
-
-
-def _largest(arrays):
-    return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
 
 
 
@@ -336,13 +322,8 @@ def _solve(program, settings):
                                                         settings, data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P], "W": A[:, data.P:]}
-    gap = bounds.gap()
-    if status == "optimal" and (gap is None or gap > settings.tol_gap):
-        status = "optimal_inaccurate"
-    info = {"duality_gap_rel": gap, "dual_bound": bounds.dual if np.isfinite(bounds.dual) else None,
-            "multipliers": bounds.multipliers, "certified": status == "optimal"}
-    if stopped_by is not None:
-        info["stopped_by"] = stopped_by
+    status, info = interior_point_outcome(status, bounds, settings.tol_gap, stopped_by,
+                                          multipliers=bounds.multipliers)
     return finish_run(program, weights, status=status, solver="ipm_robust", iterations=iterations,
                       solve_time_s=time.perf_counter() - t_start, info=info)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
-           "run_interior_point", "max_cone_step", "mehrotra_step"]
+           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "interior_point_outcome"]
 
 
 def jdot(a0, a1, b0, b1):
@@ -162,3 +162,38 @@ def mehrotra_step(point, newton, nt, bx, bz, degree, n_x, step_fraction=0.95):
     step = newton.direction(bx, bz, bs)
     alpha = min(1.0, step_fraction * max_cone_step(point, step[n_x:]))
     return point.moved(step, alpha), alpha
+
+
+def refined_direction(solve, kkt_residual, bx, bz, bs, n_x, refinements=3):
+    """``solve(bx, bz, bs)`` refined on the full Newton equations: the residual ``kkt_residual(step, bx, bz,
+    bs)`` (``n_x`` primal parts, then three of ``bz`` and three of ``bs``) is solved for again and the
+    correction kept only when it lowers the largest residual (late in a run the reduced systems are
+    ill-conditioned)."""
+    def largest(arrays):
+        return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
+
+    step = solve(bx, bz, bs)
+    residual = kkt_residual(step, bx, bz, bs)
+    size = largest(residual)
+    for _ in range(refinements):
+        correction = solve(residual[:n_x], residual[n_x:n_x + 3], residual[n_x + 3:])
+        trial = tuple(a + b for a, b in zip(step, correction))
+        trial_residual = kkt_residual(trial, bx, bz, bs)
+        trial_size = largest(trial_residual)
+        if trial_size >= size:
+            break
+        step, residual, size = trial, trial_residual, trial_size
+    return step
+
+
+def interior_point_outcome(status, bounds, tol_gap, stopped_by, **extra):
+    """The status and ``info`` of a dense interior point's run: ``optimal`` only with a certified gap within
+    ``tol_gap`` (``bounds.gap()``); the gap, the bound (``bounds.dual``), ``extra`` and ``stopped_by``."""
+    gap = bounds.gap()
+    if status == "optimal" and (gap is None or gap > tol_gap):
+        status = "optimal_inaccurate"
+    info = {"duality_gap_rel": gap, "dual_bound": bounds.dual if np.isfinite(bounds.dual) else None, **extra,
+            "certified": status == "optimal"}
+    if stopped_by is not None:
+        info["stopped_by"] = stopped_by
+    return status, info
