@@ -226,16 +226,11 @@ class _Newton:
     def _solve(self, bx, bz, bs):
         """One solve of the equations of :meth:`direction` through the reduced system."""
         data, nt = self.data, self.nt
-        qL, q0, q1 = nt.lam_solve(*bs)
-        Wq0, Wq1 = nt.apply(q0, q1)
-        ezL, ez0, ez1 = bz[0] - nt.wL * qL, bz[1] - Wq0, bz[2] - Wq1  # bz - W^T (lambda \ bs)
-        vL = ezL * (1.0 / nt.wL ** 2)
-        v0, v1 = nt.apply(*nt.apply(ez0, ez1, inverse=True), inverse=True)
-        ga, gt, gxi = data.GT(vL, v0, v1)
+        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
+        ga, gt, gxi = data.GT(*v)
         dA, dt, dxi = self.solve_x(bx[0] + ga, bx[1] + gt, bx[2] + gxi)
         gL, g0, g1 = data.G(dA, dt, dxi)
-        dzL = (gL - ezL) / nt.wL ** 2
-        dz0, dz1 = nt.apply(*nt.apply(g0 - ez0, g1 - ez1, inverse=True), inverse=True)
+        dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
         return dA, dt, dxi, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
 
 

@@ -237,17 +237,13 @@ class _Newton:
                 bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
 
     def _solve(self, bx, bz, bs):
+        """One solve of the equations of :meth:`direction` through the reduced system."""
         data, nt = self.data, self.nt
-        qL, q0, q1 = nt.lam_solve(*bs)
-        Wq0, Wq1 = nt.apply(q0, q1)
-        ezL, ez0, ez1 = bz[0] - nt.wL * qL, bz[1] - Wq0, bz[2] - Wq1  # bz - W^T (lambda \ bs)
-        vL = ezL / nt.wL ** 2
-        v0, v1 = nt.apply(*nt.apply(ez0, ez1, inverse=True), inverse=True)
-        gv = data.GT(vL, v0, v1)
+        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
+        gv = data.GT(*v)
         dx = self.solve_x(tuple(b + g for b, g in zip(bx, gv)))
         gL, g0, g1 = data.G(dx)
-        dzL = (gL - ezL) / nt.wL ** 2
-        dz0, dz1 = nt.apply(*nt.apply(g0 - ez0, g1 - ez1, inverse=True), inverse=True)
+        dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
         return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
 
 

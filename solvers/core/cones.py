@@ -96,6 +96,19 @@ class NTScaling:
         Wi /= self.bw[:, None, None]
         return Wi @ Wi
 
+    def inverse_squared_apply(self, vL, v0, v1):
+        """``W^{-2} v`` for an orthant part ``vL`` and one vector per cone ``(v0, v1)``."""
+        return (vL / self.wL ** 2, *self.apply(*self.apply(v0, v1, inverse=True), inverse=True))
+
+    def reduced_rhs(self, bz, bs):
+        """For the Newton equations ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs`` with ``ds``
+        eliminated: ``ez = bz - W^T (lambda \\ bs)`` and ``W^{-2} ez`` (each as orthant, cone-0, cone-1
+        parts); then ``dz = W^{-2} (G dx - ez)`` and ``ds = bz - G dx``."""
+        qL, q0, q1 = self.lam_solve(*bs)
+        Wq0, Wq1 = self.apply(q0, q1)
+        ez = (bz[0] - self.wL * qL, bz[1] - Wq0, bz[2] - Wq1)
+        return ez, self.inverse_squared_apply(*ez)
+
     def lam_solve(self, bL, b0, b1):
         """``lambda \\ b``: the x with ``lambda o x = b`` (orthant: b / lambda; cone: the Jordan inverse)."""
         l0, l1 = self.lam0, self.lam1
