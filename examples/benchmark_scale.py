@@ -6,13 +6,16 @@ zero-model bound beta_max. Every path runs in a subprocess of its own, so its pe
 (``ru_maxrss``) is its own:
 
 * squared loss: ``ipm`` with the n x n capacitance route, ``ipm`` with the dP x dP Gram route,
-  ``admm`` (dense factorisation), ``working_set`` (column generation over the patterns), ``clarabel``
-  (the CVXPY oracle);
-* hinge loss: ``admm`` (dense factorisation), ``working_set``, ``clarabel``.
+  ``admm`` with the dense a-update (the n x n eigendecomposition) and with the matrix-free one
+  (preconditioned CG), ``working_set`` (column generation over the patterns), ``clarabel`` (the CVXPY
+  oracle);
+* hinge loss: both ``admm`` routes, ``working_set``, ``clarabel``.
 
 A path is skipped, with the reason in the table, when its memory estimate (``solvers/core/memory.py``)
 exceeds ``--max-memory``, when its n exceeds the path's ``--max-n-*`` limit, or it is stopped after
-``--max-seconds``. Reported per run: status, setup time, iterations, time per iteration, time to a certified
+``--max-seconds`` (the ADMM gets that as its time limit and reports where it stopped). Reported per run:
+status, setup time, iterations, time per iteration (for the ADMM the median over its checks, so the
+polishing attempts between two checks do not count as iterations), time to a certified
 relative gap of 1e-2 / 1e-3 / 1e-4 (the interior point certifies every iterate, the working-set solver
 every round; the ADMM only its final point), total time, final certified gap, training accuracy (hinge), peak RSS. Writes
 ``OUT/benchmark_scale.md`` and, with matplotlib, ``OUT/benchmark_scale.png`` (time and memory against n,
@@ -32,8 +35,8 @@ import time
 
 import numpy as np
 
-PATHS = {"squared": ("ipm-nxn", "ipm-gram", "admm", "working_set", "clarabel"),
-         "hinge": ("admm", "working_set", "clarabel")}
+PATHS = {"squared": ("ipm-nxn", "ipm-gram", "admm-dense", "admm-matrix_free", "working_set", "clarabel"),
+         "hinge": ("admm-dense", "admm-matrix_free", "working_set", "clarabel")}
 GAP_LEVELS = (1e-2, 1e-3, 1e-4)
 
 
@@ -55,6 +58,16 @@ def time_to_gap(history, level):
     return float(times[hit[0]]) if hit.size else None
 
 
+def median_iteration_time(history):
+    """The median over consecutive checks of the seconds per iteration between them (None: too few)."""
+    its, times = np.asarray(history.get("iteration", []), float), np.asarray(history.get("time", []), float)
+    if its.size < 3:
+        return None
+    steps = np.diff(its)
+    keep = steps > 0
+    return float(np.median(np.diff(times)[keep] / steps[keep])) if np.any(keep) else None
+
+
 def child(spec):
     """Run one path and print its measurements as one JSON line."""
     import resource
@@ -68,8 +81,9 @@ def child(spec):
     start = time.perf_counter()
     if path.startswith("ipm"):
         result = ipm(program, newton_route=path.split("-")[1], tol_gap=spec["tol_gap"])
-    elif path == "admm":
-        result = admm(program, tol_gap=spec["tol_gap"])
+    elif path.startswith("admm"):
+        result = admm(program, tol_gap=spec["tol_gap"], a_update=path.split("-")[1],
+                      time_limit=spec.get("time_limit"))
     elif path == "working_set":
         result = working_set(program, tol_gap=spec["tol_gap"])
     else:
@@ -81,20 +95,23 @@ def child(spec):
            "setup_s": info.get("setup_time_s", result.compile_time_s), "iterations": int(result.iterations or 0),
            "gap": info.get("duality_gap_rel"), "accuracy": result.train_accuracy(),
            "to_gap": [time_to_gap(result.history, level) if certified_history else None for level in GAP_LEVELS],
-           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "per_iteration_s": median_iteration_time(result.history) if path.startswith("admm") else None}
     print(json.dumps(out))
 
 
 def skip_reason(path, n, d, P, args):
     from solvers.core.memory import describe_bytes, estimate_bytes
-    solver = {"ipm-nxn": "ipm", "ipm-gram": "ipm", "admm": "admm", "working_set": "working_set",
-              "clarabel": "clarabel"}[path]
-    limit = {"ipm-nxn": args.max_n_dense, "admm": args.max_n_dense, "clarabel": args.max_n_clarabel}.get(path)
+    solver = path.split("-")[0]
+    limit = {"ipm-nxn": args.max_n_dense, "admm-dense": args.max_n_dense, "clarabel": args.max_n_clarabel}.get(path)
     if limit is not None and n > limit:
         return f"n > {limit} (--max-n-{'clarabel' if path == 'clarabel' else 'dense'})"
     need = estimate_bytes(solver, n, d, P)
-    if path == "ipm-nxn":  # the estimate follows the automatic route; this path forces the n x n one
+    # the estimates follow the automatic routes; these two paths force the n x n ones
+    if path == "ipm-nxn":
         need = max(need, 2 * n * n * 8 + 2 * n * 2 * d * P * 8)
+    if path == "admm-dense":
+        need = max(need, 3 * n * n * 8)
     if need > args.max_memory:
         return f"needs about {describe_bytes(need)} (> {describe_bytes(args.max_memory)})"
     return None
@@ -157,6 +174,7 @@ def main(argv=None):
     parser.add_argument("--d", type=int, help="default 30 (quick: 5)")
     parser.add_argument("--patterns", type=int, help="default 100 (quick: 10)")
     parser.add_argument("--losses", nargs="+", default=["squared", "hinge"], choices=sorted(PATHS))
+    parser.add_argument("--paths", nargs="+", help="default: every path of each loss")
     parser.add_argument("--beta-fraction", type=float, default=1e-2, help="beta / beta_max (default 1e-2)")
     parser.add_argument("--tol-gap", type=float, default=1e-4, help="certified relative gap to stop at")
     parser.add_argument("--seed", type=int, default=0)
@@ -182,17 +200,19 @@ def main(argv=None):
              f"{time.strftime('%Y-%m-%d')}", "", head, "|" + "---|" * (head.count("|") - 1)]
     rows = {}
     for loss in args.losses:
-        for path in PATHS[loss]:
+        for path in [p for p in PATHS[loss] if args.paths is None or p in args.paths]:
             for n in args.n:
                 spec = {"n": n, "d": args.d, "P": args.patterns, "loss": loss, "path": path, "seed": args.seed,
-                        "beta_fraction": args.beta_fraction, "tol_gap": args.tol_gap}
+                        "beta_fraction": args.beta_fraction, "tol_gap": args.tol_gap,
+                        "time_limit": 0.9 * args.max_seconds}
                 reason = skip_reason(path, n, args.d, args.patterns, args)
                 result = {"skipped": reason} if reason else run_path(spec, args.max_seconds)
                 rows.setdefault((loss, path), []).append((n, result))
                 if "skipped" in result:
                     line = f"| {loss} | {path} | {n} | skipped: {result['skipped']} |" + " - |" * 10
                 else:
-                    per_iteration = (result["total_s"] - (result["setup_s"] or 0.0)) / max(result["iterations"], 1)
+                    per_iteration = result.get("per_iteration_s") or \
+                        (result["total_s"] - (result["setup_s"] or 0.0)) / max(result["iterations"], 1)
                     line = (f"| {loss} | {path} | {n} | {result['status']} | {fmt(result['setup_s'])} | "
                             f"{result['iterations']} | {per_iteration:.3g} | "
                             + " | ".join(fmt(t) for t in result["to_gap"])

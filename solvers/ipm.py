@@ -76,7 +76,7 @@ from .core.cones import NTScaling, orthant_max_step, soc_max_step
 from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
 from .core.dual import block_dual_scaling, certified_gap
 from .core.log import IterationLog, record
-from .core.operators import PatternMaps, project_cones
+from .core.operators import PatternMaps, project_cones, weighted_gram_blocks
 from .core.options import (check_constrained_squared, check_int, check_positive, keyword_signature,
                            settings_from_options)
 from .core.scaling import Scaled
@@ -171,7 +171,7 @@ class _NewtonSystem:
     def __init__(self, data, hL, Hs, floor=_EIG_FLOOR):
         X, Dpm, n, d, J = data.X, data.Dpm, data.n, data.d, data.J
         self.data, self.hL, self.Hs, self.floor = data, hL, Hs, floor
-        K = (data.XX.T @ hL).T.reshape(J, d, d)  # X^T diag(h_j) X for every block, one GEMM
+        K = weighted_gram_blocks(X, hL)  # X^T diag(h_j) X for every block, a GEMM per chunk of rows
         self.Buu = Hs[:, 1:, 1:] + K
         self.But = np.ascontiguousarray(Hs[:, 1:, 0].T)  # d x J
         self.Btt = Hs[:, 0, 0].copy()
@@ -289,8 +289,7 @@ class _NewtonSystem:
 
 class _Data(PatternMaps):
     """Scaled data, the maps of :class:`~solvers.core.operators.PatternMaps` (``M a``, ``M^T r``), the cone
-    map ``S o X a``, the products ``x_i x_i^T`` (n x d^2, for the blocks ``X^T diag(h) X``), the number of
-    cone dimensions ``degree`` and the count of conjugate-gradient steps of the run."""
+    map ``S o X a``, the number of cone dimensions ``degree`` and the count of conjugate-gradient steps of the run."""
 
     def __init__(self, sc, D, capacitance_threads=1, route="auto"):
         super().__init__(sc.X, D)
@@ -298,7 +297,6 @@ class _Data(PatternMaps):
         self.beta = sc.beta
         self.J = 2 * self.P
         self.degree = self.n * self.J + self.J  # orthant n J plus one per second-order cone
-        self.XX = (self.X[:, :, None] * self.X[:, None, :]).reshape(self.n, self.d * self.d)
         self.big_threads = capacitance_threads
         self.cg_steps = 0
         self.route = newton_route(self.n, self.d, self.P, route)
@@ -337,22 +335,27 @@ class _Data(PatternMaps):
 def _kkt_solve(data, system, nt, b):
     r"""Solve ``P dx + G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs`` for
     ``b = (bU, bt, bzL, bz0, bz1, bsL, bs0, bs1)``. Returns ``(dU, dt, dzL, dz0, dz1, dsL, ds0, ds1)`` and
-    the scaled directions ``(W dz, W^{-T} ds)`` per cone (6 arrays)."""
+    the scaled directions ``(W dz, W^{-T} ds)`` per cone (6 arrays). The n x 2P orthant arrays are
+    updated in place, so each costs one pass."""
     bU, bt, bzL, bz0, bz1, bsL, bs0, bs1 = b
     qL, q0, q1 = nt.lam_solve(bsL, bs0, bs1)
     Wq0, Wq1 = nt.apply(q0, q1)
-    ezL = bzL - nt.wL * qL  # bz - W^T (lambda \ bs)
+    ezL = np.multiply(nt.wL, qL)
+    np.subtract(bzL, ezL, out=ezL)  # bz - W^T (lambda \ bs)
     ez0, ez1 = bz0 - Wq0, bz1 - Wq1
-    hL = ezL / nt.wL ** 2
+    hL = ezL * nt.wL_inverse_squared
+    hL *= data.S2
     h0, h1 = nt.apply(*nt.apply(ez0, ez1, inverse=True), inverse=True)  # W^{-2} (bz - ...)
-    dU, dt = system.solve(bU - data.XT @ (data.S2 * hL) - h1, bt - h0)
+    dU, dt = system.solve(bU - data.XT @ hL - h1, bt - h0)
     # dz~ = W^{-T} (G dx - ez), dz = W^{-1} dz~, ds~ = lambda \ bs - dz~, ds = W^T ds~
-    dztL = (-data.cone(dU) - ezL) / nt.wL
+    dztL = data.cone(dU)
+    dztL += ezL
+    dztL *= -nt.wL_inverse
     dzt0, dzt1 = nt.apply(-dt - ez0, -dU - ez1, inverse=True)
     dz0, dz1 = nt.apply(dzt0, dzt1, inverse=True)
-    dstL, dst0, dst1 = qL - dztL, q0 - dzt0, q1 - dzt1
+    dstL, dst0, dst1 = np.subtract(qL, dztL, out=qL), q0 - dzt0, q1 - dzt1
     ds0, ds1 = nt.apply(dst0, dst1)
-    return [dU, dt, dztL / nt.wL, dz0, dz1, nt.wL * dstL, ds0, ds1, dztL, dzt0, dzt1, dstL, dst0, dst1]
+    return [dU, dt, dztL * nt.wL_inverse, dz0, dz1, nt.wL * dstL, ds0, ds1, dztL, dzt0, dzt1, dstL, dst0, dst1]
 
 
 def _kkt_residual(data, nt, sol, b):
@@ -361,22 +364,27 @@ def _kkt_residual(data, nt, sol, b):
     bU, bt, bzL, bz0, bz1, bsL, bs0, bs1 = b
     eU = bU - (data.MTM(dU) - data.XT @ (data.S2 * dzL) - dz1)
     et = bt + dz0
-    ezL = bzL - (-data.cone(dU) + dsL)
+    ezL = data.cone(dU)  # bz - (-G dx + ds), orthant part
+    ezL += bzL
+    ezL -= dsL
     ez0, ez1 = bz0 - (-dt + ds0), bz1 - (-dU + ds1)
-    gL = nt.wL * dzL + dsL / nt.wL
+    gL = nt.wL * dzL
+    gL += dsL * nt.wL_inverse
+    gL *= nt.lamL
+    np.subtract(bsL, gL, out=gL)
     a0, a1 = nt.apply(dz0, dz1)
     c0, c1 = nt.apply(ds0, ds1, inverse=True)
     g0, g1 = a0 + c0, a1 + c1
     l0, l1 = nt.lam0, nt.lam1
-    return [eU, et, ezL, ez0, ez1, bsL - nt.lamL * gL, bs0 - (l0 * g0 + np.einsum("ij,ij->j", l1, g1)),
+    return [eU, et, ezL, ez0, ez1, gL, bs0 - (l0 * g0 + np.einsum("ij,ij->j", l1, g1)),
             bs1 - (l0 * g1 + g0 * l1)]
 
 
 def _refined_solve(data, system, nt, b, steps=3):
     """:func:`_kkt_solve` plus up to ``steps`` rounds of iterative refinement on the full KKT system (a
     correction is kept only if it lowers the residual)."""
-    def size(vs):
-        return max(float(np.max(np.abs(v), initial=0.0)) for v in vs)
+    def size(vs):  # the largest magnitude, without an |v| temporary
+        return max(max(float(v.max(initial=0.0)), -float(v.min(initial=0.0))) for v in vs)
 
     sol = _kkt_solve(data, system, nt, b)
     target = 1e-14 * max(1.0, size(b))
@@ -684,12 +692,15 @@ def _iterate(data, point, residuals, run):
 # ------------------------------------------------------------------------------------------------------
 # the returned point and the result
 # ------------------------------------------------------------------------------------------------------
-def _returned_point(data, run, point, tol_gap):
-    """The best feasible iterate, else the last one projected onto the cones; then the blocks that half of
-    the remaining gap allowance lets drop (:func:`_drop_tiny_blocks`). Returns (U, label)."""
+def _returned_point(data, run, point, tol_gap, deadline=None):
+    """The best feasible iterate, else the last one projected onto the cones (or, when the ``deadline``
+    passes during the projection, the last iterate as it is); then the blocks that half of the remaining
+    gap allowance lets drop (:func:`_drop_tiny_blocks`). Returns (U, label)."""
     label = "iterate"
     if run.best_primal is None:
-        projected = project_cones(data, point.U)
+        projected = project_cones(data, point.U, deadline)
+        if projected is None:
+            return point.U, "iterate_unprojected"
         run.best_primal = (_certificate(data, projected, point.zL, data.M(projected))[0], projected)
         label = "projected"
     objective, U = run.best_primal
@@ -705,7 +716,8 @@ def _finish(program, sc, data, run, point, residuals, status, settings):
     """The result at the returned point. Its status follows from what that point proves: a certified gap
     at a feasible point is ``optimal`` whatever stopped the loop (say a collapsed step after the gap
     closed), and a loop that stopped ``optimal`` at a point that is not certified is ``optimal_inaccurate``."""
-    U, label = _returned_point(data, run, point, settings.tol_gap)
+    deadline = None if settings.time_limit is None else run.t_start + settings.time_limit
+    U, label = _returned_point(data, run, point, settings.tol_gap, deadline)
     weights = sc.to_weights(U, data.P)
     objective = program.objective(weights)
     violation = program.max_violation(weights)

@@ -134,7 +134,24 @@ def _robust(program):
     return isinstance(program, RobustReLUProgram)
 
 
-def _inner_solver(loss, robust=False):
+#: the largest Newton matrix (the dense interior point's 2 d |W|, the structured one's d |W| on tall data)
+#: of an interior point on a working set W of the constrained program; past it (wide data: a Cholesky of
+#: that size per Newton step) the working set is solved by the ADMM instead, whose iterations cost
+#: O(n d |W|) on its matrix-free route
+IPM_MAX_NEWTON_SIZE = 4096
+
+
+def _admm_inner(program, tol_gap, time_limit):
+    """The ADMM on a working-set program (its own working-set polish off), for wide data; its dual vector
+    (``info["dual_vector"]``) prices the patterns."""
+    from .admm import admm
+    return admm(program, tol_gap=tol_gap, time_limit=time_limit, working_set=False)
+
+
+def _inner_solver(loss, robust=False, d=0, size=0):
+    """The inner solver for a working set of ``size`` patterns in d features (d = 0: no choice by size)."""
+    if not robust and d * size * (1 if loss == "squared" else 2) > IPM_MAX_NEWTON_SIZE:
+        return _admm_inner
     if robust:
         from .ipm_robust import ipm_robust
         return ipm_robust
@@ -161,7 +178,6 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
     if loss not in LOSSES or (gated and loss == "squared") or (robust and loss != "hinge"):
         raise ValueError(f"the working-set polish has no inner solver for the {loss} loss"
                          f"{' on the gated program' if gated else ' on the robust program' if robust else ''}")
-    inner = _inner_solver(loss, robust)
     working = np.unique(np.asarray(patterns, dtype=int))
     P = program.D.shape[1]
     beta = program.beta_value
@@ -171,6 +187,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
         if working.size == 0 or (remaining is not None and remaining <= 0):
             break
         sub = _restricted(program, working, gated, robust)
+        inner = _inner_solver(loss, robust, 0 if gated else program.X.shape[1], working.size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sub-program's status is judged here, on the full program
             result = inner(sub, tol_gap=0.1 * tol_gap, time_limit=remaining)
@@ -181,8 +198,12 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
         for key in weights:
             weights[key][:, working] = result.weights[key]
         outside = np.setdiff1d(np.arange(P), working)
-        prices, bound = (_price_robust(program, result, working, outside, deadline, free_patterns) if robust
-                         else _price(program, result, outside, deadline))
+        if robust:
+            prices, bound = _price_robust(program, result, working, outside, deadline, free_patterns)
+        elif inner is _admm_inner:
+            prices, bound = _price_admm(program, result, weights, outside, deadline)
+        else:
+            prices, bound = _price(program, result, outside, deadline)
         objective = program.objective(weights)
         candidate = {"weights": weights, "objective": objective, "violation": program.max_violation(weights),
                      "dual_bound": None, "gap": None, "patterns": working, "rounds": round_,
@@ -224,11 +245,32 @@ def _price(program, result, outside, deadline):
     nu = result.info.get("dual_vector")
     if nu is None:
         return None, None
-    prices = price_patterns(program, nu, outside, deadline)
-    if not (np.all(np.isfinite(prices)) and result.info.get("dual_bound") is not None):
+    prices, bound = _price_at(program, nu, outside, deadline)
+    return prices, None if result.info.get("dual_bound") is None else bound
+
+
+def _price_at(program, nu, patterns, deadline):
+    """Prices of ``patterns`` at the dual vector ``nu`` and the bound ``-l^*(theta nu)`` with theta from the
+    largest of them (None when pricing did not finish)."""
+    prices = price_patterns(program, nu, patterns, deadline)
+    if not np.all(np.isfinite(prices)):
         return prices, None
     theta = dual_scaling(float(np.max(prices, initial=0.0)), program.beta_value)
     return prices, program.loss.dual_value(theta * nu, program.y)
+
+
+def _price_admm(program, result, weights, outside, deadline):
+    """The ADMM's point is priced on every pattern (its dual point is feasible on the working set only to
+    the ADMM's accuracy): at the loss gradient of the returned point for the smooth losses (the optimal
+    dual vector is that gradient at the optimum), at the ADMM's hinge multiplier for the hinge."""
+    if program.loss.name == "hinge":
+        nu = result.info.get("dual_vector")
+        if nu is None:
+            return None, None
+    else:
+        nu = program.loss.gradient(program.predictions(weights), program.y)
+    prices, bound = _price_at(program, nu, np.arange(program.n_patterns), deadline)
+    return prices[outside], bound
 
 
 def _price_robust(program, result, working, outside, deadline, free_patterns):

@@ -62,6 +62,25 @@ def test_a_sparse_optimum_is_found_from_a_few_patterns_and_certified():
     assert used.size <= result.info["working_set_patterns"]
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge", pytest.param("logistic", marks=pytest.mark.slow)])
+def test_wide_working_sets_are_solved_by_the_admm_and_priced_in_full(monkeypatch, loss):
+    """Past ``IPM_MAX_NEWTON_SIZE`` (wide data) the working set's inner solver is the ADMM; its dual vector
+    is feasible only to the ADMM's accuracy, so every pattern is priced, and the certificate holds on the
+    full program against the oracle."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")  # the package exports the function under this name
+    monkeypatch.setattr(module, "IPM_MAX_NEWTON_SIZE", 1)
+    assert module._inner_solver(loss, d=5, size=1) is module._admm_inner
+    program = _teacher_program(loss, beta_fraction=0.3, n=200, P=30)
+    optimum = solve_oracle(program).objective
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = working_set(program, tol_gap=1e-4)
+    assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-4
+    assert result.info["dual_bound"] <= optimum + 1e-7 * abs(optimum)
+    assert abs(result.objective - optimum) <= 1e-4 * abs(optimum)
+
+
 def test_beyond_beta_max_the_zero_network_is_certified():
     program = _teacher_program(beta_fraction=1.5)
     with pytest.warns(UserWarning, match="zero network"):

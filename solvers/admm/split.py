@@ -12,7 +12,7 @@ every loss. With splits ``z = M a`` (weight ``w``), ``a = b`` and ``Q a = c`` th
 rho reads (one method of :class:`SplitIterate` per step)
 
 1. a-update: ``(I + w M^T M + Q^T Q) a = w M^T (z - nu) + b - mu + Q^T (c - kappa)`` - the cached
-   factorisation with the capacitance shift ``1 / w`` (``ADMMFactorization.solve(R, 1 / w)``);
+   factorisation with the capacitance shift ``1 / w`` (``F.solve(R, 1 / w)``, dense or matrix-free);
 2. z-update: ``z = prox_{l / (rho w)}(M a_hat + nu)`` - closed form for hinge and squared, safeguarded
    Newton for logistic (:meth:`formulations.losses.Loss.prox`), elementwise;
 3. b-update: group soft-threshold of ``a_hat + mu`` at ``beta / rho``;
@@ -74,7 +74,7 @@ from ..core.options import (check_flags, check_int, check_positive, check_print_
 from ..core.prox import block_norms, group_soft, inf_norm
 from ..core.scaling import root_mean_scale
 from ..result import finish_run
-from .factorization import ADMMFactorization
+from .factorization import a_update_factorization, check_a_update
 from .polish import dual_certificate, polish
 from ..working_set import LOSSES as WORKING_SET_LOSSES
 from ..working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
@@ -118,6 +118,11 @@ class SplitADMMSettings:
         (:mod:`solvers.working_set`; hinge loss, only with ``polish``): after this many iterations, then after 4x
         as many each time, and at the end of an uncertified run.
     check_every : residuals, the certificate and rho adaptation every this many iterations.
+    a_update : the a-update's route: ``"dense"`` (the n x n eigendecomposition of
+        :class:`~solvers.admm.factorization.ADMMFactorization`), ``"matrix_free"`` (preconditioned CG,
+        :class:`~solvers.admm.factorization.MatrixFreeFactorization`) or ``"auto"`` (the fewer predicted
+        flops, :func:`~solvers.admm.factorization.a_update_route`).
+    preconditioner : the matrix-free route's preconditioner, ``"block"``, ``"gram"`` or ``"auto"``.
     print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
     """
 
@@ -142,6 +147,8 @@ class SplitADMMSettings:
     working_set_after: int = 1000
     check_every: int = 10
     print_every: Optional[int] = None
+    a_update: str = "auto"
+    preconditioner: str = "auto"
     #: seconds after which the iteration table starts (None: never), from ``verbose``
     verbose_after: Optional[float] = field(init=False, default=None)
 
@@ -160,6 +167,7 @@ class SplitADMMSettings:
         self.polish_patience = check_int(SOLVER, "polish_patience", self.polish_patience)
         self.working_set_after = check_int(SOLVER, "working_set_after", self.working_set_after)
         self.verbose_after = check_verbose(SOLVER, self.verbose)
+        check_a_update(self.a_update, self.preconditioner)
 
 
 class ScaledProblem:
@@ -167,10 +175,10 @@ class ScaledProblem:
     a-update factorisation ``F`` for the cone weight ``sigma``. Has ``y`` and ``beta``, as the polish
     expects of a scaled problem."""
 
-    def __init__(self, program, sigma, scaling):
+    def __init__(self, program, sigma, scaling, route="auto", preconditioner="auto"):
         X = program.X
         self.sx = float(root_mean_scale(X, X.shape[1])) if scaling else 1.0
-        self.F = ADMMFactorization(X / self.sx, program.D, sigma)
+        self.F = a_update_factorization(X / self.sx, program.D, sigma, route, preconditioner)
         self.loss, self.y = program.loss, program.y
         self.beta = program.beta_value / self.sx
 
@@ -293,8 +301,9 @@ class SplitIterate:
         return -self.rho * self.sigma * self.Kappa
 
     def dual_bound(self):
-        """``-l^*(theta s)`` at ``s`` = the loss (sub)gradient, ``lam = max(0, -rho sigma kappa)``, scaled by
-        theta into the dual feasible set: a lower bound on the optimum of the scaled problem."""
+        """``(-l^*(theta s), theta s)`` at ``s`` = the loss (sub)gradient, ``lam = max(0, -rho sigma kappa)``,
+        scaled by theta into the dual feasible set: a lower bound on the optimum of the scaled problem (the
+        same number in original units: labels are not scaled) and its dual vector."""
         problem, F, y = self.problem, self.F, self.problem.y
         if problem.loss.name == "hinge":  # the multiplier, clipped into the conjugate's domain -y s in [0, 1]
             s = -y * np.clip(-y * (self.rho * self.weight * self.Nu), 0.0, 1.0)
@@ -303,7 +312,7 @@ class SplitIterate:
         lam = np.maximum(self.cone_multiplier(), 0.0)
         Rd = F.MT(s) - F.XT @ (F.S2 * lam)
         theta = block_dual_scaling(Rd, problem.beta)
-        return problem.loss.dual_value(theta * s, y)
+        return problem.loss.dual_value(theta * s, y), theta * s
 
     def margin_pieces(self):
         """Hinge only: the samples below the margin and on the kink (the prox puts them exactly at 1)."""
@@ -325,7 +334,8 @@ class SplitADMM:
     def __init__(self, program, settings, t_start):
         self.program, self.settings, self.t_start = program, settings, t_start
         warm_start = warm_start_weights(program, settings.warm_start)
-        self.problem = problem = ScaledProblem(program, settings.sigma, settings.scaling)
+        self.problem = problem = ScaledProblem(program, settings.sigma, settings.scaling, settings.a_update,
+                                                settings.preconditioner)
         rho = problem.default_rho() if settings.rho is None else settings.rho
         setup_time = time.perf_counter() - t_start
         self.state = SplitIterate(problem, settings, rho, warm_start)
@@ -336,7 +346,7 @@ class SplitADMM:
                      "polish_attempts": 0, "polish_time_s": 0.0, "polished": False}
         self.status, self.iterations = "max_iter", 0
         self.residuals = None
-        self.dual_best = -np.inf
+        self.dual_best, self.dual_vector = -np.inf, None
         self.deadline = None if settings.time_limit is None else t_start + settings.time_limit
         self.certify_schedule = CertifySchedule(settings.check_every)
         self.certified_point, self.sharper_misses = None, 0
@@ -375,8 +385,11 @@ class SplitADMM:
         settings, state = self.settings, self.state
         state.split_cone_pair()
         self.residuals = res = state.residuals(snapshot)
+        self.problem.F.adapt(res)
         objective = self.problem.objective(state.Ma, state.A)
-        self.dual_best = max(self.dual_best, state.dual_bound())
+        bound, vector = state.dual_bound()
+        if bound > self.dual_best:
+            self.dual_best, self.dual_vector = bound, vector
         gap = certified_gap(objective, self.dual_best)
         self.log_check(it, objective, gap, res)
         if not (res.finite() and np.isfinite(objective)):
@@ -525,7 +538,9 @@ class SplitADMM:
         info.update({"primal_residual": float("inf") if res is None else res.primal,
                      "dual_residual": float("inf") if res is None else res.dual, "rho": self.state.rho,
                      "cone_violation": violation, "returned_point": point, "dual_bound": self.dual_best,
-                     "final_step_time_s": total - (loop_end - self.t_start), "certified": bool(status == "optimal")})
+                     "dual_vector": self.dual_vector,
+                     "final_step_time_s": total - (loop_end - self.t_start), "certified": bool(status == "optimal"),
+                     **self.problem.F.describe()})
         return finish_run(self.program, weights, status=status, solver=SOLVER, iterations=self.iterations,
                           solve_time_s=total, history=self.history, info=info, verbose=self.log.started)
 
@@ -544,7 +559,9 @@ def admm_split(program, **options):
     SolveResult (``solver="admm"``) with status ``optimal`` / ``optimal_inaccurate`` / ``max_iter`` /
     ``time_limit`` / ``diverged``, history (iteration, objective, primal_residual, dual_residual, rho,
     time, gap, and each split's primal residual r_z, r_b, r_c) and info (residuals, rho, duality_gap_rel,
-    dual_bound, returned_point, cone_violation, setup_time_s, weight, scale_x, certify/polish attempts).
+    dual_bound, dual_vector - the loss-gradient vector ``theta s`` of the best bound the iterates gave, or
+    None -, returned_point, cone_violation, setup_time_s, weight, scale_x, certify/polish attempts, the
+    a-update's route).
     """
     t_start = time.perf_counter()
     settings = settings_from_options("admm_split", SplitADMMSettings, options)

@@ -73,7 +73,7 @@ from ..core.options import (check_constrained_squared, check_flags, check_int, c
 from ..core.prox import block_norms, group_soft, inf_norm
 from ..core.scaling import Scaled
 from ..result import finish_run
-from .factorization import ADMMFactorization
+from .factorization import a_update_factorization, check_a_update
 from .polish import polish as polish_active_set
 from ..working_set import WorkingSetSchedule, patterns_in_use, scheduled_attempt
 from .schedules import (CertifySchedule, PolishSchedule, Residuals, balanced_rho, final_candidates, initial_rho,
@@ -114,6 +114,8 @@ class ADMMSettings:
     working_set_after: int = 1000  # iterations before its first attempt; then after 4x as many
     print_every: int | None = None  # None: about every 50 iterations (a multiple of check_every)
     blas_threads: int | None = 1  # the per-iteration products are small: one thread avoids oversubscription
+    a_update: str = "auto"  # "dense" (n x n eigendecomposition), "matrix_free" (CG) or "auto" (by predicted flops)
+    preconditioner: str = "auto"  # the matrix-free route's: "block", "gram" or "auto" (block when it fits)
 
     def validated(self):
         """A checked copy: a ValueError naming ``admm`` and the option for any bad value. ``print_every``
@@ -137,6 +139,7 @@ class ADMMSettings:
         check_flags(SOLVER, adaptive_rho=self.adaptive_rho, scaling=self.scaling, polish=self.polish,
                     working_set=self.working_set)
         checked["verbose"] = verbose_after(SOLVER, self.verbose)
+        check_a_update(self.a_update, self.preconditioner)
         return replace(self, **checked)
 
 
@@ -313,6 +316,7 @@ class _Check:
     objective: float
     dual_s: float
     gap: float
+    dual_vector: np.ndarray  # the dual vector of dual_s (scaled problem)
 
 
 class _SquaredADMM:
@@ -323,7 +327,8 @@ class _SquaredADMM:
         self.program, self.settings, self.t_start = program, settings, t_start
         self.warm_start = warm_start_weights(program, settings.warm_start)
         self.sc = Scaled(program, settings.scaling)
-        self.F = ADMMFactorization(self.sc.X, program.D, settings.sigma)
+        self.F = a_update_factorization(self.sc.X, program.D, settings.sigma, settings.a_update,
+                                        settings.preconditioner)
         self.ys, self.beta = self.sc.y, self.sc.beta
         self.MTy = self.F.MT(self.ys)
         self.rho = settings.rho if settings.rho is not None else self.default_rho()
@@ -345,6 +350,7 @@ class _SquaredADMM:
         self.certified_label = "admm_b_projected"
         self.working_set_schedule = WorkingSetSchedule(settings.working_set_after)
         self.best_dual = -np.inf  # the best Lagrange dual bound seen at any check (original units)
+        self.best_dual_vector = None  # its dual vector (original units)
         self.polish_schedule = PolishSchedule(settings.polish_patience, 10 * settings.check_every)
         self.certify_schedule = CertifySchedule(settings.check_every)
         self.log = IterationLog(SOLVER, [("iter", 6), ("objective", 14), ("prim res", 10), ("dual res", 10),
@@ -358,7 +364,7 @@ class _SquaredADMM:
         """``0.5 sqrt(beta_s max(beta_max, beta_s))`` with ``beta_max = max_j |(M^T y)_j|`` (above it the zero
         model is optimal), clipped to [1e-6, the largest eigenvalue of the capacitance]
         (:func:`~solvers.admm.schedules.initial_rho`)."""
-        return initial_rho(self.beta, self.MTy, 0.5, 1e-6, max(float(self.F.lam.max(initial=1.0)), 1e-6))
+        return initial_rho(self.beta, self.MTy, 0.5, 1e-6, max(self.F.capacitance_max, 1.0))
 
     def start_iterates(self):
         """``a`` (zero, or the warm start), ``b = a``, ``c = max(Q a, 0)``, ``kappa = 0``; ``mu = 0``, or for a
@@ -435,8 +441,10 @@ class _SquaredADMM:
         checked = self.residuals()
         res = checked.residuals
         self.r_prim, self.r_dual = res.primal, res.dual
-        if np.isfinite(checked.dual_s):
-            self.best_dual = max(self.best_dual, self.sc.sy ** 2 * checked.dual_s)
+        self.F.adapt(res)
+        if np.isfinite(checked.dual_s) and self.sc.sy ** 2 * checked.dual_s > self.best_dual:
+            self.best_dual = self.sc.sy ** 2 * checked.dual_s
+            self.best_dual_vector = self.sc.sy * checked.dual_vector
         self.log_check(checked)
         if not (res.finite() and np.isfinite(checked.objective)):
             return "diverged"
@@ -461,8 +469,8 @@ class _SquaredADMM:
             primal_scale=max(inf_norm(A), inf_norm(cones.QA), inf_norm(B), float(cones.C.max(initial=0.0))),
             dual_scale=max(inf_norm(MTMa), inf_norm(self.MTy), rho * inf_norm(self.Mu), rho * inf_norm(QTk)))
         objective = self.objective(pred, A)
-        dual_s = self.dual_value(pred, MTMa - self.MTy + rho * QTk)
-        return _Check(residuals, objective, dual_s, certified_gap(objective, self.sc.sy ** 2 * dual_s))
+        dual_s, dual_vector = self.dual_value(pred, MTMa - self.MTy + rho * QTk)
+        return _Check(residuals, objective, dual_s, certified_gap(objective, self.sc.sy ** 2 * dual_s), dual_vector)
 
     def objective(self, pred, Z):
         """The objective in original units of the scaled point ``Z`` with predictions ``pred``."""
@@ -472,10 +480,10 @@ class _SquaredADMM:
     def dual_value(self, pred, R):
         """The Lagrange dual value (scaled problem) at ``nu = M a - y``, ``lam = -rho sigma kappa`` (so that
         ``X^T (S o lam) = -rho Q^T kappa``), both scaled by theta into the dual feasible set; ``R`` holds the
-        blocks' dual residuals ``M^T nu + rho Q^T kappa``."""
+        blocks' dual residuals ``M^T nu + rho Q^T kappa``. Returns the value and the dual vector ``theta nu``."""
         residual = pred - self.ys
         theta = block_dual_scaling(R, self.beta)
-        return -0.5 * theta ** 2 * float(residual @ residual) - theta * float(residual @ self.ys)
+        return -0.5 * theta ** 2 * float(residual @ residual) - theta * float(residual @ self.ys), theta * residual
 
     def log_check(self, checked):
         """Record the check in the history; print a table row every ``print_every`` iterations."""
@@ -674,7 +682,8 @@ class _SquaredADMM:
             "primal_residual": self.r_prim, "dual_residual": self.r_dual, "rho": self.rho,
             "cone_violation": violation, "returned_point": point, "final_step_time_s": final_step_time,
             "duality_gap_rel": gap, "dual_bound": dual_bound, "certified": bool(certified),
-            "polish_accepted": point == "polished",
+            "dual_vector": self.best_dual_vector,
+            "polish_accepted": point == "polished", **self.F.describe(),
         })
         if self.anderson is not None:
             self.info["anderson_accelerated_steps"] = self.anderson.accelerated
@@ -727,6 +736,11 @@ def admm_squared(program, **options):
     scaling, polish : switch data scaling and polishing (for measurements).
     anderson : Anderson memory (0 = off); only with ``gamma = 1``.
     sigma : weight of the cone split (``Q`` uses ``sigma X``).
+    a_update : the a-update's route: ``"dense"`` (the n x n eigendecomposition), ``"matrix_free"``
+        (preconditioned CG with no n x n matrix, its tolerance tied to the residuals) or ``"auto"`` (the
+        fewer predicted flops, :func:`~solvers.admm.factorization.a_update_route`); ``info["a_update"]``.
+    preconditioner : the matrix-free route's block-diagonal preconditioner, ``"block"`` (the exact
+        ``X^T D_j X`` blocks), ``"gram"`` (multiples of ``X^T X``) or ``"auto"`` (block when it fits).
     check_every : residuals, rho adaptation and the history are computed every this many iterations.
     polish_patience : polish once support and active set have been unchanged for this many checks.
     working_set, working_set_after : the second-order polish on the working set of patterns (only with

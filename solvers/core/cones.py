@@ -55,8 +55,12 @@ def soc_max_step(x0, x1, d0, d1):
 
 
 def orthant_max_step(x, d):
-    neg = d < 0
-    return float(np.min(x[neg] / -d[neg])) if np.any(neg) else np.inf
+    """The largest ``alpha`` with ``x + alpha d >= 0`` for ``x > 0``: ``-1 / min(d / x)`` when some
+    ``d < 0`` (one pass over the arrays, no index arrays), else infinity."""
+    if x.size == 0:
+        return np.inf
+    smallest = float(np.min(d / x))
+    return -1.0 / smallest if smallest < 0 else np.inf
 
 
 class NTScaling:
@@ -66,6 +70,8 @@ class NTScaling:
 
     def __init__(self, sL, zL, s0, s1, z0, z1):
         self.wL = np.sqrt(sL / zL)
+        self.wL_inverse = 1.0 / self.wL
+        self.wL_inverse_squared = zL / sL
         self.lamL = np.sqrt(sL * zL)
         sn = np.sqrt(jdot(s0, s1, s0, s1))
         zn = np.sqrt(jdot(z0, z1, z0, z1))
@@ -98,7 +104,7 @@ class NTScaling:
 
     def inverse_squared_apply(self, vL, v0, v1):
         """``W^{-2} v`` for an orthant part ``vL`` and one vector per cone ``(v0, v1)``."""
-        return (vL / self.wL ** 2, *self.apply(*self.apply(v0, v1, inverse=True), inverse=True))
+        return (vL * self.wL_inverse_squared, *self.apply(*self.apply(v0, v1, inverse=True), inverse=True))
 
     def reduced_rhs(self, bz, bs):
         """For the Newton equations ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs`` with ``ds``

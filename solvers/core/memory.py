@@ -3,17 +3,21 @@ so that a request that cannot fit is refused up front with the estimate and an a
 
 The estimates count the dominant arrays of each solver's own storage (8-byte floats):
 
-* ``admm`` (constrained programs): the n x n capacitance matrix and its eigendecomposition (three n x n
-  arrays at once during ``eigh``) plus about twelve n x 2P iterate-sized arrays;
-* ``ipm``: about twenty n x 2P slack and multiplier arrays and the n x d^2 products ``x_i x_i^T``, plus
+* ``admm`` (constrained programs): about twelve n x 2P iterate-sized arrays, plus on the dense a-update
+  route the n x n capacitance matrix and its eigendecomposition (three n x n arrays at once during
+  ``eigh``), on the matrix-free route (:func:`solvers.admm.factorization.a_update_route`) four n x 2P CG
+  temporaries and the preconditioner's P d x d blocks and their inverses;
+* ``ipm``: about twenty n x 2P slack and multiplier arrays and a 4 MiB chunk of the products
+  ``x_i x_i^T`` (for the blocks ``X^T diag(h) X``), plus
   its Newton route's matrices (:func:`solvers.ipm.newton_route`): the n x n matrix ``I + L L^T`` and its
   Cholesky factor with ``L`` (n x 2dP) and its copy, or, for tall data, the dP x dP Gram matrix of the
   patterns, the Newton matrix and its product temporaries (four dP x dP arrays) and one 256 MiB chunk;
 * ``fista``: about ten n x P arrays and the d x P iterates;
-* ``working_set``: the data and one n x P product for the screen, plus its interior point on a working set
+* ``working_set``: the data and one n x P product for the screen, plus its inner solver on a working set
   of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
-  dense interior points' (the n x 2dP prediction matrix and its weighted copy, three 2dP x 2dP matrices);
-  the working set grows past that size only where pricing asks for it;
+  dense interior points' (the n x 2dP prediction matrix and its weighted copy, three 2dP x 2dP matrices),
+  each replaced by the ADMM's where its Newton matrix exceeds ``IPM_MAX_NEWTON_SIZE`` (wide data); the
+  working set grows past that size only where pricing asks for it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
   canonicalisation and the solver's own copy (measured order of magnitude, not a bound).
@@ -34,19 +38,28 @@ def estimate_bytes(solver, n, d, P):
     data = n * d * _FLOAT + n * P * _FLOAT
     key = solver.lower()
     if key == "admm":
-        return data + 3 * n * n * _FLOAT + 12 * n * 2 * P * _FLOAT
+        from ..admm.factorization import BLOCK_PRECONDITIONER_BYTES, a_update_route
+        iterates = data + 12 * n * 2 * P * _FLOAT
+        if a_update_route(n, d, P) == "dense":
+            return iterates + 3 * n * n * _FLOAT
+        return iterates + 4 * n * 2 * P * _FLOAT + min(2 * P * d * d * _FLOAT, BLOCK_PRECONDITIONER_BYTES)
     if key == "ipm":
         from ..ipm import newton_route
-        common = data + 20 * n * 2 * P * _FLOAT + n * d * d * _FLOAT
+        common = data + 20 * n * 2 * P * _FLOAT + 2 ** 22
         if newton_route(n, d, P) == "gram":
             return common + 4 * (d * P) ** 2 * _FLOAT + 2 ** 28
         return common + 2 * n * n * _FLOAT + 2 * n * 2 * d * P * _FLOAT
     if key == "fista":
         return data + 10 * n * P * _FLOAT + 10 * d * P * _FLOAT
     if key == "working_set":
+        from ..working_set import IPM_MAX_NEWTON_SIZE
         pw = min(P, WORKING_SET_PATTERNS)
+        admm = estimate_bytes("admm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
+        structured = estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         dense = 2 * n * 2 * d * pw * _FLOAT + 3 * (2 * d * pw) ** 2 * _FLOAT
-        return data + n * P * _FLOAT + max(estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT, dense)
+        inner = max(structured if d * pw <= IPM_MAX_NEWTON_SIZE else admm,
+                    dense if 2 * d * pw <= IPM_MAX_NEWTON_SIZE else admm)
+        return data + n * P * _FLOAT + inner
     return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO
 
 

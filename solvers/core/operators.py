@@ -9,6 +9,38 @@ import numpy as np
 from scipy.optimize import nnls
 
 
+#: bytes of the row chunk of products in :func:`weighted_gram_blocks` (small enough to stay in cache)
+_CHUNK_BYTES = 2 ** 22
+
+
+#: above this many features the blocks are one GEMM per column of H (the chunk of products would be
+#: a few rows)
+_PRODUCT_MAX_D = 64
+
+
+def weighted_gram_blocks(X, H):
+    """The blocks ``X^T diag(h_j) X`` for every column ``h_j`` of ``H`` (n x J) -> (J, d, d).
+
+    Up to ``_PRODUCT_MAX_D`` features: accumulated over row chunks as one GEMM per chunk, ``H_c^T`` times
+    the chunk's products ``x_ik x_il`` for ``k <= l`` (the upper triangle, built column group by column
+    group and mirrored at the end), a temporary of ``_CHUNK_BYTES``, never n x d^2. Wider data: one GEMM
+    ``(h_j o X)^T X`` per column (an n x d temporary)."""
+    n, d = X.shape
+    if d > _PRODUCT_MAX_D:
+        return np.stack([(X * H[:, j:j + 1]).T @ X for j in range(H.shape[1])])
+    upper_k, upper_l = np.triu_indices(d)
+    packed = np.zeros((H.shape[1], upper_k.size))
+    rows = max(1, _CHUNK_BYTES // (8 * upper_k.size))
+    for start in range(0, n, rows):
+        chunk = X[start:start + rows]
+        products = np.concatenate([chunk[:, k:k + 1] * chunk[:, k:] for k in range(d)], axis=1)
+        packed += H[start:start + rows].T @ products
+    blocks = np.empty((H.shape[1], d, d))
+    blocks[:, upper_k, upper_l] = packed
+    blocks[:, upper_l, upper_k] = packed
+    return blocks
+
+
 class PatternMaps:
     """Data ``X`` (n x d), patterns ``D`` (n x P) and the maps every solver of the constrained program
     shares: ``Dpm = [D, -D]``, ``S2 = [S, S]`` (n x 2P), the prediction map ``M a`` and its adjoint."""

@@ -1,0 +1,132 @@
+"""The ADMM's matrix-free a-update (solvers.admm.factorization.MatrixFreeFactorization): its solves against
+the dense system built from the maps' definitions, its preconditioner blocks against a loop over the
+patterns, and the ADMM on that route against the oracle (the fixed battery at the ADMM's tolerances, and
+random instances of the randomised battery)."""
+import numpy as np
+import pytest
+
+from formulations import make_program
+from solvers.admm import admm
+from solvers.admm.factorization import (DENSE_MAX_N, ADMMFactorization, MatrixFreeFactorization,
+                                        a_update_factorization, a_update_route)
+from solvers.core.operators import weighted_gram_blocks
+from solvers.battery import (SMALL_RANDOM_LIMITS, reference_problems, run_battery, run_random_battery,
+                             run_random_instance, random_problem)
+
+#: small instances of the randomised battery (the fast seeds of the ADMM's own cases)
+RANDOM_SEEDS = {"squared": (739607880, 519074008), "hinge": (739607880, 1999787903),
+                "logistic": (1751953905, 1999787903)}
+
+
+def _instance(n=60, d=4, P=9, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    D = np.unique((X @ rng.standard_normal((d, P)) >= 0).astype(float), axis=1)
+    return rng, X, D
+
+
+@pytest.mark.parametrize("preconditioner", ["block", "gram"])
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+@pytest.mark.parametrize("rho", [1e-2, 0.7, 40.0])
+def test_matrix_free_solve_matches_the_dense_system(preconditioner, sigma, rho):
+    rng, X, D = _instance()
+    F = MatrixFreeFactorization(X, D, sigma, preconditioner)
+    F.tolerance = 1e-13
+    R = rng.standard_normal((X.shape[1], 2 * D.shape[1]))
+    A, XA = F.solve(R.copy(), rho, return_XA=True)
+    K, _, _ = ADMMFactorization(X, D, sigma).dense_system(rho)
+    a_dense = np.linalg.solve(K, R.T.reshape(-1))
+    assert np.max(np.abs(A.T.reshape(-1) - a_dense)) <= 1e-9 * max(1.0, np.abs(a_dense).max())
+    assert np.allclose(XA, X @ A, atol=1e-12)
+    steps = F.cg_steps
+    F.solve(R.copy(), rho)  # warm-started from the solution: nothing left to do
+    assert F.cg_steps == steps and F.describe()["a_update"] == "matrix_free"
+
+
+def test_the_tolerance_bounds_the_relative_residual_of_the_difference_system():
+    rng, X, D = _instance(seed=5)
+    F = MatrixFreeFactorization(X, D)
+    rhs = rng.standard_normal((X.shape[1], D.shape[1]))
+    for tolerance in (1e-2, 1e-6):
+        F.T = np.zeros_like(F.T)
+        F.tolerance = tolerance
+        T = F.solve_difference(rhs, 0.5)
+        assert np.linalg.norm(rhs - F.difference_operator(T, 0.5)) <= tolerance * np.linalg.norm(rhs)
+
+
+@pytest.mark.parametrize("d", [3, 70])
+def test_weighted_gram_blocks(d):
+    rng = np.random.default_rng(d)
+    X, H = rng.standard_normal((150, d)), rng.random((150, 4))
+    blocks = weighted_gram_blocks(X, H)
+    for j in range(H.shape[1]):
+        assert np.allclose(blocks[j], X.T @ (H[:, j:j + 1] * X))
+
+
+def test_the_largest_capacitance_eigenvalue():
+    rng, X, D = _instance(n=90, d=3, P=7, seed=7)
+    dense, free = ADMMFactorization(X, D, 2.0), MatrixFreeFactorization(X, D, 2.0)
+    assert free.capacitance_max == pytest.approx(dense.capacitance_max, rel=1e-3)
+
+
+def test_the_adaptive_tolerance_follows_the_residuals():
+    from solvers.admm.schedules import Residuals
+    _, X, D = _instance()
+    F = MatrixFreeFactorization(X, D)
+    F.adapt(Residuals(primal=1e-4, dual=1e-2, primal_scale=1.0, dual_scale=1.0))
+    assert F.tolerance == pytest.approx(1e-5)
+    F.adapt(Residuals(primal=1.0, dual=1.0, primal_scale=1.0, dual_scale=1.0))
+    assert F.tolerance == 1e-3
+    F.adapt(Residuals(primal=0.0, dual=1.0, primal_scale=1.0, dual_scale=1.0))
+    assert F.tolerance == 1e-10
+
+
+def test_the_route_is_chosen_by_size_and_reported():
+    assert a_update_route(DENSE_MAX_N, 30, 100) == "dense"
+    assert a_update_route(DENSE_MAX_N + 1, 30, 100) == "matrix_free"
+    assert a_update_route(10, 2, 3, "matrix_free") == "matrix_free"
+    _, X, D = _instance()
+    assert a_update_factorization(X, D).route == "dense"
+    assert a_update_factorization(X, D, route="matrix_free").route == "matrix_free"
+    program = make_program("sampled", X, X[:, 0] - X[:, 1], "squared", 0.1, n_patterns=6, seed=0)
+    assert admm(program, a_update="matrix_free").info["a_update"] == "matrix_free"
+    assert admm(program).info["a_update"] == "dense"
+
+
+@pytest.mark.parametrize("options, message", [({"a_update": "cg"}, "a_update must be"),
+                                              ({"preconditioner": "nystrom"}, "preconditioner must be")])
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_bad_route_options_are_refused(options, message, loss):
+    _, X, D = _instance()
+    program = make_program("sampled", X, np.sign(X[:, 0]), loss, 0.1, n_patterns=6, seed=0)
+    with pytest.raises(ValueError, match=message):
+        admm(program, **options)
+
+
+def _matrix_free(program):
+    return admm(program, a_update="matrix_free")
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_the_fixed_battery_on_the_matrix_free_route(loss):
+    problems = reference_problems("relu", loss)
+    if loss != "squared":  # the split ADMM's fast subset (tests/test_admm_split.py)
+        problems = [p for p in problems if p.name in ("exact_gp14", "breast_cancer_150x10", "X_scaled_100")]
+    report = run_battery(_matrix_free, problems, name="admm")
+    assert report.passed, "\n" + report.table()
+
+
+@pytest.mark.parametrize("loss", list(RANDOM_SEEDS))
+def test_random_instances_on_the_matrix_free_route(loss):
+    for seed in RANDOM_SEEDS[loss]:
+        run = run_random_instance(random_problem("sampled", loss, seed, SMALL_RANDOM_LIMITS), "admm",
+                                  a_update="matrix_free")
+        assert not run.failed, run.line()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", list(RANDOM_SEEDS))
+def test_the_randomised_battery_on_the_matrix_free_route(loss):
+    runs = run_random_battery("admm", "sampled", loss, count=30, seed=0, min_judged=30, a_update="matrix_free")
+    failures = [run.line() for run in runs if run.failed]
+    assert not failures, "\n".join(failures)
