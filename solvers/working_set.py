@@ -22,7 +22,9 @@ bound on the full program's optimum. The robust program prices with its own dual
 Patterns priced above beta would lower the objective: they join ``W`` (the most violating first, as many
 as ``W`` holds, at least 5) and the interior point runs again - column generation. The first-order
 solvers call :func:`scheduled_attempt` on their iterate's patterns (a few rounds); :func:`working_set`
-runs the loop alone from a screen of the patterns at the zero model (docs/math.md 6.9).
+runs the loop alone from a screen of the patterns at the zero model (docs/math.md 6.9). On wide data, where
+the interior point's Newton matrix on W would exceed ``IPM_MAX_NEWTON_SIZE``, the round is solved by the
+ADMM and every pattern, W included, is priced at its dual vector (:func:`_price_admm`).
 """
 from __future__ import annotations
 

@@ -112,6 +112,8 @@ class ADMMFactorization(ConeMaps):
 #: bytes the per-pattern d x d preconditioner blocks may take (two P x d x d arrays); above it the
 #: preconditioner approximates each block by a multiple of the Gram matrix
 BLOCK_PRECONDITIONER_BYTES = 2 ** 29
+
+
 class MatrixFreeFactorization(ConeMaps):
     r"""The a-update ``(I + M^T M / rho + Q^T Q) a = r`` by preconditioned conjugate gradients, with no
     n x n matrix: memory O(n P + n d), cost O(n d P) per CG step.
