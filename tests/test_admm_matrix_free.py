@@ -107,13 +107,27 @@ def _matrix_free(program):
     return admm(program, a_update="matrix_free")
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
-def test_the_fixed_battery_on_the_matrix_free_route(loss):
-    problems = reference_problems("relu", loss)
-    if loss != "squared":  # the split ADMM's fast subset (tests/test_admm_split.py)
-        problems = [p for p in problems if p.name in ("exact_gp14", "breast_cancer_150x10", "X_scaled_100")]
+#: the reference problems of the default run (the split ADMM's fast subset, tests/test_admm_split.py); the
+#: slow run takes every one
+FAST_SUBSET = ("exact_gp14", "breast_cancer_150x10", "X_scaled_100")
+
+
+def _check_battery(loss, names=None):
+    problems = [p for p in reference_problems("relu", loss) if names is None or p.name in names]
+    assert problems
     report = run_battery(_matrix_free, problems, name="admm")
     assert report.passed, "\n" + report.table()
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", pytest.param("logistic", marks=pytest.mark.slow)])
+def test_the_fixed_battery_on_the_matrix_free_route(loss):
+    _check_battery(loss, FAST_SUBSET)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_the_full_fixed_battery_on_the_matrix_free_route(loss):
+    _check_battery(loss)
 
 
 @pytest.mark.parametrize("loss", list(RANDOM_SEEDS))

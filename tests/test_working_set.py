@@ -62,7 +62,8 @@ def test_a_sparse_optimum_is_found_from_a_few_patterns_and_certified():
     assert used.size <= result.info["working_set_patterns"]
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", pytest.param("logistic", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("loss", ["squared", pytest.param("hinge", marks=pytest.mark.slow),
+                                  pytest.param("logistic", marks=pytest.mark.slow)])
 def test_wide_working_sets_are_solved_by_the_admm_and_priced_in_full(monkeypatch, loss):
     """Past ``IPM_MAX_NEWTON_SIZE`` (wide data) the working set's inner solver is the ADMM; its dual vector
     is feasible only to the ADMM's accuracy, so every pattern is priced, and the certificate holds on the
