@@ -120,8 +120,8 @@ class SplitADMMSettings:
     check_every : residuals, the certificate and rho adaptation every this many iterations.
     a_update : the a-update's route: ``"dense"`` (the n x n eigendecomposition of
         :class:`~solvers.admm.factorization.ADMMFactorization`), ``"matrix_free"`` (preconditioned CG,
-        :class:`~solvers.admm.factorization.MatrixFreeFactorization`) or ``"auto"`` (the fewer predicted
-        flops, :func:`~solvers.admm.factorization.a_update_route`).
+        :class:`~solvers.admm.factorization.MatrixFreeFactorization`) or ``"auto"`` (dense up to 2000
+        samples, :func:`~solvers.admm.factorization.a_update_route`).
     preconditioner : the matrix-free route's preconditioner, ``"block"``, ``"gram"`` or ``"auto"``.
     print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
     """

@@ -114,7 +114,7 @@ class ADMMSettings:
     working_set_after: int = 1000  # iterations before its first attempt; then after 4x as many
     print_every: int | None = None  # None: about every 50 iterations (a multiple of check_every)
     blas_threads: int | None = 1  # the per-iteration products are small: one thread avoids oversubscription
-    a_update: str = "auto"  # "dense" (n x n eigendecomposition), "matrix_free" (CG) or "auto" (by predicted flops)
+    a_update: str = "auto"  # "dense" (n x n eigendecomposition), "matrix_free" (CG) or "auto" (by n)
     preconditioner: str = "auto"  # the matrix-free route's: "block", "gram" or "auto" (block when it fits)
 
     def validated(self):
@@ -737,8 +737,8 @@ def admm_squared(program, **options):
     anderson : Anderson memory (0 = off); only with ``gamma = 1``.
     sigma : weight of the cone split (``Q`` uses ``sigma X``).
     a_update : the a-update's route: ``"dense"`` (the n x n eigendecomposition), ``"matrix_free"``
-        (preconditioned CG with no n x n matrix, its tolerance tied to the residuals) or ``"auto"`` (the
-        fewer predicted flops, :func:`~solvers.admm.factorization.a_update_route`); ``info["a_update"]``.
+        (preconditioned CG with no n x n matrix, its tolerance tied to the residuals) or ``"auto"`` (dense
+        up to 2000 samples, :func:`~solvers.admm.factorization.a_update_route`); ``info["a_update"]``.
     preconditioner : the matrix-free route's block-diagonal preconditioner, ``"block"`` (the exact
         ``X^T D_j X`` blocks), ``"gram"`` (multiples of ``X^T X``) or ``"auto"`` (block when it fits).
     check_every : residuals, rho adaptation and the history are computed every this many iterations.
