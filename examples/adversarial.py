@@ -1,27 +1,48 @@
-"""Example - robust convex training vs PGD adversarial training of the non-convex network.
+"""Example - convex robust training against PGD adversarial training of the non-convex network.
 
 For each data set (breast cancer; digits 0-4 vs 5-9) and each l_inf radius eps of a grid (standardised
-feature units; the bias column is never perturbed), with the same pattern / width budget:
+feature units; the bias column is never perturbed), with the same pattern / width budget P:
 
-(a) standard convex training: the sampled program (docs/math.md section 4), hinge loss, bias, Clarabel;
-    it does not depend on eps, so it is solved once and attacked at every eps;
-(b) robust convex training: ``make_program("robust", ..., epsilon=eps, bias=True)`` on the SAME sampled
-    patterns, Clarabel (docs/math.md section 7); at eps = 0 it is the program of (a), whose solution is reused;
-(c) PGD adversarial training of the non-convex network by back-propagation
-    (:func:`solvers.baselines.adversarial.train_adversarial`, Adam, full batch) with width 2P - the
-    largest width a P-pattern convex program can produce - and the same beta; at eps = 0 this is standard
-    training.
+(a)  standard convex training: the sampled program (docs/math.md section 4) on P Gaussian patterns, hinge
+     loss, bias; it does not depend on eps, so it is solved once and attacked at every eps;
+(b)  convex robust training (docs/math.md section 7) on the SAME Gaussian patterns: most of their robust
+     cones are {0} at a moderate eps (their hyperplanes cut through the data), and those blocks are forced
+     to zero;
+(b') convex robust training on P eps-aware patterns
+     (:func:`formulations.robust_patterns.sample_robust_patterns`, ``method="margin"``): every one of them
+     has a nonzero robust cone at eps, and its direction H is kept as the gate;
+(c)  PGD adversarial training of the non-convex network by back-propagation
+     (:func:`solvers.baselines.adversarial.train_adversarial`, Adam, full batch) with width 2P - the
+     largest width a P-pattern convex program can produce - and the same beta.
 
-Reported per (data set, eps, method): recovered / trained width, the adversarial training objective on
-the training split (exact optimum for (b); PGD estimate - a lower bound - for (a) and (c)), clean test
-accuracy, PGD-robust test accuracy (:func:`solvers.baselines.attacks.robust_accuracy`), the share of test
-points certified by stability (:func:`solvers.baselines.adversarial.stable_certificates`, sound for any
-network) and, for (b), the share of certified TRAINING points (``RobustReLUProgram.certificates``).
+The convex programs are solved by ``solvers.registry.solve(program, --solver)`` (``auto`` picks the
+hand-written solver for the program; the table names the solver that answered).
 
-Data: the bundled standardised sets; a random training subsample of ``--train`` rows (the robust program
-has n x d' l1 terms and 2 n P robust cone rows, so Clarabel's cost grows quickly), every remaining row is
-the test split. Writes ``adversarial.md`` (table) and ``adversarial.png`` (PGD-robust test accuracy vs
-eps, one line per method) into ``--out``.
+Reported per (data set, eps, method), all on held-out TEST points: clean accuracy; PGD robust accuracy
+(40 signed-gradient steps, restarts alternating uniform and box-vertex starts - vertex starts leave the
+flat all-off regions of robust networks where uniform starts stall); the EXACT robust accuracy by one
+MILP per undecided point (:func:`solvers.baselines.exact_robustness.exact_robust_accuracy`: PGD flips and
+interval certificates first, the MILP for the rest, each with a time limit), reported as the interval
+[robust share, (robust + undecided) share] with the undecided count; the share certified by sound
+stability certificates (:func:`solvers.baselines.adversarial.stable_certificates`); surviving patterns
+(nonzero robust cones at eps) for (b) and (b'); the width of the network; the training time; and the
+training objective: the robust optimum for (b) and (b') (the exact adversarial training objective of
+their networks, an upper bound on the adversarial training optimum) and, for (c), its adversarial
+objective bracketed by PGD (a lower bound) and by the MILP's proven bounds on each training point's worst
+margin (an upper bound) - so "robust optimum > (c)'s upper bound" is a measured looseness of the convex
+restriction, not an attack artefact.
+
+Data handling: the raw features are split at random into a training split (75%) and held-out rows; they
+are standardised with the mean and standard deviation of the FULL training split (not of the training
+subsample), and columns that are constant on the training split are dropped: the model cannot use them,
+so they are left out of the perturbation as well (otherwise eps would move a pixel the network never saw,
+and a rare nonzero test value of such a column would be a huge standardised number). The convex programs
+and (c) train on a random subsample of ``--train`` rows of the training split (the robust program has
+n x d' l1 terms and 2 n P cone rows, so the solvers' cost grows quickly with n); the test points are
+at most ``--test`` random held-out rows (the MILP costs up to ``--milp-point-time`` seconds per point).
+
+Writes ``adversarial.md`` (table) and ``adversarial.png`` (exact robust test accuracy against eps, one
+line per method, one panel per data set; the bars span the undecided points) into ``--out``.
 
     python examples/adversarial.py [--quick] [--out DIR]
 """
@@ -29,40 +50,56 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import add_bias_column, make_program, sample_patterns  # noqa: E402
-from formulations.datasets import breast_cancer, digits_binary  # noqa: E402
-from solvers import SolveResult, solve_oracle  # noqa: E402
+from formulations.datasets import breast_cancer, digits_binary, standardize  # noqa: E402
+from formulations.network import perturbed_columns  # noqa: E402
+from formulations.robust import CollapsedConesWarning  # noqa: E402
+from formulations.robust_patterns import FewSurvivingPatternsWarning, sample_robust_patterns  # noqa: E402
 from solvers.baselines import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
+from solvers.baselines.attacks import robust_accuracy  # noqa: E402
+from solvers.baselines.exact_robustness import exact_worst_margins  # noqa: E402
+from solvers.registry import solve  # noqa: E402
+from solvers.result import CollapsedNetworkWarning  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
-METHODS = ("(a) convex standard", "(b) convex robust", "(c) NC PGD adv. training")
+METHODS = ("(a) convex standard", "(b) convex robust, Gaussian patterns", "(b') convex robust, eps-aware patterns",
+           "(c) NC PGD adv. training")
+#: share of the rows that form the training split (standardisation statistics, training subsample)
+TRAIN_SHARE = 0.75
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(description="robust convex training vs PGD adversarial training")
-    parser.add_argument("--quick", action="store_true", help="small configuration (< 60 s)")
+    parser = argparse.ArgumentParser(description="convex robust training vs PGD adversarial training")
+    parser.add_argument("--quick", action="store_true", help="small configuration (about 20 s)")
     parser.add_argument("--out", default="out")
     parser.add_argument("--datasets", default="breast_cancer,digits")
-    parser.add_argument("--eps", default=None, help="comma-separated radii (default 0,0.02,0.05,0.1)")
-    parser.add_argument("--train", type=int, default=None, help="training rows per data set (default 150)")
-    parser.add_argument("--patterns", type=int, default=None, help="sampled directions P (default 20)")
+    parser.add_argument("--eps", default=None, help="comma-separated radii (default 0.01,0.02,0.05,0.1)")
+    parser.add_argument("--train", type=int, default=None, help="training rows per data set (default 300)")
+    parser.add_argument("--test", type=int, default=None, help="most held-out test rows evaluated (default 200)")
+    parser.add_argument("--patterns", type=int, default=None, help="sampled patterns P (default 20)")
     parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--solver", default="auto", help="solver of the convex programs (default auto)")
     parser.add_argument("--iterations", type=int, default=None, help="Adam epochs of (c) (default 400)")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--train-steps", type=int, default=10, help="PGD steps inside adversarial training")
     parser.add_argument("--eval-steps", type=int, default=None, help="PGD steps of the test attack (default 40)")
-    parser.add_argument("--eval-restarts", type=int, default=None, help="PGD restarts of the test attack (5)")
+    parser.add_argument("--eval-restarts", type=int, default=None, help="PGD restarts of the test attack (6)")
+    parser.add_argument("--milp-point-time", type=float, default=None,
+                        help="MILP seconds per undecided point (default 5)")
+    parser.add_argument("--milp-total-time", type=float, default=None,
+                        help="MILP seconds per (method, eps) evaluation (default 120)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    quick = {"eps": "0,0.05,0.1", "train": 50, "patterns": 8, "iterations": 150, "eval_steps": 20,
-             "eval_restarts": 2}
-    full = {"eps": "0,0.02,0.05,0.1", "train": 150, "patterns": 20, "iterations": 400, "eval_steps": 40,
-            "eval_restarts": 5}
+    quick = {"eps": "0.05", "train": 40, "test": 30, "patterns": 4, "iterations": 60, "eval_steps": 8,
+             "eval_restarts": 2, "milp_point_time": 0.3, "milp_total_time": 2.0}
+    full = {"eps": "0.01,0.02,0.05,0.1", "train": 300, "test": 200, "patterns": 20, "iterations": 400,
+            "eval_steps": 40, "eval_restarts": 6, "milp_point_time": 5.0, "milp_total_time": 120.0}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -71,90 +108,183 @@ def parse(argv):
     for name in args.datasets:
         if name not in DATASETS:
             parser.error(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
-    if any(e < 0 for e in args.eps) or args.train < 4 or args.patterns < 1 or args.beta <= 0:
-        parser.error("need eps >= 0, --train >= 4, --patterns >= 1, --beta > 0")
+    if any(e < 0 for e in args.eps) or args.train < 4 or args.test < 1 or args.patterns < 1 or args.beta <= 0:
+        parser.error("need eps >= 0, --train >= 4, --test >= 1, --patterns >= 1, --beta > 0")
+    if args.milp_point_time <= 0 or args.milp_total_time <= 0:
+        parser.error("need --milp-point-time > 0 and --milp-total-time > 0")
     return args
 
 
-def split(ds, n_train, seed):
-    """Random training subsample of n_train rows; every other row is the test split (no bias column).
-    Features are standardised with statistics of the training rows only (Dataset.train_test_split)."""
-    if n_train >= ds.n:
-        raise ValueError(f"--train {n_train} leaves no test rows ({ds.name} has {ds.n})")
-    X_tr, X_te, y_tr, y_te = ds.train_test_split(test_size=(ds.n - n_train) / ds.n, seed=seed)
-    return X_tr, y_tr, X_te, y_te
+def prepare(ds, n_train, n_test, seed):
+    """Training subsample and test points of a data set, in the units the models see.
+
+    The raw rows are split at random into a training split (TRAIN_SHARE) and held-out rows; statistics of
+    the whole training split standardise both; columns constant on the training split are dropped (the
+    model cannot use them, so they are not perturbed either). Returns (X_train, y_train, X_test, y_test,
+    info) without the bias column: n_train random rows of the training split and min(n_test, held-out)
+    random held-out rows."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(ds.n)
+    n_split = int(round(TRAIN_SHARE * ds.n))
+    train_split, held_out = order[:n_split], order[n_split:]
+    if n_train > train_split.size:
+        raise ValueError(f"{ds.name}: --train {n_train} exceeds the training split ({train_split.size} rows)")
+    n_test = min(n_test, held_out.size)
+    raw = ds.raw_X if ds.raw_X is not None else ds.X
+    varying = np.ptp(raw[train_split], axis=0) > 0
+    _, mean, scale = standardize(raw[train_split][:, varying])
+    train, test = train_split[:n_train], held_out[:n_test]  # both already in random order
+    X_train = (raw[train][:, varying] - mean) / scale
+    X_test = (raw[test][:, varying] - mean) / scale
+    info = dict(name=ds.name, n_split=int(train_split.size), n_held_out=int(held_out.size),
+                dropped=int(np.count_nonzero(~varying)), d=int(np.count_nonzero(varying)),
+                test_range=float(np.abs(X_test).max()), n_train=n_train, n_test=n_test)
+    return X_train, ds.y[train].copy(), X_test, ds.y[test].copy(), info
+
+
+def solve_convex(program, solver):
+    """Solve one convex program with the named solver; returns (result, seconds)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapsedConesWarning)  # reported as the surviving-pattern count
+        warnings.simplefilter("ignore", CollapsedNetworkWarning)  # reported as "zero network" in the table
+        result = solve(program, solver)
+    return result, time.perf_counter() - t0
+
+
+def evaluate(net, Xte, yte, eps, args):
+    """Clean, PGD (uniform and vertex starts) and exact robust test accuracy, and stability certificates."""
+    attack = {"steps": args.eval_steps, "restarts": args.eval_restarts, "seed": args.seed}
+    report = evaluate_robustness(net, Xte, yte, eps, bias=True, exact=True, exact_time_limit=args.milp_point_time,
+                                 exact_total_time=args.milp_total_time, **attack)
+    pgd_both = robust_accuracy(net, Xte, yte, eps, bias=True, starts="both", **attack)
+    return report, pgd_both
+
+
+def adversarial_bracket(net, Xtr, ytr, eps, args):
+    r"""(PGD lower bound, proven upper bound) on the hinge adversarial training objective of ``net``:
+    PGD with uniform and vertex starts from below; from above, :math:`\sum_k \max(0, 1 - m_k)` with
+    :math:`m_k` HiGHS's proven lower bound on the worst margin of training point k (exact when the MILP
+    is solved within the per-point time limit) plus (beta/2)(|U|^2 + |alpha|^2)."""
+    low = adversarial_objective(net, Xtr, ytr, "hinge", args.beta, eps, bias=True, steps=args.eval_steps,
+                                restarts=args.eval_restarts, seed=args.seed)
+    _, margin_bound, _ = exact_worst_margins(net, Xtr, ytr, eps, bias=True, time_limit=args.milp_point_time)
+    regularizer = 0.5 * args.beta * (np.sum(net.U ** 2) + np.sum(net.alpha ** 2))
+    return low, float(np.sum(np.maximum(0.0, 1.0 - margin_bound)) + regularizer)
+
+
+def row(name, eps, method, net, report, pgd_both, seconds, solver, objective, surviving=None, note=""):
+    return dict(dataset=name, eps=eps, method=method, width=net.width, report=report, pgd=pgd_both,
+                time_s=seconds, solver=solver, objective=objective, surviving=surviving, note=note)
 
 
 def run_dataset(name, args, log):
-    ds = DATASETS[name]()
-    Xraw, ytr, Xte_raw, yte = split(ds, args.train, args.seed)
+    Xraw, ytr, Xte_raw, yte, info = prepare(DATASETS[name](), args.train, args.test, args.seed)
     Xtr, Xte = add_bias_column(Xraw), add_bias_column(Xte_raw)  # the programs append it themselves
     D, _ = sample_patterns(Xtr, args.patterns, seed=args.seed)
     P = D.shape[1]
-    width_nc = 2 * P
-    attack = {"steps": args.eval_steps, "restarts": args.eval_restarts, "seed": args.seed}
-    log(f"{name}: {Xtr.shape[0]} training rows (subsample), {Xte.shape[0]} test rows, d = {Xtr.shape[1]} "
-        f"(with bias), P = {P} sampled patterns, beta = {args.beta}")
+    info["P"] = P
+    log(f"{name}: {info['n_train']} training rows (of a {info['n_split']}-row training split), {info['n_test']} "
+        f"test rows (of {info['n_held_out']} held out), d = {info['d']} + bias ({info['dropped']} constant "
+        f"columns dropped), P = {P}, beta = {args.beta}")
 
-    t0 = time.perf_counter()
-    std = solve_oracle(make_program("sampled", Xraw, ytr, "hinge", args.beta, D=D, bias=True))
-    t_std = time.perf_counter() - t0
-    robust_prog = make_program("robust", Xraw, ytr, "hinge", args.beta, D=D, epsilon=0.0, bias=True)
-    assert np.array_equal(robust_prog.X, Xtr) and np.array_equal(std.program.X, Xtr)
-    log(f"  (a) sampled program: {std.status}, objective {std.objective:.4f}, width {std.network.width}, "
-        f"{t_std:.1f} s")
+    std, t_std = solve_convex(make_program("sampled", Xraw, ytr, "hinge", args.beta, D=D, bias=True), args.solver)
+    assert np.array_equal(std.program.X, Xtr)
+    log(f"  (a) {std.solver}: {std.status}, objective {std.objective:.4f}, width {std.network.width}, {t_std:.1f} s")
     rows = []
     for eps in args.eps:
-        # (a) standard convex training, attacked at eps
-        rep = evaluate_robustness(std.network, Xte, yte, eps, bias=True, **attack)
-        obj = adversarial_objective(std.network, Xtr, ytr, "hinge", args.beta, eps, bias=True, **attack)
-        rows.append(dict(dataset=name, eps=eps, method=METHODS[0], width=std.network.width, train_obj=obj,
-                         report=rep, certified_train=None, time_s=t_std, note=std.status))
-        # (b) robust convex training
-        robust_prog.set_epsilon(eps)
-        t0 = time.perf_counter()
-        if eps == 0.0:  # the robust program at eps = 0 is the sampled program of (a): reuse its solution
-            rob = SolveResult(program=robust_prog, weights=std.weights, status=std.status, solver=std.solver)
-            t_rob, note = t_std, f"{std.status}; = (a)"
+        t_eps = time.perf_counter()
+        report, pgd_both = evaluate(std.network, Xte, yte, eps, args)
+        rows.append(row(name, eps, METHODS[0], std.network, report, pgd_both, t_std, std.solver, std.objective,
+                        note=std.status))
+        # (b) robust program on the Gaussian patterns; (b') on eps-aware patterns of the same number
+        gaussian = make_program("robust", Xraw, ytr, "hinge", args.beta, D=D, epsilon=eps, bias=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FewSurvivingPatternsWarning)
+            try:
+                D_eps, H_eps = sample_robust_patterns(Xtr, P, eps, bias=True, seed=args.seed)
+            except ValueError as err:
+                D_eps, H_eps, few = None, None, str(err)
+            else:
+                few = "; ".join(str(w.message) for w in caught if issubclass(w.category, FewSurvivingPatternsWarning))
+        programs = [(METHODS[1], gaussian, "")]
+        if D_eps is not None:
+            programs.append((METHODS[2], make_program("robust", Xraw, ytr, "hinge", args.beta, D=D_eps, H=H_eps,
+                                                      epsilon=eps, bias=True), few))
         else:
-            rob = solve_oracle(robust_prog)
-            t_rob, note = time.perf_counter() - t0, rob.status
-        if rob.weights is None:
-            log(f"  (b) eps={eps}: no solution ({rob.status})")
-        else:
-            net = rob.network
-            scale = float(np.max(np.abs(net.predict(Xtr)), initial=0.0))
-            if scale < 1e-4:
-                note += (f"; COLLAPSED to f ~ 0 (max|f(x_train)| = {scale:.0e}, objective = n): its accuracies "
-                         f"and certificates come from solver noise")
-            rep = evaluate_robustness(net, Xte, yte, eps, bias=True, result=rob, **attack)
-            rows.append(dict(dataset=name, eps=eps, method=METHODS[1], width=net.width, train_obj=rob.objective,
-                             report=rep, certified_train=rep.certified_share, time_s=t_rob, note=note))
-            log(f"  (b) eps={eps}: {rob.status}, robust optimum {rob.objective:.4f}, width {net.width}, "
-                f"{t_rob:.1f} s")
+            log(f"  (b') eps={eps}: {few}")
+        for method, program, note in programs:
+            surviving = program.surviving_patterns()
+            result, seconds = solve_convex(program, args.solver)
+            if result.weights is None:
+                log(f"  {method} eps={eps}: no solution ({result.status})")
+                continue
+            net = result.network
+            if float(np.max(np.abs(net.predict(Xtr)), initial=0.0)) < 1e-6:
+                note = "; ".join(filter(None, [note, "zero network (every cone {0} or beta too large)"]))
+            report, pgd_both = evaluate(net, Xte, yte, eps, args)
+            rows.append(row(name, eps, method, net, report, pgd_both, seconds, result.solver, result.objective,
+                            surviving=(surviving, program.n_patterns),
+                            note="; ".join(filter(None, [result.status, note]))))
+            log(f"  {method} eps={eps}: {result.solver} {result.status}, robust optimum {result.objective:.4f}, "
+                f"{surviving}/{program.n_patterns} cones survive, width {net.width}, {seconds:.1f} s")
         # (c) PGD adversarial training of the non-convex network
-        run = train_adversarial(Xtr, ytr, "hinge", args.beta, eps, width=width_nc, bias=True, method="adam",
+        run = train_adversarial(Xtr, ytr, "hinge", args.beta, eps, width=2 * P, bias=True, method="adam",
                                 seed=args.seed, max_iter=args.iterations, lr=args.lr, steps=args.train_steps,
                                 restarts=1)
-        rep = evaluate_robustness(run.network, Xte, yte, eps, bias=True, **attack)
-        obj = adversarial_objective(run.network, Xtr, ytr, "hinge", args.beta, eps, bias=True, **attack)
-        rows.append(dict(dataset=name, eps=eps, method=METHODS[2], width=run.network.width, train_obj=obj,
-                         report=rep, certified_train=None, time_s=run.time_s, note=run.status))
-        log(f"  (c) eps={eps}: {run.status} after {run.iterations} epochs, PGD adversarial objective "
-            f"{obj:.4f} (history {run.history[0]:.1f} -> {run.history[-1]:.4f}), {run.time_s:.1f} s")
-    return rows, dict(name=name, n_train=Xtr.shape[0], n_test=Xte.shape[0], d=Xtr.shape[1], P=P)
+        report, pgd_both = evaluate(run.network, Xte, yte, eps, args)
+        low, high = adversarial_bracket(run.network, Xtr, ytr, eps, args)
+        rows.append(row(name, eps, METHODS[3], run.network, report, pgd_both, run.time_s, "adam",
+                        (low, high), note=run.status))
+        log(f"  (c) eps={eps}: {run.status} after {run.iterations} epochs, adversarial objective in "
+            f"[{low:.4f}, {high:.4f}], {run.time_s:.1f} s; eps done in {time.perf_counter() - t_eps:.0f} s")
+    return rows, info
+
+
+def _objective(value):
+    if isinstance(value, tuple):
+        return f"[{value[0]:.2f}, {value[1]:.2f}]"
+    return f"{value:.2f}"
 
 
 def table(rows):
-    head = ("| data | eps | method | width | adv. train objective (b exact; a, c PGD) | clean test acc | "
-            "PGD test acc | certified test (stability) | certified train (b) | time s | status / note |")
-    lines = [head, "|" + "---|" * 11]
+    head = ("| data | eps | method | clean test | PGD test (uniform + vertex starts) | EXACT robust test "
+            "[lower, upper] (undecided) | certified test (stability) | surviving patterns | width | "
+            "train objective (robust optimum; c: adversarial, [PGD, MILP bound]) | time s | solver | status / note |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         rep = r["report"]
-        cert = "-" if r["certified_train"] is None else f"{r['certified_train']:.3f}"
-        lines.append(f"| {r['dataset']} | {r['eps']:g} | {r['method']} | {r['width']} | {r['train_obj']:.4f} | "
-                     f"{rep.clean_accuracy:.3f} | {rep.robust_accuracy:.3f} | {rep.stable_certified:.3f} | "
-                     f"{cert} | {r['time_s']:.1f} | {r['note']} |")
+        surviving = "-" if r["surviving"] is None else f"{r['surviving'][0]}/{r['surviving'][1]}"
+        lines.append(f"| {r['dataset']} | {r['eps']:g} | {r['method']} | {rep.clean_accuracy:.3f} | {r['pgd']:.3f} | "
+                     f"[{rep.exact_robust_lower:.3f}, {rep.exact_robust_upper:.3f}] ({rep.exact_undecided}) | "
+                     f"{rep.stable_certified:.3f} | {surviving} | {r['width']} | {_objective(r['objective'])} | "
+                     f"{r['time_s']:.1f} | {r['solver']} | {r['note']} |")
+    return "\n".join(lines)
+
+
+def summary(rows, eps_grid, datasets):
+    """Per convex method against (c), over the (data set, eps) settings: the mean difference of exact robust
+    test accuracy (interval midpoints) and the settings each side wins; and the ratio of the robust optimum
+    of (b') to the MILP upper bound on (c)'s adversarial training objective (above 1: the convex restriction
+    to eps-stable networks costs objective)."""
+    found = {(r["dataset"], r["eps"], r["method"]): r for r in rows}
+    settings = [(name, eps) for name in datasets for eps in eps_grid]
+    lines = []
+    for method in METHODS[:3]:
+        pairs = [(found[s + (method,)]["report"], found[s + (METHODS[3],)]["report"]) for s in settings
+                 if s + (method,) in found and s + (METHODS[3],) in found]
+        if not pairs:
+            continue
+        gaps = np.array([0.5 * (c.exact_robust_lower + c.exact_robust_upper - m.exact_robust_lower
+                                - m.exact_robust_upper) for m, c in pairs])
+        lines.append(f"* exact robust test accuracy (interval midpoints), (c) minus {method.split()[0]}: mean "
+                     f"{np.mean(gaps):+.3f} over {gaps.size} settings; (c) higher in {np.sum(gaps > 0)}, "
+                     f"{method.split()[0]} higher in {np.sum(gaps < 0)}, equal in {np.sum(gaps == 0)}")
+    ratios = [found[s + (METHODS[2],)]["objective"] / found[s + (METHODS[3],)]["objective"][1] for s in settings
+              if s + (METHODS[2],) in found and s + (METHODS[3],) in found]
+    if ratios:
+        lines.append(f"* robust optimum of (b') / proven upper bound on (c)'s adversarial training objective: "
+                     f"{min(ratios):.2f} to {max(ratios):.2f} (median {np.median(ratios):.2f})")
     return "\n".join(lines)
 
 
@@ -163,26 +293,24 @@ def plot(rows, datasets, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.0), squeeze=False)
     for ax, name in zip(axes[0], datasets):
-        for method, marker in zip(METHODS, "osd"):
-            pts = sorted((r["eps"], r["report"].robust_accuracy, r["report"].clean_accuracy,
-                          "COLLAPSED" in r["note"]) for r in rows if r["dataset"] == name and r["method"] == method)
+        for method, marker in zip(METHODS, "osd^"):
+            pts = sorted((r["eps"], r["report"].exact_robust_lower, r["report"].exact_robust_upper)
+                         for r in rows if r["dataset"] == name and r["method"] == method)
             if not pts:
                 continue
-            eps, robust, clean, collapsed = map(np.array, zip(*pts))
-            line, = ax.plot(eps, robust, marker=marker, label=f"{method}: PGD-robust")
-            ax.plot(eps, clean, marker=marker, ls=":", alpha=0.5, color=line.get_color(), label=f"{method}: clean")
-            for e, r in zip(eps[collapsed], robust[collapsed]):
-                ax.annotate("f ~ 0", (e, r), textcoords="offset points", xytext=(-28, -12), fontsize=8,
-                            color=line.get_color())
+            eps, lower, upper = map(np.array, zip(*pts))
+            mid = 0.5 * (lower + upper)
+            ax.errorbar(eps, mid, yerr=[mid - lower, upper - mid], marker=marker, capsize=3, label=method)
+        ax.set_xscale("log")
         ax.set_xlabel("eps (l_inf, standardised units)")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel("exact robust test accuracy (MILP)")
         ax.set_title(name)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
@@ -200,25 +328,33 @@ def main(argv=None):
         infos.append(info)
     text = table(rows)
     settings = "\n".join(
-        [f"* {i['name']}: {i['n_train']} training rows (random subsample, seed {args.seed}), {i['n_test']} test rows "
-         f"(all others), d = {i['d']} with bias, P = {i['P']} sampled patterns (from {args.patterns} directions)"
+        [f"* {i['name']}: {i['n_train']} training rows (random subsample of the {i['n_split']}-row training "
+         f"split, seed {args.seed}), {i['n_test']} test rows (random, of {i['n_held_out']} held out); standardised "
+         f"on the whole training split, {i['dropped']} columns constant there dropped, d = {i['d']} + bias; "
+         f"largest |standardised test value| {i['test_range']:.1f}; P = {i['P']} patterns, (c) width {2 * i['P']}"
          for i in infos]
-        + [f"* hinge loss, beta = {args.beta}, eps grid {args.eps} (standardised units, bias never perturbed)",
-           f"* (c): width 2P, Adam lr {args.lr}, {args.iterations} full-batch epochs, PGD {args.train_steps} steps, "
+        + [f"* hinge loss, beta = {args.beta}, eps grid {args.eps} (standardised units, bias never perturbed); "
+           f"convex programs solved by solver={args.solver!r}",
+           f"* (c): Adam lr {args.lr}, {args.iterations} full-batch epochs, PGD {args.train_steps} steps, "
            f"1 restart in training",
-           f"* test attack: PGD {args.eval_steps} steps, {args.eval_restarts} restarts, step 2.5 eps / steps, "
-           f"seed {args.seed}",
+           f"* test attack: PGD {args.eval_steps} steps, {args.eval_restarts} restarts (uniform and vertex starts "
+           f"alternating), seed {args.seed}; exact: MILP (HiGHS) with {args.milp_point_time:g} s per point and "
+           f"{args.milp_total_time:g} s per evaluation, undecided points counted in the interval only",
            f"* total time {time.perf_counter() - start:.0f} s"])
+    verdict = summary(rows, args.eps, args.datasets)
     os.makedirs(args.out, exist_ok=True)
     md = os.path.join(args.out, "adversarial.md")
     with open(md, "w") as fh:
-        fh.write("# Robust convex training vs PGD adversarial training\n\n" + settings + "\n\n" + text + "\n")
+        fh.write("# Convex robust training vs PGD adversarial training\n\n" + settings + "\n\n" + text + "\n\n"
+                 + verdict + "\n")
     png = os.path.join(args.out, "adversarial.png")
     plot(rows, args.datasets, png)
     print()
     print(settings)
     print()
     print(text)
+    print()
+    print(verdict)
     print(f"\nwrote {md} and {png}")
     return 0
 

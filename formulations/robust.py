@@ -32,6 +32,15 @@ class CollapsedConesWarning(UserWarning):
     """At this epsilon every robust cone is {0}: the zero network is the robust program's optimum."""
 
 
+class FewConesSurviveWarning(CollapsedConesWarning):
+    """At this epsilon fewer than :data:`SURVIVING_SHARE` of the patterns have a nonzero robust cone: the
+    program fits with a handful of neurons (a subclass, so filters of :class:`CollapsedConesWarning` apply)."""
+
+
+#: below this share of patterns with a nonzero robust cone the program warns that nearly every cone is {0}
+SURVIVING_SHARE = 0.1
+
+
 def critical_epsilon(X, sign, perturbed):
     r"""The largest radius at which the robust cone :math:`\{v : s \circ (X v) \ge \epsilon |v_p|_1\}` of one
     pattern (signs ``s`` = 2 D_i - 1) still holds a nonzero point, by one linear program:
@@ -138,8 +147,13 @@ class RobustReLUProgram(ReLUProgram):
     def warn_if_cones_collapse(self):
         """Warn (:class:`CollapsedConesWarning`) when every robust cone is {0} at the program's epsilon: the
         zero network is then the optimum, whatever the data and beta; the message says how far epsilon
-        would have to shrink for a pattern to survive."""
-        if self.epsilon_value <= 0 or self.any_cone_survives():
+        would have to shrink for a pattern to survive. Returns True in that case only; when some but fewer
+        than :data:`SURVIVING_SHARE` of the cones survive it warns :class:`FewConesSurviveWarning` and
+        returns False."""
+        if self.epsilon_value <= 0:
+            return False
+        if self.any_cone_survives():
+            self._warn_if_few_cones_survive()
             return False
         largest = float(self.critical_epsilons().max(initial=0.0))
         shrink = (f"epsilon would have to shrink below {largest:.3g} ({self.epsilon_value / largest:.3g}x "
@@ -148,6 +162,20 @@ class RobustReLUProgram(ReLUProgram):
                       f"the zero network is this program's optimum; {shrink}", CollapsedConesWarning,
                       stacklevel=user_stacklevel())
         return True
+
+    def _warn_if_few_cones_survive(self):
+        """Count surviving cones, stopping once :data:`SURVIVING_SHARE` of the patterns are reached (the
+        critical radii are cached), and warn when fewer survive."""
+        needed = int(np.ceil(SURVIVING_SHARE * self.n_patterns))
+        surviving = 0
+        for i in range(self.n_patterns):
+            surviving += bool(self._critical_epsilon(i) > self.epsilon_value)
+            if surviving >= needed:
+                return
+        warnings.warn(f"only {surviving} of {self.n_patterns} robust cones are not {{0}} at "
+                      f"epsilon={self.epsilon_value:g}: the program can use only those patterns; "
+                      f"formulations.sample_robust_patterns or replace_collapsed_patterns draw patterns that "
+                      f"survive this epsilon", FewConesSurviveWarning, stacklevel=user_stacklevel())
 
     @property
     def epsilon_value(self):

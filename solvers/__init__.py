@@ -21,6 +21,7 @@ _PUBLIC = {
     "ipm": "ipm",
     "fista": "fista",
     "working_set": "working_set",
+    "newton": "newton",
     "run_battery": "battery",
     "reference_problems": "battery",
     "optimality_certificate": "certificate",
@@ -31,7 +32,7 @@ _PUBLIC = {
     "ConvexReLURegressor": "interface.estimators",
 }
 #: public functions that share their name with the module defining them
-_SOLVER_FUNCTIONS = ("admm", "ipm", "fista", "working_set")
+_SOLVER_FUNCTIONS = ("admm", "ipm", "fista", "working_set", "newton")
 
 __all__ = list(_PUBLIC)
 

@@ -22,6 +22,7 @@ NUMPY_SOLVERS = {
     "fista": ("solvers.fista", "fista"),
     "ipm": ("solvers.ipm", "ipm"),
     "working_set": ("solvers.working_set", "working_set"),
+    "newton": ("solvers.newton", "newton"),
 }
 
 #: which (formulation, loss) pairs each hand-written solver solves
@@ -30,8 +31,15 @@ CAPABILITIES = {
     "ipm": frozenset({("exact", "squared"), ("sampled", "squared")}),
     "fista": frozenset({(form, loss) for form in ("gated", "scp") for loss in LOSSES}),
     "working_set": frozenset({(form, loss) for form in ("exact", "sampled") for loss in LOSSES}
-                             | {("gated", "hinge"), ("gated", "logistic"), ("robust", "hinge")}),
+                             | {("gated", "hinge"), ("gated", "logistic")}
+                             | {("robust", loss) for loss in LOSSES}),
+    "newton": frozenset({(form, loss) for form in ("gated", "scp") for loss in ("squared", "logistic")}),
 }
+
+#: the constrained squared program goes to the structured interior point up to this many samples (its
+#: Newton system is n x n or 2dP x 2dP, whichever is smaller); past it, and on every other constrained
+#: program, to the working-set solver, whose interior point sees only the patterns in use
+AUTO_IPM_MAX_N = 2000
 
 #: with verbose="auto", runs longer than this many seconds print their iteration table (stderr)
 AUTO_VERBOSE_S = 3.0
@@ -46,8 +54,9 @@ def _load(name):
 
 
 def available_solvers():
-    """Names usable with ``--solver``: hand-written solvers present in this install, then CVXPY's."""
-    return [n for n in NUMPY_SOLVERS if _load(n) is not None] + installed_solvers()
+    """Names usable with ``--solver``: ``auto``, the hand-written solvers present in this install, then
+    CVXPY's."""
+    return ["auto"] + [n for n in NUMPY_SOLVERS if _load(n) is not None] + installed_solvers()
 
 
 def solves(name, formulation, loss):
@@ -70,6 +79,34 @@ def check_solves(name, formulation, loss):
     alternatives = ", ".join(others + ["clarabel", "scs"])
     raise ValueError(f"solver {name.lower()!r} does not solve the {formulation} program with the {loss} loss; "
                      f"solvers that do: {alternatives}")
+
+
+#: solver="auto": the preferred hand-written solvers per (formulation, loss), fastest first, as measured
+#: against Clarabel (docs/benchmarks.md, "Every program against Clarabel"); the first installed one that
+#: solves the program runs, else Clarabel
+AUTO_PREFERENCE = {
+    **{(form, "squared"): ("ipm", "working_set") for form in ("exact", "sampled")},
+    **{(form, loss): ("working_set",) for form in ("exact", "sampled") for loss in ("hinge", "logistic")},
+    **{(form, loss): ("newton", "fista") for form in ("gated", "scp") for loss in ("squared", "logistic")},
+    # the hinge on the unconstrained programs: Clarabel was the fastest measured (working_set 3.7-5x and
+    # FISTA 10-100x slower on the gated and SCP programs at n = 569-1000)
+    ("gated", "hinge"): (),
+    ("scp", "hinge"): (),
+    **{("robust", loss): ("working_set", "admm") for loss in LOSSES},
+}
+
+
+def auto_solver(program):
+    """The solver that ``solver="auto"`` runs on ``program``: the first of ``AUTO_PREFERENCE`` for its
+    formulation and loss that is installed and solves it - except that the structured interior point
+    (``ipm``) is skipped past ``AUTO_IPM_MAX_N`` samples - else ``clarabel``."""
+    formulation, loss = program.formulation, program.loss.name
+    for name in AUTO_PREFERENCE.get((formulation, loss), ()):
+        if name == "ipm" and program.n > AUTO_IPM_MAX_N:
+            continue
+        if solves(name, formulation, loss) and _load(name) is not None:
+            return name
+    return "clarabel"
 
 
 def cvxpy_options(name, tol=None, max_iter=None):
@@ -97,6 +134,11 @@ def get_solver(name):
     if not isinstance(name, str):
         raise ValueError(f"solver must be a name, got {name!r}")
     key = name.lower()
+    if key == "auto":
+        def run_auto(program, tol=None, max_iter=None, verbose=False):
+            return get_solver(auto_solver(program))(program, tol=tol, max_iter=max_iter, verbose=verbose)
+        run_auto.__name__ = "auto"
+        return run_auto
     if key in NUMPY_SOLVERS:
         fn = _load(key)
         if fn is None:
@@ -125,12 +167,13 @@ def get_solver(name):
     raise ValueError(f"unknown solver {name!r}; available: {', '.join(available_solvers())}")
 
 
-def solve(program, solver="clarabel", *, max_memory=None, **options):
+def solve(program, solver="auto", *, max_memory=None, **options):
     """Solve ``program`` with the solver named ``solver`` and return its :class:`~solvers.result.SolveResult`.
 
-    One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): a hand-written solver
-    (``admm``, ``ipm``, ``fista``, ``working_set``; ``options`` are its keyword options) or a CVXPY solver
-    (``clarabel``, ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
+    One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): ``"auto"`` (the
+    default: the path :func:`auto_solver` picks for the program; ``result.solver`` names it), a hand-written
+    solver (``admm``, ``ipm``, ``fista``, ``working_set``, ...; ``options`` are its keyword options) or a
+    CVXPY solver (``clarabel``, ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
     the program is refused with the solvers that do, and one whose estimated peak memory exceeds
     ``max_memory`` bytes (default: the memory available now) is refused before it allocates anything
     (:mod:`solvers.core.memory`).
@@ -143,6 +186,8 @@ def solve(program, solver="clarabel", *, max_memory=None, **options):
     if not isinstance(solver, str):
         raise ValueError(f"solver must be a name, got {solver!r}")
     key = solver.lower()
+    if key == "auto":
+        key = auto_solver(program)
     if key in NUMPY_SOLVERS:
         check_solves(key, program.formulation, program.loss.name)
         check_memory(key, program.n, program.d, program.n_patterns, max_memory)

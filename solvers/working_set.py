@@ -4,7 +4,8 @@ An ADMM iterate tells which patterns carry weight long before its residuals are 
 those patterns (the working set ``W``), the program is small, and an interior point solves it to a
 certified gap in a few dozen Newton steps, however degenerate the cones are: the structured one of
 :mod:`solvers.ipm` for the squared loss, the dense one of :mod:`solvers.ipm_dense` for the hinge and the
-logistic loss, :mod:`solvers.ipm_robust` for the robust hinge program. Its point, with zero blocks on the
+logistic loss, :mod:`solvers.ipm_robust` for the robust hinge program and :mod:`solvers.ipm_robust_losses` for
+the robust squared and logistic programs. Its point, with zero blocks on the
 other patterns, is feasible for the full program. A lower bound for the full program comes from the
 interior point's dual vector ``nu`` (the loss gradient's convention, already scaled so that the blocks of
 ``W`` are dual feasible) by pricing every pattern outside ``W``, both of its blocks (``M_j = +-D_j o X``):
@@ -17,7 +18,7 @@ and ``theta = min(1, beta / max_j rho_j)`` makes ``(theta nu, theta lambda)`` du
 block (the dual constraints are homogeneous, and the conjugate's domain - the hinge's box - is
 star-shaped about 0), so the loss's dual value ``-l^*(theta nu)`` (squared:
 ``-1/2 theta^2 |nu|^2 - theta nu^T y``; hinge: ``theta 1^T alpha`` with ``nu = -alpha o y``) is a lower
-bound on the full program's optimum. The robust program prices with its own dual point (docs/math.md 7.1).
+bound on the full program's optimum. The robust program prices with its own dual point (docs/math.md 7.1, 7.2).
 
 Patterns priced above beta would lower the objective: they join ``W`` (the most violating first, as many
 as ``W`` holds, at least 5) and the interior point runs again - column generation. The first-order
@@ -154,6 +155,9 @@ def _inner_solver(loss, robust=False, d=0, size=0):
     """The inner solver for a working set of ``size`` patterns in d features (d = 0: no choice by size)."""
     if not robust and d * size * (1 if loss == "squared" else 2) > IPM_MAX_NEWTON_SIZE:
         return _admm_inner
+    if robust and loss != "hinge":
+        from .ipm_robust_losses import ipm_robust_losses
+        return ipm_robust_losses
     if robust:
         from .ipm_robust import ipm_robust
         return ipm_robust
@@ -166,7 +170,7 @@ def _inner_solver(loss, robust=False, d=0, size=0):
 
 def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, free_patterns=None, on_round=None):
     """Solve the constrained ``program`` (squared, hinge or logistic loss; the gated one with the hinge or
-    logistic loss; the robust one with the hinge loss) on the working set ``patterns`` by the interior point
+    logistic loss; the robust one with any of the three) on the working set ``patterns`` by the interior point
     and certify the result on the full program (module docstring); patterns priced above beta join and the
     interior point runs again, up to ``max_rounds`` times. ``free_patterns``: robust patterns whose cone is
     ``{0}`` (their blocks are zero whatever the multipliers), left out of the pricing. ``on_round``: called
@@ -177,7 +181,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
     (certified relative gap, None without a bound), ``patterns`` (the final working set), ``rounds`` and
     ``ipm_iterations``."""
     loss, gated, robust = program.loss.name, _gated(program), _robust(program)
-    if loss not in LOSSES or (gated and loss == "squared") or (robust and loss != "hinge"):
+    if loss not in LOSSES or (gated and loss == "squared"):
         raise ValueError(f"the working-set polish has no inner solver for the {loss} loss"
                          f"{' on the gated program' if gated else ' on the robust program' if robust else ''}")
     working = np.unique(np.asarray(patterns, dtype=int))
@@ -235,8 +239,8 @@ def _restricted(program, working, gated, robust):
     from formulations import make_program
     from formulations.robust import RobustReLUProgram
     if robust:
-        return RobustReLUProgram(program.X, program.y, program.D[:, working], "hinge", program.beta_value,
-                                 program.epsilon_value, bias=program.bias, check_input=False)
+        return RobustReLUProgram(program.X, program.y, program.D[:, working], program.loss.name,
+                                 program.beta_value, program.epsilon_value, bias=program.bias, check_input=False)
     return make_program("gated" if gated else "sampled", program.X, program.y, program.loss.name,
                         program.beta_value, D=program.D[:, working])
 
@@ -281,11 +285,15 @@ def _price_robust(program, result, working, outside, deadline, free_patterns):
     (:func:`~solvers.admm.robust_polish.restore_dual_feasibility`), the prices ``max`` of each outside
     pattern's two block norms, and the bound ``t sum alpha`` of
     :func:`~solvers.admm.robust_polish.robust_dual_bound` - valid whatever pricing reached before
-    ``deadline``."""
+    ``deadline``. The squared and logistic losses' multipliers are ``(nu, q, U, lambda)``, priced by
+    :func:`~solvers.robust_losses_dual.price_working_set`."""
     from .admm.robust_polish import restore_dual_feasibility, robust_block_norms, robust_dual_bound
     multipliers = result.info.get("multipliers")
     if multipliers is None:
         return None, None
+    if program.loss.name != "hinge":
+        from .robust_losses_dual import price_working_set
+        return price_working_set(program, multipliers, working, outside, deadline, free_patterns)
     alpha, U, lam_working = multipliers
     P, m = program.n_patterns, working.size
     lam = np.zeros((program.n, 2 * P))
@@ -374,7 +382,7 @@ def _row_subprogram(program, rows):
     X, y, D = program.X[rows], program.y[rows], program.D[rows]
     beta = program.beta_value * rows.size / program.n
     if _robust(program):
-        return RobustReLUProgram(X, y, D, "hinge", beta, program.epsilon_value, bias=program.bias,
+        return RobustReLUProgram(X, y, D, program.loss.name, beta, program.epsilon_value, bias=program.bias,
                                  check_input=False)
     if _gated(program):
         return GatedReLUProgram(X, y, D, program.loss.name, beta, check_input=False)
@@ -410,13 +418,13 @@ def _free_patterns(program):
 def _check_program(program):
     from formulations.relu import ReLUProgram
     loss, gated, robust = program.loss.name, _gated(program), _robust(program)
-    supported = (robust and loss == "hinge") or (gated and loss in ("hinge", "logistic")) or (
+    supported = (robust and loss in LOSSES) or (gated and loss in ("hinge", "logistic")) or (
         not gated and not robust and isinstance(program, ReLUProgram) and loss in LOSSES)
     if not supported:
         form = getattr(program, "formulation", type(program).__name__)
         raise ValueError(f"the working_set solver solves the constrained program (squared, hinge, logistic), the "
-                         f"gated program (hinge, logistic) and the robust program (hinge); got {form} with the "
-                         f"{loss} loss")
+                         f"gated program (hinge, logistic) and the robust program (squared, hinge, logistic); got "
+                         f"{form} with the {loss} loss")
 
 
 def working_set(program, **options):
@@ -425,8 +433,8 @@ def working_set(program, **options):
     every other pattern, the violators (and the patterns priced near beta) in, until the bound certifies the
     point on the full program.
     Solves the constrained program (squared, hinge, logistic loss), the gated program (hinge, logistic)
-    and the robust program (hinge). Where the optimum uses few patterns it touches the others only through
-    pricing, ``O(n d)`` each; its memory is that of the interior point on the working set.
+    and the robust program (squared, hinge, logistic). Where the optimum uses few patterns it touches the others
+    only through pricing, ``O(n d)`` each; its memory is that of the interior point on the working set.
 
     Options (:class:`WorkingSetSettings`): tol_gap (1e-6), feas_tol (1e-9), initial_patterns (10),
     subsample_above (20000), seed (0), max_rounds (20), time_limit (None), verbose (False).

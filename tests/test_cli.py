@@ -29,7 +29,7 @@ def test_datasets_lists_every_bundled_set(capsys):
 
 def test_solve_json_stdout_is_only_the_document(capsys):
     code, out, err = run_cli(capsys, "solve", "--data", "moons", "--loss", "hinge", "--beta", "0.1",
-                             "--bias", "--patterns", "20", "--json", "-")
+                             "--bias", "--patterns", "20", "--solver", "clarabel", "--json", "-")
     assert code == 0
     run = json.loads(out)  # nothing but JSON on stdout
     assert RUN_KEYS <= set(run)
@@ -175,17 +175,25 @@ def test_solve_robust_with_admm(capsys):
     assert run["max_violation"] <= 1e-9  # the returned point is feasible whatever the status
 
 
-@pytest.mark.parametrize("loss, expected", [("squared", ["admm", "ipm", "working_set"]),
-                                            ("hinge", ["admm", "working_set"])])
-def test_verify_default_solvers_follow_the_program(capsys, loss, expected):
-    """Without --solvers, verify runs the hand-written solvers of the program: ADMM, the interior point for
-    the squared loss (it solves only that one), the working-set solver."""
-    code, out, _ = run_cli(capsys, "verify", "--data", "moons", "--bias", "--loss", loss, "--beta", "0.5",
-                           "--patterns", "6", "--json", "-")
+@pytest.mark.parametrize("loss, auto, every", [("squared", "ipm", ["admm", "ipm", "working_set"]),
+                                                ("hinge", "working_set", ["admm", "working_set"])])
+def test_verify_default_runs_auto_and_all_runs_every_solver(capsys, loss, auto, every):
+    """Without --solvers, verify runs the path solver="auto" takes (the interior point for the squared loss
+    on a small program, the working-set solver for the hinge), named in the table; ``--solvers all`` runs
+    every hand-written solver of the program (the registry's capability table); ``cvxnn solve`` without
+    --solver runs the same path as verify."""
+    common = ("--data", "moons", "--bias", "--loss", loss, "--beta", "0.5", "--patterns", "6", "--json", "-")
+    code, out, _ = run_cli(capsys, "verify", *common)
     assert code == 0
     runs = json.loads(out)["runs"]
-    assert [r["solver"] for r in runs[1:]] == expected
+    assert [r["solver"] for r in runs[1:]] == [auto] and runs[1]["status"] == "optimal"
+    code, out, _ = run_cli(capsys, "verify", *common, "--solvers", "all")
+    assert code == 0
+    runs = json.loads(out)["runs"]
+    assert [r["solver"] for r in runs[1:]] == every
     assert all(r["status"] == "optimal" for r in runs[1:])
+    code, out, _ = run_cli(capsys, "solve", *common)
+    assert code == 0 and json.loads(out)["solver"] == auto
 
 
 def test_solvers_that_do_not_solve_the_program_are_refused_before_any_work(capsys):
@@ -197,9 +205,6 @@ def test_solvers_that_do_not_solve_the_program_are_refused_before_any_work(capsy
     code, _, err = run_cli(capsys, "verify", "--data", "no_such_file.npz", "--loss", "hinge",
                            "--solvers", "admm,ipm")
     assert code == 2 and "'ipm' does not solve the sampled program with the hinge loss" in err
-    code, _, err = run_cli(capsys, "verify", "--data", "no_such_file.npz", "--formulation", "robust",
-                           "--loss", "squared", "--epsilon", "0.1")
-    assert code == 2 and "no hand-written solver solves the robust program" in err
 
 
 def test_verify_names_the_oracle_that_answered_and_never_judges_a_solver_by_itself(capsys):

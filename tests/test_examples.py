@@ -120,3 +120,16 @@ def test_benchmark_scale_quick(tmp_path):
     table = (tmp_path / "benchmark_scale.md").read_text()
     for path in ("admm-dense", "admm-matrix_free", "working_set", "clarabel"):
         assert f"| hinge | {path} | 200 | optimal |" in table
+
+
+def test_benchmark_programs_quick_cell(tmp_path):
+    """One cell in its own process: Clarabel and every hand-written solver of the gated squared program
+    land in the table with a status, a certified gap for the optimal runs and the path auto takes."""
+    module = load("benchmark_programs")
+    assert module.main(["--quick", "--forms", "gated", "--losses", "squared", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "benchmark_programs.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| random-300 | gated | squared")]
+    from solvers.registry import solvers_for
+    assert [row.split("|")[6].strip() for row in rows] == solvers_for("gated", "squared")
+    assert sum(row.rstrip().endswith("| yes |") for row in rows) == 1
+    assert all("| optimal |" in row for row in rows)

@@ -40,8 +40,9 @@ import numpy as np
 
 from formulations.losses import get_loss
 from formulations.network import ReLUNetwork
-from formulations.validation import check_beta, check_epsilon, check_positive_int, check_seed, check_X_y
+from formulations.validation import check_beta, check_epsilon, check_flag, check_positive_int, check_seed, check_X_y
 from solvers.baselines.attacks import pgd, robust_accuracy, worst_case_vertices
+from solvers.baselines.exact_robustness import _check_time, exact_robust_accuracy
 from solvers.baselines.backprop import DescentStep, _check_positive_float, initial_point, nc_objective_and_gradient
 
 METHODS = ("adam", "sgd")
@@ -106,6 +107,11 @@ class RobustnessReport:
     certified_epsilon : the radius ``certified_share`` refers to (None without a result)
     epsilon, n : the radius and number of points evaluated
     attack : the PGD settings used
+    exact_robust_lower, exact_robust_upper : with ``exact=True``, the exact robust accuracy's interval from
+        :func:`solvers.baselines.exact_robustness.exact_robust_accuracy` - [robust share, (robust + undecided)
+        share]; equal when the MILP decided every point (None otherwise)
+    exact_undecided : number of points left undecided (time limits, or a worst margin within the tolerance
+        of a tie); exact_time_s : the exact evaluation's wall time
     """
 
     clean_accuracy: float
@@ -116,6 +122,10 @@ class RobustnessReport:
     epsilon: float
     n: int
     attack: dict = field(default_factory=dict)
+    exact_robust_lower: Optional[float] = None
+    exact_robust_upper: Optional[float] = None
+    exact_undecided: Optional[int] = None
+    exact_time_s: Optional[float] = None
 
     def to_dict(self):
         return asdict(self)
@@ -351,14 +361,17 @@ def stable_certificates(net, X, y, epsilon, bias=False):
 
 
 def evaluate_robustness(net, X, y, epsilon, bias=False, *, result=None, steps=40, restarts=5, step_size=None,
-                        seed=0):
+                        seed=0, exact=False, exact_time_limit=10.0, exact_total_time=None):
     """Clean accuracy, PGD robust accuracy and certificates of ``net`` on (X, y) (labels +-1).
 
     ``result`` - optionally a :class:`solvers.result.SolveResult` of the robust convex program
     (:class:`formulations.robust.RobustReLUProgram`); then ``certified_share`` is the share of its
     TRAINING points certified by ``program.certificates`` at the program's own epsilon (``net=None``
     evaluates ``result.network``). ``steps``,
-    ``restarts``, ``step_size``, ``seed`` configure the PGD attack. Returns a :class:`RobustnessReport`.
+    ``restarts``, ``step_size``, ``seed`` configure the PGD attack. ``exact=True`` adds the exact robust
+    accuracy by MILP (:func:`solvers.baselines.exact_robustness.exact_robust_accuracy`, its own PGD run with the
+    same settings and corner starts first), with at most ``exact_time_limit`` seconds per point and
+    ``exact_total_time`` seconds in all (None: no total limit). Returns a :class:`RobustnessReport`.
     """
     if net is None and result is not None and getattr(result, "weights", None) is not None:
         net = result.network
@@ -368,6 +381,10 @@ def evaluate_robustness(net, X, y, epsilon, bias=False, *, result=None, steps=40
     bias = _check_bias(X, bias)
     net = _check_net(net, X.shape[1])
     attack = _attack_options(steps, restarts, step_size)
+    exact = check_flag(exact, "exact")
+    if exact:  # checked here, before the PGD run
+        _check_time(exact_time_limit, "exact_time_limit")
+        _check_time(exact_total_time, "exact_total_time")
     clean = float(np.mean(np.where(net.predict(X) >= 0, 1.0, -1.0) == y))
     robust = robust_accuracy(net, X, y, epsilon, bias=bias, seed=seed, **attack)
     stable = float(np.mean(stable_certificates(net, X, y, epsilon, bias)))
@@ -382,6 +399,13 @@ def evaluate_robustness(net, X, y, epsilon, bias=False, *, result=None, steps=40
             raise ValueError("certificates need a classification loss (hinge or logistic)")
         certified = float(np.mean(program.certificates(result.weights)))
         cert_eps = program.epsilon_value
-    return RobustnessReport(clean_accuracy=clean, robust_accuracy=robust, stable_certified=stable,
-                            certified_share=certified, certified_epsilon=cert_eps, epsilon=epsilon,
-                            n=int(X.shape[0]), attack=dict(attack, seed=seed))
+    report = RobustnessReport(clean_accuracy=clean, robust_accuracy=robust, stable_certified=stable,
+                              certified_share=certified, certified_epsilon=cert_eps, epsilon=epsilon,
+                              n=int(X.shape[0]), attack=dict(attack, seed=seed))
+    if exact:
+        verdicts = exact_robust_accuracy(net, X, y, epsilon, bias, pgd_options=dict(attack, seed=seed, starts="both"),
+                                         point_time_limit=exact_time_limit, time_limit=exact_total_time)
+        report.exact_robust_lower, report.exact_robust_upper = verdicts.robust_accuracy_bounds
+        report.exact_undecided = verdicts.counts["undecided"]
+        report.exact_time_s = verdicts.time_s
+    return report

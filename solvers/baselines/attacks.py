@@ -8,7 +8,10 @@ ascend that scalar:
 
 * :func:`fgsm` - one signed-gradient step of size epsilon;
 * :func:`pgd`  - projected signed-gradient ascent with random restarts, vectorised over samples; the
-  best perturbation over restarts is kept per sample;
+  best perturbation over restarts is kept per sample. Restarts begin at uniform points of the box or at
+  random vertices (``starts="corners"``): where every neuron is off the gradient is zero and a signed
+  step does not move, so a start inside such a flat region never leaves it, while a vertex start is the
+  farthest point from the clean one and often already switches neurons on;
 * :func:`worst_case_vertices` - the maximum over the 2^d' vertices of the box. On an epsilon-stable
   point f is affine in the ball, the loss is convex in the perturbation and the maximum is attained at a
   vertex, so this is the exact worst case there (elsewhere it is a lower bound).
@@ -59,17 +62,37 @@ def fgsm(net, X, y, loss, epsilon, bias=False):
     return X_adv
 
 
-def pgd(net, X, y, loss, epsilon, steps=40, step_size=None, restarts=5, seed=None, bias=False):
+STARTS = ("random", "corners", "both")
+
+
+def _start_offsets(rng, starts, restart, shape, epsilon):
+    """Offset of restart ``restart`` >= 1 from the clean points: uniform in the box (``"random"``), a
+    uniformly random vertex epsilon * (+-1, ..., +-1) per sample (``"corners"``), or the two alternating,
+    corners on odd restarts (``"both"``)."""
+    corner = starts == "corners" or (starts == "both" and restart % 2 == 1)
+    if corner:
+        return epsilon * rng.choice((-1.0, 1.0), size=shape)
+    return rng.uniform(-epsilon, epsilon, size=shape)
+
+
+def pgd(net, X, y, loss, epsilon, steps=40, step_size=None, restarts=5, seed=None, bias=False, starts="random"):
     """Projected gradient ascent in the l_inf ball with random restarts.
 
-    Each restart starts at a uniform point of the box (the first at the clean point), takes ``steps``
-    signed-gradient steps of ``step_size`` (default 2.5 * epsilon / steps) on the ascent scalar and
-    projects back onto the box. The perturbation with the largest loss over all iterates and restarts is
-    returned per sample (never worse than the clean point). Returns X_adv (copy).
+    The first restart starts at the clean point, every other one at a random point of the box: uniform in
+    the box (``starts="random"``, the default), a random vertex - an independent random sign per sample and
+    coordinate (``"corners"``), or the two alternating (``"both"``, corners on odd restarts). Each takes
+    ``steps`` signed-gradient steps of ``step_size`` (default 2.5 * epsilon / steps) on the ascent scalar
+    and projects back onto the box. The perturbation with the largest loss over all iterates and restarts
+    is returned per sample (never worse than the clean point). Returns X_adv (copy).
+
+    Corner starts matter for robust networks: where every neuron is off at a point, the gradient is zero
+    there and signed steps stay put, so uniform starts inside an all-off region see nothing.
     """
     X, y, loss, epsilon = _check(net, X, y, loss, epsilon)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
+    if starts not in STARTS:
+        raise ValueError(f"unknown starts {starts!r}; choose one of {', '.join(STARTS)}")
     step = 2.5 * epsilon / steps if step_size is None else float(step_size)
     if not np.isfinite(step) or step < 0:
         raise ValueError(f"step_size must be a finite number >= 0, got {step_size}")
@@ -82,7 +105,7 @@ def pgd(net, X, y, loss, epsilon, steps=40, step_size=None, restarts=5, seed=Non
     for r in range(restarts):
         Z = X.copy()
         if r > 0:
-            Z[:, p] += rng.uniform(-epsilon, epsilon, size=Z[:, p].shape)
+            Z[:, p] += _start_offsets(rng, starts, r, Z[:, p].shape, epsilon)
         for _ in range(steps):
             grad = sign[:, None] * net.input_slopes(Z, bias)
             Z[:, p] = np.clip(Z[:, p] + step * np.sign(grad), lo, hi)

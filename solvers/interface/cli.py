@@ -60,14 +60,16 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     solve = sub.add_parser("solve", help="solve one program with one solver")
     _add_instance_options(solve, default_beta=1.0, default_patterns=50)
-    solve.add_argument("--solver", default="clarabel", help="clarabel, scs, admm, ... (default clarabel)")
+    solve.add_argument("--solver", default="auto",
+                       help="auto, clarabel, scs, admm, ... (default auto: the fastest measured path for the "
+                            "program, loss and size)")
     solve.add_argument("--save", default=None, metavar="MODEL.npz",
                        help="write the recovered network and its preprocessing (default: none)")
     verify = sub.add_parser("verify", help="compare solvers with the CVXPY oracle on one instance")
     _add_instance_options(verify, default_beta=1.0, default_patterns=50)
     verify.add_argument("--solvers", default=None,
-                        help="comma-separated solvers (default: admm, and ipm for the squared loss on the "
-                             "exact or sampled program)")
+                        help="comma-separated solvers, or all (every hand-written solver of the program); "
+                             "default auto (the path solver='auto' takes)")
     verify.add_argument("--oracle", default="clarabel", help="CVXPY oracle solver (default clarabel)")
     verify.add_argument("--gap-tol", type=float, default=None,
                         help="override the per-solver gap tolerance (default: solvers.battery.SOLVER_TOLERANCES)")

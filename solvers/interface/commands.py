@@ -16,7 +16,7 @@ from formulations.datasets import list_datasets, load_data, standardize
 from ..battery import compare, tolerance_for
 from ..core.memory import check_memory
 from ..oracle import solve_oracle
-from ..registry import check_solves, get_solver, solvers_for
+from ..registry import auto_solver, check_solves, get_solver, solvers_for
 from .cli import UsageError
 from .model import load_model, save_model
 from .report import oracle_provenance, plot_convergence, solve_summary, verify_table, write_json
@@ -111,6 +111,7 @@ def build_instance(args):
                 "seed": args.seed, "bias": args.bias, "standardize": args.standardize}
     if args.formulation == "robust":
         instance["epsilon"] = args.epsilon
+        program.warn_if_cones_collapse()  # before any solve: one line on stderr (cli._show_warning)
     return program, instance
 
 
@@ -125,9 +126,10 @@ def cmd_solve(args, out):
     get_solver(args.solver)  # unknown names and solvers that do not solve the program fail before any work
     check_solves(args.solver, args.formulation, args.loss)
     program, instance = build_instance(args)
-    _check_fits([args.solver], program, args)
+    solver = auto_solver(program) if args.solver.lower() == "auto" else args.solver
+    _check_fits([solver], program, args)
     verbose = args.verbose or "auto"
-    result = _run(program, args.solver, args, verbose)
+    result = _run(program, solver, args, verbose)
     run = result.to_dict()
     lines = solve_summary(instance, program, run)
     print("\n".join(lines), file=out)
@@ -178,9 +180,12 @@ def cmd_predict(args, out):
 
 
 def _verify_solver_names(args):
-    """The solvers ``verify`` runs: ``--solvers``, or the hand-written solvers of the program (the registry's
-    capability table); every one checked against the program before any solve starts."""
+    """The solvers ``verify`` runs: ``--solvers`` (``all``: every hand-written solver of the program, by the
+    registry's capability table), by default ``auto`` (the path ``solver="auto"`` takes, named once the
+    program is built); every one checked against the program before any solve starts."""
     if args.solvers is None:
+        names = ["auto"]
+    elif args.solvers.strip().lower() == "all":
         names = solvers_for(args.formulation, args.loss)
         if not names:
             raise UsageError(f"no hand-written solver solves the {args.formulation} program with the "
@@ -233,6 +238,7 @@ def cmd_verify(args, out):
     names = _verify_solver_names(args)
     oracle = get_solver(args.oracle)
     program, instance = build_instance(args)
+    names = list(dict.fromkeys(auto_solver(program) if name == "auto" else name for name in names))
     _check_fits([args.oracle, *names], program, args)
     start = time.perf_counter()
     print(f"verify: oracle {args.oracle} ...", file=out, flush=True)
