@@ -4,6 +4,8 @@
 * :mod:`formulations.gated`  - the gated-ReLU program (no cone constraints)
 * :mod:`formulations.scp`    - the random-feature l1 program (frozen first layer)
 * :mod:`formulations.robust` - the l_inf-robust program
+* :mod:`formulations.robust_unconstrained` - the gated and random-feature programs robustified with the
+  gates fixed at the clean points
 * :mod:`formulations.patterns`, :mod:`formulations.losses`, :mod:`formulations.network`,
   :mod:`formulations.datasets` - the pieces they are made of.
 """
@@ -36,6 +38,8 @@ _PUBLIC = {
     "sample_robust_patterns": "robust_patterns",
     "widest_margin_direction": "robust_patterns",
     "SCPProgram": "scp",
+    "RobustGatedReLUProgram": "robust_unconstrained",
+    "RobustSCPProgram": "robust_unconstrained",
     "FORMULATIONS": "names",
     "LOSS_NAMES": "names",
 }

@@ -5,9 +5,11 @@ import numpy as np
 
 from .gated import GatedReLUProgram
 from .losses import get_loss
+from .names import ROBUST_FORMULATIONS
 from .patterns import enumerate_patterns, patterns_from_directions, sample_patterns
 from .relu import ReLUProgram
 from .robust import RobustReLUProgram
+from .robust_unconstrained import RobustGatedReLUProgram, RobustSCPProgram
 from .scp import SCPProgram
 from .validation import (check_beta, check_directions, check_epsilon, check_flag, check_formulation, check_matrix,
                          check_patterns, check_positive_int, check_seed, check_vector)
@@ -33,15 +35,19 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
     * ``gated``   - gated-ReLU program on the same kind of patterns (gates ``H`` kept for prediction);
     * ``scp``     - random-feature l1 program on directions ``H`` if given, else ``n_patterns`` Gaussian
       directions;
-    * ``robust``  - robust program of radius ``epsilon`` on ``D`` or sampled patterns.
+    * ``robust``  - robust program of radius ``epsilon`` on ``D`` or sampled patterns;
+    * ``robust_gated`` / ``robust_scp`` - the gated / random-feature program with the gates (activations)
+      fixed at the clean points and the linear part robustified at radius ``epsilon``
+      (:mod:`formulations.robust_unconstrained`), on the same kinds of patterns / directions.
 
-    ``bias=True`` appends a ones column to X (never perturbed by the robust program).
+    ``bias=True`` appends a ones column to X (never perturbed by the robust programs).
     """
     check_formulation(formulation)
     seed = check_seed(seed)
     bias = check_flag(bias, "bias")
-    if formulation != "robust" and epsilon != 0.0:
-        raise ValueError(f"epsilon applies to the robust formulation only; got epsilon={epsilon!r} for "
+    robust = formulation in ROBUST_FORMULATIONS
+    if not robust and epsilon != 0.0:
+        raise ValueError(f"epsilon applies to the robust formulations only; got epsilon={epsilon!r} for "
                          f"{formulation!r}")
     # the one validation pass: X and y are checked and copied here, and every constructor below trusts them
     X = add_bias_column(check_matrix(X, "X", copy=False), check_input=False) if bias else check_matrix(X, "X")
@@ -49,7 +55,7 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
     # fail on bad targets / loss / beta / epsilon before any (possibly long) pattern enumeration
     y = get_loss(loss).validate_labels(check_vector(y, n))
     check_beta(beta)
-    if formulation == "robust":
+    if robust:
         check_epsilon(epsilon)
     if n_patterns is not None:
         n_patterns = check_positive_int(n_patterns, "the number of patterns")
@@ -59,10 +65,13 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
                              "use --formulation sampled to solve on the given D")
         D, H = enumerate_patterns(X, max_patterns=max_patterns, check_input=False)
         return ReLUProgram(X, y, D, loss, beta, formulation="exact", H=H, check_input=False)
-    if formulation == "scp":
+    if formulation in ("scp", "robust_scp"):
         if H is None:
             rng = np.random.default_rng(seed)
             H = rng.standard_normal((n_patterns or DEFAULT_SAMPLES, d)).T
+        if formulation == "robust_scp":
+            return RobustSCPProgram(X, y, check_directions(H, d), loss, beta, epsilon=epsilon, bias=bias,
+                                    check_input=False)
         return SCPProgram(X, y, check_directions(H, d), loss, beta, check_input=False)
     if D is not None:
         D = check_patterns(D, n)
@@ -78,4 +87,6 @@ def make_program(formulation, X, y, loss="squared", beta=1.0, *, D=None, H=None,
         return ReLUProgram(X, y, D, loss, beta, formulation="sampled", H=H, check_input=False)
     if formulation == "gated":
         return GatedReLUProgram(X, y, D, loss, beta, H=H, check_input=False)
+    if formulation == "robust_gated":
+        return RobustGatedReLUProgram(X, y, D, loss, beta, epsilon=epsilon, bias=bias, H=H, check_input=False)
     return RobustReLUProgram(X, y, D, loss, beta, epsilon=epsilon, bias=bias, H=H, check_input=False)

@@ -311,7 +311,7 @@ def zero_model_beta(program):
     relaxed) iff ``beta >= max_i |X^T (D_i o g)|_2``, and for the l1 (scp) program iff
     ``beta >= |F^T g|_inf``. For the constrained and robust programs the bound is sufficient."""
     g = program.loss.gradient(np.zeros(program.n), program.y)
-    if program.formulation == "scp":
+    if program.formulation in ("scp", "robust_scp"):
         return float(np.abs(program.F.T @ g).max())
     return float(np.linalg.norm(program.X.T @ (program.D * g[:, None]), axis=0).max())
 
@@ -362,7 +362,7 @@ class RandomSpec:
                 f"beta = 1e{self.beta_exponent:+.2f} beta_max")
         if self.formulation != "exact":
             text += f", {self.patterns} directions"
-        if self.formulation == "robust":
+        if self.formulation.startswith("robust"):
             text += f", epsilon = {self.epsilon_fraction:.3f} x scale"
         return text
 
@@ -393,7 +393,7 @@ class RandomSpec:
         options = {"bias": self.bias}
         if self.formulation != "exact":
             options.update(n_patterns=self.patterns, seed=self.seed)
-        if self.formulation == "robust":
+        if self.formulation.startswith("robust"):
             options["epsilon"] = self.epsilon_fraction * 10.0 ** self.scale_exponent
         program = make_program(self.formulation, X, y, self.loss, 1.0, **options)
         beta_max = zero_model_beta(program)
@@ -422,7 +422,7 @@ def random_cases(include_exact=True):
     """Every (solver, formulation, loss) of :data:`solvers.registry.CAPABILITIES`, in the registry's order."""
     from .registry import CAPABILITIES, NUMPY_SOLVERS
     from formulations.losses import LOSSES
-    order = ("exact", "sampled", "robust", "gated", "scp")
+    order = ("exact", "sampled", "robust", "gated", "scp", "robust_gated", "robust_scp")
     return [(name, form, loss) for name in NUMPY_SOLVERS for form in order for loss in LOSSES
             if (form, loss) in CAPABILITIES[name] and (include_exact or form != "exact")]
 

@@ -55,6 +55,8 @@ FAST_SEEDS = {
     ("working_set", "robust", "logistic"): (1515174459, 1751953905),
     ("working_set", "gated", "hinge"): (1751953905, 739607880),
     ("working_set", "gated", "logistic"): (1751953905, 739607880),
+    **{("ipm_robust_gated", form, loss): (739607880, 1751953905) for form in ("robust_gated", "robust_scp")
+       for loss in LOSSES},
 }
 SLOW_COUNT = int(os.environ.get("CVXNN_RANDOM_COUNT", "30"))
 SMALL_SEED = 739607880  # a small sampled instance for the judge's own tests

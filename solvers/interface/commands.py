@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from formulations import FORMULATIONS, LOSSES, make_program
+from formulations.names import ROBUST_FORMULATIONS
 from formulations.datasets import list_datasets, load_data, standardize
 
 from ..battery import compare, tolerance_for
@@ -39,8 +40,8 @@ def check_instance_options(args):
         raise UsageError(f"--beta must be a finite number > 0, got {args.beta}")
     if not math.isfinite(args.epsilon) or args.epsilon < 0:
         raise UsageError(f"--epsilon must be a finite number >= 0, got {args.epsilon}")
-    if args.epsilon > 0 and args.formulation != "robust":
-        raise UsageError("--epsilon applies to --formulation robust only")
+    if args.epsilon > 0 and args.formulation not in ROBUST_FORMULATIONS:
+        raise UsageError(f"--epsilon applies to --formulation robust only (or {', '.join(ROBUST_FORMULATIONS[1:])})")
     if args.patterns < 1:
         raise UsageError(f"--patterns must be a positive integer, got {args.patterns}")
     if args.tol is not None and (not math.isfinite(args.tol) or args.tol <= 0):
@@ -109,8 +110,9 @@ def build_instance(args):
                 "patterns_source": "file" if (data.D is not None or data.H is not None) and
                 args.formulation != "exact" else ("enumerated" if args.formulation == "exact" else "sampled"),
                 "seed": args.seed, "bias": args.bias, "standardize": args.standardize}
-    if args.formulation == "robust":
+    if args.formulation in ROBUST_FORMULATIONS:
         instance["epsilon"] = args.epsilon
+    if args.formulation == "robust":
         program.warn_if_cones_collapse()  # before any solve: one line on stderr (cli._show_warning)
     return program, instance
 
