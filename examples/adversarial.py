@@ -58,7 +58,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from formulations import add_bias_column, make_program, sample_patterns  # noqa: E402
 from formulations.datasets import breast_cancer, digits_binary, standardize  # noqa: E402
-from formulations.network import perturbed_columns  # noqa: E402
 from formulations.robust import CollapsedConesWarning  # noqa: E402
 from formulations.robust_patterns import FewSurvivingPatternsWarning, sample_robust_patterns  # noqa: E402
 from solvers.baselines import adversarial_objective, evaluate_robustness, train_adversarial  # noqa: E402
