@@ -119,7 +119,8 @@ def run_solver(program, name, tol, budget):
             "objective": None if result.weights is None else float(result.objective),
             "certified_gap": None if gap is None or not info.get("certified", result.status == "optimal")
             else float(gap),
-            "working_set": info.get("working_set_patterns"), "priced": info.get("patterns_priced"),
+            "working_set": info.get("working_set_patterns", info.get("working_set_size")),
+            "priced": info.get("patterns_priced", info.get("groups_priced")),
             "iterations": result.iterations}
 
 

@@ -187,7 +187,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
     working = np.unique(np.asarray(patterns, dtype=int))
     P = program.D.shape[1]
     beta = program.beta_value
-    best, iterations = None, 0
+    best, iterations, priced = None, 0, 0
     for round_ in range(1, max_rounds + 1):
         remaining = None if deadline is None else deadline - time.perf_counter()
         if working.size == 0 or (remaining is not None and remaining <= 0):
@@ -204,6 +204,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
         for key in weights:
             weights[key][:, working] = result.weights[key]
         outside = np.setdiff1d(np.arange(P), working)
+        priced += P if inner is _admm_inner else outside.size
         if robust:
             prices, bound = _price_robust(program, result, working, outside, deadline, free_patterns)
         elif inner is _admm_inner:
@@ -230,7 +231,7 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
         entering = entering[prices[np.searchsorted(outside, entering)] > NEAR_PRICE * beta]
         working = np.union1d(working, entering)
     if best is not None:
-        best["ipm_iterations"] = iterations
+        best["ipm_iterations"], best["priced"] = iterations, priced
     return best
 
 
@@ -443,8 +444,8 @@ def working_set(program, **options):
     certified gap at a feasible point; else ``max_iter`` (rounds spent), ``time_limit``, or
     ``optimal_inaccurate`` (pricing found no violator but the bound stayed above ``tol_gap``). ``info``:
     duality_gap_rel, dual_bound, certified, working_set (the final working set's pattern indices),
-    working_set_patterns (its size), ipm_iterations, screen_time_s (the screen and the subsample's solve),
-    rounds.
+    working_set_patterns (its size), ipm_iterations, patterns_priced (pricings summed over the rounds),
+    screen_time_s (the screen and the subsample's solve), rounds.
     ``history``: per round, its number, objective, certified gap on the full program (nan without a bound),
     working-set size and elapsed time.
     """
@@ -493,7 +494,7 @@ def working_set(program, **options):
         forced = free is not None and free.size == program.n_patterns
         best = {"weights": weights, "objective": objective, "dual_bound": objective if forced else None,
                 "gap": 0.0 if forced else None, "violation": 0.0, "patterns": np.array([], dtype=int),
-                "ipm_iterations": 0}
+                "ipm_iterations": 0, "priced": 0}
     certified = best["gap"] is not None and best["gap"] <= settings.tol_gap and best["violation"] <= feas_abs
     elapsed = time.perf_counter() - t_start
     if certified:
@@ -506,7 +507,7 @@ def working_set(program, **options):
         status = "optimal_inaccurate"
     info = {"duality_gap_rel": best["gap"], "dual_bound": best["dual_bound"], "certified": bool(certified),
             "working_set_patterns": int(best["patterns"].size), "working_set": best["patterns"].copy(),
-            "ipm_iterations": int(best["ipm_iterations"]),
+            "ipm_iterations": int(best["ipm_iterations"]), "patterns_priced": int(best["priced"]),
             "screen_time_s": screen_time, "rounds": len(rounds)}
     return finish_run(program, best["weights"], status=status, solver="working_set", iterations=len(rounds),
                       solve_time_s=elapsed, history=history, info=info)

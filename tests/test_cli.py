@@ -176,10 +176,10 @@ def test_solve_robust_with_admm(capsys):
 
 
 @pytest.mark.parametrize("loss, auto, every", [("squared", "ipm", ["admm", "ipm", "working_set"]),
-                                                ("hinge", "working_set", ["admm", "working_set"])])
+                                                ("logistic", "admm", ["admm", "working_set"])])
 def test_verify_default_runs_auto_and_all_runs_every_solver(capsys, loss, auto, every):
     """Without --solvers, verify runs the path solver="auto" takes (the interior point for the squared loss
-    on a small program, the working-set solver for the hinge), named in the table; ``--solvers all`` runs
+    on a small program, the ADMM for the logistic loss), named in the table; ``--solvers all`` runs
     every hand-written solver of the program (the registry's capability table); ``cvxnn solve`` without
     --solver runs the same path as verify."""
     common = ("--data", "moons", "--bias", "--loss", loss, "--beta", "0.5", "--patterns", "6", "--json", "-")
@@ -394,7 +394,7 @@ def test_squared_loss_reports_training_accuracy_on_plus_minus_one_labels(capsys)
     assert code == 0 and 0.5 < json.loads(out)["train_accuracy"] <= 1.0
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0, 4.0])
+@pytest.mark.parametrize("delay", [0.3, 1.0, pytest.param(4.0, marks=pytest.mark.slow)])
 def test_ctrl_c_exits_130_with_one_line(tmp_path, delay):
     """SIGINT while loading or solving: exit status 130 and one line on stderr, never a traceback."""
     import signal

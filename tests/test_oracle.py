@@ -142,30 +142,31 @@ def test_solve_is_one_entry_point_over_every_solver():
 
 
 def test_auto_picks_a_solver_of_the_program_and_says_which():
-    """solver="auto" (the default of solvers.solve) runs a hand-written solver that solves the program -
-    the interior point on a small constrained squared program, the working-set solver on the hinge and
-    on a constrained squared program past AUTO_IPM_MAX_N samples - names it in result.solver, and its
-    answer agrees with Clarabel's."""
+    """solver="auto" (the default of solvers.solve) runs the registry's preferred solver for the program -
+    the interior point on a small constrained squared program, Clarabel on a small constrained hinge
+    program, the ADMM on the logistic one, Newton on the gated and SCP smooth programs; past AUTO_MAX_N
+    samples the interior point and Clarabel give way to the working-set solver - names it in
+    result.solver, and its answer agrees with Clarabel's."""
     from formulations import make_program
     from solvers import solve
-    from solvers.registry import AUTO_IPM_MAX_N, auto_solver, solves
+    from solvers.registry import AUTO_MAX_N, auto_solver, solves
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((30, 3))
     y = rng.standard_normal(30)
     labels = np.where(y >= 0, 1.0, -1.0)
-    cases = [("sampled", y, "squared", "ipm"), ("sampled", labels, "hinge", "working_set"),
-             ("gated", y, "squared", None), ("scp", labels, "logistic", None)]
+    cases = [("sampled", y, "squared", "ipm"), ("sampled", labels, "hinge", "clarabel"),
+             ("sampled", labels, "logistic", "admm"), ("gated", y, "squared", "newton"),
+             ("scp", labels, "logistic", "newton")]
     for formulation, target, loss, expected in cases:
         program = make_program(formulation, X, target, loss, beta=0.3, n_patterns=5, seed=0)
         chosen = auto_solver(program)
-        assert chosen != "clarabel" and solves(chosen, formulation, loss)
-        if expected is not None:
-            assert chosen == expected
+        assert chosen == expected and solves(chosen, formulation, loss)
         result = solve(program)
         assert result.solver == chosen and result.status == "optimal"
-        oracle = solve(program, "clarabel")
+        oracle = solve(program, "scs" if chosen == "clarabel" else "clarabel")
         assert abs(result.objective - oracle.objective) <= 1e-5 * max(1.0, abs(oracle.objective))
-    big = rng.standard_normal((AUTO_IPM_MAX_N + 1, 2))
-    program = make_program("sampled", big, big[:, 0], "squared", beta=1.0, n_patterns=2, seed=0)
-    assert auto_solver(program) == "working_set"
+    big = rng.standard_normal((max(AUTO_MAX_N.values()) + 1, 2))
+    for loss, target in (("squared", big[:, 0]), ("hinge", np.where(big[:, 0] >= 0, 1.0, -1.0))):
+        program = make_program("sampled", big, target, loss, beta=1.0, n_patterns=2, seed=0)
+        assert auto_solver(program) == "working_set"

@@ -30,8 +30,9 @@ def test_cone_residual_is_the_full_nnls(n):
         assert exact - 1e-9 <= cone_residual(rows, g, target=target) <= target + 1e-9
 
 
-@pytest.mark.parametrize("formulation, loss", [("relu", "squared"), ("relu", "hinge"), ("gated", "logistic"),
-                                               ("robust", "hinge")])
+@pytest.mark.parametrize("formulation, loss", [pytest.param("relu", "squared", marks=pytest.mark.slow),
+                                               ("relu", "hinge"), ("gated", "logistic"),
+                                               pytest.param("robust", "hinge", marks=pytest.mark.slow)])
 def test_the_battery_passes_at_the_interior_points_tolerance(formulation, loss):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
