@@ -13,7 +13,15 @@ feature units; the bias column is never perturbed), with the same pattern / widt
      has a nonzero robust cone at eps, and its direction H is kept as the gate;
 (c)  PGD adversarial training of the non-convex network by back-propagation
      (:func:`solvers.baselines.adversarial.train_adversarial`, Adam, full batch) with width 2P - the
-     largest width a P-pattern convex program can produce - and the same beta.
+     largest width a P-pattern convex program can produce - and the same beta;
+(d)  the robust gated program (``make_program("robust_gated", ...)``, docs/math.md section 7) on the
+     Gaussian patterns of (a) with their directions as gates: the gates are held at the clean points and
+     only the linear part is robustified, so no cone collapses; its optimum is the adversarial loss of the
+     fixed-gate model only. The recovered gated network's gates do move with the input, and it is judged
+     like every other network: by PGD and the exact MILP on test points.
+
+``--methods`` runs a subset (e.g. ``--methods d``); the data, patterns and seeds do not depend on it, so
+rows of separate runs belong to one table.
 
 The convex programs are solved by ``solvers.registry.solve(program, --solver)`` (``auto`` picks the
 hand-written solver for the program; the table names the solver that answered).
@@ -68,7 +76,9 @@ from solvers.result import CollapsedNetworkWarning  # noqa: E402
 
 DATASETS = {"breast_cancer": breast_cancer, "digits": digits_binary}
 METHODS = ("(a) convex standard", "(b) convex robust, Gaussian patterns", "(b') convex robust, eps-aware patterns",
-           "(c) NC PGD adv. training")
+           "(c) NC PGD adv. training", "(d) convex robust, fixed gates")
+#: the letters of --methods, in the order of METHODS
+METHOD_KEYS = ("a", "b", "b'", "c", "d")
 #: share of the rows that form the training split (standardisation statistics, training subsample)
 TRAIN_SHARE = 0.75
 
@@ -94,7 +104,13 @@ def parse(argv):
     parser.add_argument("--milp-total-time", type=float, default=None,
                         help="MILP seconds per (method, eps) evaluation (default 120)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default=",".join(METHOD_KEYS),
+                        help="comma-separated subset of a,b,b',c,d (default all)")
     args = parser.parse_args(argv)
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in args.methods if m not in METHOD_KEYS]
+    if unknown or not args.methods:
+        parser.error(f"--methods takes a comma-separated subset of {', '.join(METHOD_KEYS)}; got {unknown or 'none'}")
     quick = {"eps": "0.05", "train": 40, "test": 30, "patterns": 4, "iterations": 60, "eval_steps": 8,
              "eval_restarts": 2, "milp_point_time": 0.3, "milp_total_time": 2.0}
     full = {"eps": "0.01,0.02,0.05,0.1", "train": 300, "test": 200, "patterns": 20, "iterations": 400,
@@ -180,38 +196,36 @@ def row(name, eps, method, net, report, pgd_both, seconds, solver, objective, su
 def run_dataset(name, args, log):
     Xraw, ytr, Xte_raw, yte, info = prepare(DATASETS[name](), args.train, args.test, args.seed)
     Xtr, Xte = add_bias_column(Xraw), add_bias_column(Xte_raw)  # the programs append it themselves
-    D, _ = sample_patterns(Xtr, args.patterns, seed=args.seed)
+    D, H = sample_patterns(Xtr, args.patterns, seed=args.seed)
+    run = set(args.methods)
     P = D.shape[1]
     info["P"] = P
     log(f"{name}: {info['n_train']} training rows (of a {info['n_split']}-row training split), {info['n_test']} "
         f"test rows (of {info['n_held_out']} held out), d = {info['d']} + bias ({info['dropped']} constant "
         f"columns dropped), P = {P}, beta = {args.beta}")
 
-    std, t_std = solve_convex(make_program("sampled", Xraw, ytr, "hinge", args.beta, D=D, bias=True), args.solver)
-    assert np.array_equal(std.program.X, Xtr)
-    log(f"  (a) {std.solver}: {std.status}, objective {std.objective:.4f}, width {std.network.width}, {t_std:.1f} s")
+    if "a" in run:
+        std, t_std = solve_convex(make_program("sampled", Xraw, ytr, "hinge", args.beta, D=D, bias=True),
+                                  args.solver)
+        assert np.array_equal(std.program.X, Xtr)
+        log(f"  (a) {std.solver}: {std.status}, objective {std.objective:.4f}, width {std.network.width}, "
+            f"{t_std:.1f} s")
     rows = []
     for eps in args.eps:
         t_eps = time.perf_counter()
-        report, pgd_both = evaluate(std.network, Xte, yte, eps, args)
-        rows.append(row(name, eps, METHODS[0], std.network, report, pgd_both, t_std, std.solver, std.objective,
-                        note=std.status))
+        if "a" in run:
+            report, pgd_both = evaluate(std.network, Xte, yte, eps, args)
+            rows.append(row(name, eps, METHODS[0], std.network, report, pgd_both, t_std, std.solver,
+                            std.objective, note=std.status))
+        if "d" in run:
+            rows += fixed_gate_rows(name, Xraw, ytr, Xte, yte, D, H, eps, args, log)
         # (b) robust program on the Gaussian patterns; (b') on eps-aware patterns of the same number
-        gaussian = make_program("robust", Xraw, ytr, "hinge", args.beta, D=D, epsilon=eps, bias=True)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FewSurvivingPatternsWarning)
-            try:
-                D_eps, H_eps = sample_robust_patterns(Xtr, P, eps, bias=True, seed=args.seed)
-            except ValueError as err:
-                D_eps, H_eps, few = None, None, str(err)
-            else:
-                few = "; ".join(str(w.message) for w in caught if issubclass(w.category, FewSurvivingPatternsWarning))
-        programs = [(METHODS[1], gaussian, "")]
-        if D_eps is not None:
-            programs.append((METHODS[2], make_program("robust", Xraw, ytr, "hinge", args.beta, D=D_eps, H=H_eps,
-                                                      epsilon=eps, bias=True), few))
-        else:
-            log(f"  (b') eps={eps}: {few}")
+        programs = []
+        if "b" in run:
+            programs.append((METHODS[1], make_program("robust", Xraw, ytr, "hinge", args.beta, D=D, epsilon=eps,
+                                                      bias=True), ""))
+        if "b'" in run:
+            programs += eps_aware_program(Xraw, Xtr, ytr, P, eps, args, log)
         for method, program, note in programs:
             surviving = program.surviving_patterns()
             result, seconds = solve_convex(program, args.solver)
@@ -227,17 +241,50 @@ def run_dataset(name, args, log):
                             note="; ".join(filter(None, [result.status, note]))))
             log(f"  {method} eps={eps}: {result.solver} {result.status}, robust optimum {result.objective:.4f}, "
                 f"{surviving}/{program.n_patterns} cones survive, width {net.width}, {seconds:.1f} s")
+        if "c" not in run:
+            continue
         # (c) PGD adversarial training of the non-convex network
-        run = train_adversarial(Xtr, ytr, "hinge", args.beta, eps, width=2 * P, bias=True, method="adam",
+        trained = train_adversarial(Xtr, ytr, "hinge", args.beta, eps, width=2 * P, bias=True, method="adam",
                                 seed=args.seed, max_iter=args.iterations, lr=args.lr, steps=args.train_steps,
                                 restarts=1)
-        report, pgd_both = evaluate(run.network, Xte, yte, eps, args)
-        low, high = adversarial_bracket(run.network, Xtr, ytr, eps, args)
-        rows.append(row(name, eps, METHODS[3], run.network, report, pgd_both, run.time_s, "adam",
-                        (low, high), note=run.status))
-        log(f"  (c) eps={eps}: {run.status} after {run.iterations} epochs, adversarial objective in "
-            f"[{low:.4f}, {high:.4f}], {run.time_s:.1f} s; eps done in {time.perf_counter() - t_eps:.0f} s")
+        report, pgd_both = evaluate(trained.network, Xte, yte, eps, args)
+        low, high = adversarial_bracket(trained.network, Xtr, ytr, eps, args)
+        rows.append(row(name, eps, METHODS[3], trained.network, report, pgd_both, trained.time_s, "adam",
+                        (low, high), note=trained.status))
+        log(f"  (c) eps={eps}: {trained.status} after {trained.iterations} epochs, adversarial objective in "
+            f"[{low:.4f}, {high:.4f}], {trained.time_s:.1f} s; eps done in {time.perf_counter() - t_eps:.0f} s")
+    rows.sort(key=lambda r: (args.eps.index(r["eps"]), METHODS.index(r["method"])))
     return rows, info
+
+
+def eps_aware_program(Xraw, Xtr, ytr, P, eps, args, log):
+    """(b'): the robust program on P eps-aware patterns, with the sampler's warning as its note; none when
+    no pattern survives eps."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FewSurvivingPatternsWarning)
+        try:
+            D_eps, H_eps = sample_robust_patterns(Xtr, P, eps, bias=True, seed=args.seed)
+        except ValueError as err:
+            log(f"  (b') eps={eps}: {err}")
+            return []
+    few = "; ".join(str(w.message) for w in caught if issubclass(w.category, FewSurvivingPatternsWarning))
+    program = make_program("robust", Xraw, ytr, "hinge", args.beta, D=D_eps, H=H_eps, epsilon=eps, bias=True)
+    return [(METHODS[2], program, few)]
+
+
+def fixed_gate_rows(name, Xraw, ytr, Xte, yte, D, H, eps, args, log):
+    """(d): the robust gated program on the Gaussian patterns, gates H, and its recovered gated network."""
+    program = make_program("robust_gated", Xraw, ytr, "hinge", args.beta, D=D, H=H, epsilon=eps, bias=True)
+    result, seconds = solve_convex(program, args.solver)
+    if result.weights is None:
+        log(f"  (d) eps={eps}: no solution ({result.status})")
+        return []
+    net = result.network
+    report, pgd_both = evaluate(net, Xte, yte, eps, args)
+    log(f"  (d) eps={eps}: {result.solver} {result.status}, fixed-gate robust optimum {result.objective:.4f}, "
+        f"width {net.width}, {seconds:.1f} s")
+    return [row(name, eps, METHODS[4], net, report, pgd_both, seconds, result.solver, result.objective,
+                note=result.status)]
 
 
 def _objective(value):
@@ -269,7 +316,7 @@ def summary(rows, eps_grid, datasets):
     found = {(r["dataset"], r["eps"], r["method"]): r for r in rows}
     settings = [(name, eps) for name in datasets for eps in eps_grid]
     lines = []
-    for method in METHODS[:3]:
+    for method in METHODS[:3] + METHODS[4:]:
         pairs = [(found[s + (method,)]["report"], found[s + (METHODS[3],)]["report"]) for s in settings
                  if s + (method,) in found and s + (METHODS[3],) in found]
         if not pairs:
@@ -294,7 +341,7 @@ def plot(rows, datasets, path):
 
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.0), squeeze=False)
     for ax, name in zip(axes[0], datasets):
-        for method, marker in zip(METHODS, "osd^"):
+        for method, marker in zip(METHODS, "osd^v"):
             pts = sorted((r["eps"], r["report"].exact_robust_lower, r["report"].exact_robust_upper)
                          for r in rows if r["dataset"] == name and r["method"] == method)
             if not pts:

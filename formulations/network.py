@@ -220,8 +220,53 @@ class GatedReLUNetwork(_TwoLayerNetwork):
         if patterns is None:
             if self.G is None:
                 raise ValueError("this gated network has no gate directions; pass the training patterns")
-            patterns = (X @ self.G >= 0).astype(float)
+            patterns = self._gates(X)
         return ((X @ self.U) * patterns) @ self.alpha
+
+    # -- adversarial evaluation (docs/math.md section 7) -------------------------------------------------
+    def _gates(self, X):
+        if self.G is None:
+            raise ValueError("this gated network has no gate directions; they are needed off the training patterns")
+        return (X @ self.G >= 0).astype(float)
+
+    def input_slopes(self, X, bias=False):
+        r"""Gradient of f at each point in the perturbed coordinates, gates held:
+        :math:`a_k = \sum_j 1[x_k^\top g_j \ge 0]\,\alpha_j u_j` (bias coordinate excluded); n x d'. A gate's
+        jump has no gradient, so a signed-gradient attack sees only the linear parts."""
+        X = self._check_X(X)
+        return (self._gates(X) * self.alpha) @ self.U[perturbed_columns(self.d, bias)].T
+
+    def worst_margin_bounds(self, X, y, epsilon, bias=False):
+        r"""A sound lower bound on :math:`\min_{|\delta|_\infty \le \epsilon} y_k f(x_k + \delta)` per row, and
+        the size of the terms it adds up. A neuron whose gate cannot switch in the ball
+        (:math:`x^\top g_j \ge \epsilon |g_{j,p}|_1`: always on; :math:`x^\top g_j < -\epsilon|g_{j,p}|_1`:
+        always off) is affine or zero there, and the always-on ones together contribute
+        :math:`y\,a^\top x - \epsilon |a_p|_1` with :math:`a = \sum_j \alpha_j u_j`. A neuron whose gate can
+        switch contributes :math:`y \alpha_j \cdot 0` or :math:`y \alpha_j\, x'^\top u_j` with
+        :math:`x'^\top u_j \in [x^\top u_j - \epsilon|u_{j,p}|_1,\ x^\top u_j + \epsilon|u_{j,p}|_1]`, counted
+        at its worst."""
+        X, y = check_X_y(X, y)
+        epsilon = check_epsilon(epsilon)
+        p = perturbed_columns(self.d, bias)
+        self._gates(X[:0])  # the gate directions are needed
+        gate, linear = X @ self.G, X @ self.U
+        gate_radius = epsilon * np.abs(self.G[p]).sum(axis=0)
+        radius = epsilon * np.abs(self.U[p]).sum(axis=0)
+        on = gate >= gate_radius
+        switching = np.abs(gate) < gate_radius
+        slopes = (on * self.alpha) @ self.U[p].T
+        affine = y * np.sum(on * self.alpha * linear, axis=1) - epsilon * np.abs(slopes).sum(axis=1)
+        weight = y[:, None] * self.alpha[None, :]
+        worst = np.minimum(0.0, np.minimum(weight * (linear - radius), weight * (linear + radius)))
+        bound = affine + np.sum(np.where(switching, worst, 0.0), axis=1)
+        size = (np.abs(linear) + radius[None, :]) @ np.abs(self.alpha)
+        return bound, size
+
+    def certified_robust(self, X, y, epsilon, bias=False, rel_tol=1e-6):
+        """Per row: True when the sound bound of :meth:`worst_margin_bounds` exceeds ``rel_tol`` times the
+        label scale (1) or the size of the network's terms, whichever is larger (as for the ReLU network)."""
+        bound, size = self.worst_margin_bounds(X, y, epsilon, bias)
+        return bound > rel_tol * np.maximum(1.0, size)
 
     def __repr__(self):
         return f"GatedReLUNetwork(d={self.d}, width={self.width})"

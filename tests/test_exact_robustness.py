@@ -198,3 +198,25 @@ def test_bad_input_is_refused():
         exact_robust_accuracy(GatedReLUNetwork(net.U, net.alpha), X, y, 0.1, bias=True)
     with pytest.raises(ValueError, match="exact_time_limit"):
         evaluate_robustness(net, X, y, 0.1, bias=True, exact=True, exact_time_limit=0.0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_gated_interval_bound_is_below_the_exact_minimum_and_its_slopes_are_the_gradient(bias):
+    """The gated network's sound bound (GatedReLUNetwork.worst_margin_bounds) never exceeds the exact
+    minimum of y f over the box (one LP per gate pattern), so certified_robust certifies only points whose
+    exact minimum is positive; with the gates held its input slopes are the finite-difference gradient;
+    at eps = 0 the bound is the margin itself."""
+    for seed in range(4):
+        net, X, y = tiny_instance(10 + seed, gated=True, bias=bias, n=5, width=4)
+        net.alpha *= 0.1  # small outputs: some points certify at this radius, others do not
+        epsilon = 0.15
+        bound, _ = net.worst_margin_bounds(X, y, epsilon, bias)
+        exact = np.array([region_minimum(net, X[k], y[k], epsilon, bias) for k in range(X.shape[0])])
+        assert np.all(bound <= exact + 1e-9)
+        assert np.all(exact[net.certified_robust(X, y, epsilon, bias)] > 0)
+        assert np.allclose(net.worst_margin_bounds(X, y, 0.0, bias)[0], y * net.predict(X))
+        k = X.shape[1] - 1 if bias else X.shape[1]
+        step = 1e-7
+        numeric = np.stack([(net.predict(X + step * np.eye(X.shape[1])[i]) - net.predict(X)) / step
+                            for i in range(k)], axis=1)
+        assert np.allclose(net.input_slopes(X, bias), numeric, atol=1e-5)

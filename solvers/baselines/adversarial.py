@@ -39,7 +39,7 @@ from typing import Optional
 import numpy as np
 
 from formulations.losses import get_loss
-from formulations.network import ReLUNetwork
+from formulations.network import GatedReLUNetwork, ReLUNetwork
 from formulations.validation import check_beta, check_epsilon, check_flag, check_positive_int, check_seed, check_X_y
 from solvers.baselines.attacks import pgd, robust_accuracy, worst_case_vertices
 from solvers.baselines.exact_robustness import _check_time, exact_robust_accuracy
@@ -147,8 +147,11 @@ def _check_bias(X, bias):
 
 
 def _check_net(net, d):
-    if not isinstance(net, ReLUNetwork):
-        raise ValueError(f"net must be a formulations.network.ReLUNetwork, got {type(net).__name__}")
+    if not isinstance(net, (ReLUNetwork, GatedReLUNetwork)):
+        raise ValueError(f"net must be a formulations.network.ReLUNetwork or GatedReLUNetwork, got "
+                         f"{type(net).__name__}")
+    if isinstance(net, GatedReLUNetwork) and net.G is None:
+        raise ValueError("a gated network needs its gate directions G to be attacked or certified")
     if net.d != d:
         raise ValueError(f"shape mismatch: the network takes {net.d} features, X has {d}")
     return net

@@ -364,21 +364,6 @@ def exact_worst_margins(net, X, y, epsilon, bias=False, time_limit=None):
 
 
 # -- verdicts --------------------------------------------------------------------------------------
-class _GatedSlopes:
-    r"""The gated network seen by :func:`solvers.baselines.attacks.pgd`: its output and its input gradient
-    :math:`\sum_j 1[x^\top g_j \ge 0]\,\alpha_j u_j` (zero across a gate jump, as for any signed-gradient attack)."""
-
-    def __init__(self, net):
-        self.net, self.d = net, net.d
-
-    def predict(self, X):
-        return self.net.predict(X)
-
-    def input_slopes(self, X, bias=False):
-        gates = (X @ self.net.G >= 0).astype(float)
-        return (gates * self.net.alpha) @ self.net.U[perturbed_columns(self.net.d, bias)].T
-
-
 def _attack_points(net, X, y, epsilon, bias, attack, X_attack, pgd_options):
     """Candidate adversarial points: the caller's ``X_attack`` (checked to lie in the ball), or PGD with
     random and corner starts, or none."""
@@ -403,16 +388,15 @@ def _attack_points(net, X, y, epsilon, bias, attack, X_attack, pgd_options):
         raise ValueError(f"unknown attack {attack!r}; choose 'pgd' or None (or pass X_attack)")
     options = {"steps": 40, "restarts": 6, "seed": 0, "starts": "both"}
     options.update(pgd_options or {})
-    target = _GatedSlopes(net) if isinstance(net, GatedReLUNetwork) else net
-    return pgd(target, X, y, "hinge", epsilon, bias=bias, **options)
+    return pgd(net, X, y, "hinge", epsilon, bias=bias, **options)
 
 
 def exact_robust_accuracy(net, X, y, epsilon, bias=False, *, attack="pgd", X_attack=None, pgd_options=None,
                      point_time_limit=10.0, time_limit=None, rel_tol=1e-6):
     """Exact l_inf robust accuracy of a ReLU or gated network on (X, y), labels +-1 (module docstring).
 
-    Order of work: clean misclassifications and verified attack points are ``"flipped"``; for a ReLU
-    network, points certified by :meth:`ReLUNetwork.certified_robust` are ``"robust"``; every other point
+    Order of work: clean misclassifications and verified attack points are ``"flipped"``; points certified
+    by the network's sound interval bound (``certified_robust``) are ``"robust"``; every other point
     gets the flip-search MILP, each with at most ``point_time_limit`` seconds, the whole call (attack
     included) with at most ``time_limit`` seconds (None: no limit); points left when the budget is spent,
     and points the MILP does not settle, are ``"undecided"`` (``source`` says why, :data:`SOURCES`).
@@ -442,9 +426,8 @@ def exact_robust_accuracy(net, X, y, epsilon, bias=False, *, attack="pgd", X_att
         broken = _confirmed_flips(net, Z, X, y, tolerance, epsilon, p) & ~clean_wrong
         X_worst[broken] = Z[broken]
         verdict[broken], source[broken] = "flipped", "attack"
-    if isinstance(net, ReLUNetwork):
-        certified = net.certified_robust(X, y, epsilon, bias) & (verdict == "undecided")
-        verdict[certified], source[certified] = "robust", "certificate"
+    certified = net.certified_robust(X, y, epsilon, bias) & (verdict == "undecided")
+    verdict[certified], source[certified] = "robust", "certificate"
     milp_time = np.zeros(n)
     for k in np.flatnonzero(verdict == "undecided"):
         limits = [point_time_limit]
