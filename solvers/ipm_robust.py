@@ -34,8 +34,8 @@ import numpy as np
 from scipy import linalg as sla
 
 from .admm.robust_polish import hinge_multipliers, restore_dual_feasibility, robust_dual_bound
-from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
-                         run_interior_point, shifted_cholesky)
+from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
+                         reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
@@ -125,6 +125,44 @@ def _zeros_like(x):
     return tuple(np.zeros_like(v) for v in x)
 
 
+def block_rr_solve(local_rr, rhs):
+    """``Lrr^{-1} rhs`` per block for the Cholesky factors ``local_rr`` (J, p+1, p+1) of the blocks' own
+    ``(r_j, t_j)`` matrices; ``rhs`` (J, p+1, k)."""
+    return np.linalg.solve(np.swapaxes(local_rr, 1, 2), np.linalg.solve(local_rr, rhs))
+
+
+def eliminate_block_variables(data, h_c, h_rm, h_rp, Wi2):
+    r"""Each block's own rows on ``(a_j, r_j, t_j)`` - the cone rows ``S2_kj x_k^T a_j - eps 1^T r_j``
+    (weights ``h_c``, n x J), ``r_j -+ Pi a_j`` (``h_rm``, ``h_rp``, p x J) and the second-order cone
+    (``Wi2``, the inverse square of its scaling) - with ``(r_j, t_j)`` eliminated, since they touch
+    nothing outside the block. Returns the (J, d, d) Schur complements on ``a_j`` and the factors of the
+    back-substitution: ``local_ar`` (J, d, p+1), the Cholesky factors ``local_rr`` of the ``(r_j, t_j)``
+    parts and ``Fr = local_rr^{-1} local_ar^T``. ``data`` has ``d``, ``p``, ``J``, ``eps``, ``pmask``,
+    ``S2`` and ``X``."""
+    d, p, J, eps = data.d, data.p, data.J, data.eps
+    b = d + p + 1
+    cols, rp = np.flatnonzero(data.pmask), np.arange(p)
+    local = np.zeros((J, b, b))
+    XS = data.S2.T[:, :, None] * data.X[None, :, :]                                 # (J, n, d)
+    local[:, :d, :d] += np.einsum("jk,jka,jkb->jab", h_c.T, XS, XS, optimize=True)
+    cross = -eps * np.einsum("jk,jka->ja", h_c.T, XS)                               # a_j against 1^T r_j
+    local[:, :d, d:d + p] += cross[:, :, None]
+    local[:, d:d + p, :d] += cross[:, None, :]
+    local[:, d:d + p, d:d + p] += (eps ** 2 * h_c.sum(axis=0))[:, None, None]
+    local[:, d + rp, d + rp] += (h_rm + h_rp).T
+    local[:, cols, cols] += (h_rm + h_rp).T
+    local[:, cols, d + rp] += (h_rp - h_rm).T
+    local[:, d + rp, cols] += (h_rp - h_rm).T
+    local[:, :d, :d] += Wi2[:, 1:, 1:]
+    local[:, :d, b - 1] += Wi2[:, 1:, 0]
+    local[:, b - 1, :d] += Wi2[:, 0, 1:]
+    local[:, b - 1, b - 1] += Wi2[:, 0, 0]
+    local_ar = local[:, :d, d:]
+    local_rr = np.linalg.cholesky(local[:, d:, d:])
+    Fr = block_rr_solve(local_rr, np.swapaxes(local_ar, 1, 2))                      # (J, p+1, d)
+    return local[:, :d, :d] - local_ar @ Fr, local_ar, local_rr, Fr
+
+
 class _Newton:
     """``G^T W^{-2} G`` at one scaling, with the per-sample variables eliminated and the reduced matrix on
     the blocks' ``(a_j, r_j, t_j)`` factorised once (module docstring)."""
@@ -161,37 +199,13 @@ class _Newton:
         return HSS - np.einsum("kmi,kmj->kij", HyS, self.F, optimize=True)
 
     def _eliminate_block_variables(self, h_c, h_rm, h_rp, Wi2):
-        r"""Each block's own rows on ``(a_j, r_j, t_j)`` - the cone rows, ``r -+ Pi a``, the second-order
-        cone - with ``(r_j, t_j)`` eliminated (they touch nothing outside the block): returns the (J, d, d)
-        Schur complements on ``a_j`` and keeps the factors for the back-substitution."""
-        data = self.data
-        d, p, J, eps = data.d, data.p, data.J, data.eps
-        b = d + p + 1
-        cols, rp = np.flatnonzero(data.pmask), np.arange(p)
-        local = np.zeros((J, b, b))
-        XS = data.S2.T[:, :, None] * data.X[None, :, :]                                 # (J, n, d)
-        local[:, :d, :d] += np.einsum("jk,jka,jkb->jab", h_c.T, XS, XS, optimize=True)
-        cross = -eps * np.einsum("jk,jka->ja", h_c.T, XS)                               # a_j against 1^T r_j
-        local[:, :d, d:d + p] += cross[:, :, None]
-        local[:, d:d + p, :d] += cross[:, None, :]
-        local[:, d:d + p, d:d + p] += (eps ** 2 * h_c.sum(axis=0))[:, None, None]
-        local[:, d + rp, d + rp] += (h_rm + h_rp).T
-        local[:, cols, cols] += (h_rm + h_rp).T
-        local[:, cols, d + rp] += (h_rp - h_rm).T
-        local[:, d + rp, cols] += (h_rp - h_rm).T
-        local[:, :d, :d] += Wi2[:, 1:, 1:]
-        local[:, :d, b - 1] += Wi2[:, 1:, 0]
-        local[:, b - 1, :d] += Wi2[:, 0, 1:]
-        local[:, b - 1, b - 1] += Wi2[:, 0, 0]
-        self.local_ar = local[:, :d, d:]
-        self.local_rr = np.linalg.cholesky(local[:, d:, d:])
-        self.Fr = self._rr_solve(np.swapaxes(self.local_ar, 1, 2))                      # (J, p+1, d)
-        return local[:, :d, :d] - self.local_ar @ self.Fr
+        """:func:`eliminate_block_variables`, keeping the factors for the back-substitution."""
+        schur, self.local_ar, self.local_rr, self.Fr = eliminate_block_variables(self.data, h_c, h_rm, h_rp, Wi2)
+        return schur
 
     def _rr_solve(self, rhs):
         """``Lrr^{-1} rhs`` per block (the (r_j, t_j) part of the block's own matrix); ``rhs`` (J, p+1, k)."""
-        L = self.local_rr
-        return np.linalg.solve(np.swapaxes(L, 1, 2), np.linalg.solve(L, rhs))
+        return block_rr_solve(self.local_rr, rhs)
 
     def _yy_solve(self, rhs):
         """``Hyy^{-1} rhs`` per sample; ``rhs`` (n, m, k)."""
@@ -225,48 +239,16 @@ class _Newton:
         return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 5, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
-        data, nt = self.data, self.nt
-        dx, (dsL, ds0, ds1, dzL, dz0, dz1) = step[:5], step[5:]
-        gx = data.GT(dzL, dz0, dz1)
-        gL, g0, g1 = data.G(dx)
-        wz0, wz1 = nt.apply(dz0, dz1)
-        ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
-        j0, j1 = jordan_product(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
-        uL = nt.wL * dzL + dsL / nt.wL
-        return (*(b - g for b, g in zip(bx, gx)), bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
-                bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
+        return newton_residual(self.data, self.nt, step, bx, bz, bs)
 
     def _solve(self, bx, bz, bs):
-        """One solve of the equations of :meth:`direction` through the reduced system."""
-        data, nt = self.data, self.nt
-        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
-        gv = data.GT(*v)
-        dx = self.solve_x(tuple(b + g for b, g in zip(bx, gv)))
-        gL, g0, g1 = data.G(dx)
-        dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
-        return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
-
-
-
-class _Point:
-    """x (five blocks), the slacks and multipliers (orthant flat; second-order cones as parts 0 and 1)."""
-
-    def __init__(self, x, sL, s0, s1, zL, z0, z1):
-        self.x, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = x, sL, s0, s1, zL, z0, z1
-
-    def mu(self, degree):
-        return (float(self.sL @ self.zL) + float(self.s0 @ self.z0) + float(np.sum(self.s1 * self.z1))) / degree
-
-    def moved(self, step, alpha):
-        x = tuple(v + alpha * dv for v, dv in zip(self.x, step[:5]))
-        rest = (v + alpha * dv for v, dv in zip((self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step[5:]))
-        return _Point(x, *rest)
+        return reduced_solve(self.data, self.nt, self.solve_x, bx, bz, bs)
 
 
 def _start(data):
     """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
     d, J = data.d, data.J
-    return _Point(_zeros_like(data.cost()), np.ones(data.orthant), np.ones(J), np.zeros((d, J)),
+    return BlockPoint(_zeros_like(data.cost()), np.ones(data.orthant), np.ones(J), np.zeros((d, J)),
                   np.ones(data.orthant), np.ones(J), np.zeros((d, J)))
 
 

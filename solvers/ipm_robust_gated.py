@@ -47,8 +47,8 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.special import expit
 
-from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
-                         run_interior_point, shifted_cholesky)
+from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
+                         reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, dual_scaling
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
 from .result import finish_run
@@ -425,51 +425,20 @@ class _Newton:
         return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 4, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
-        data, nt = self.data, self.nt
-        dx, (dsL, ds0, ds1, dzL, dz0, dz1) = step[:4], step[4:]
-        gx = data.GT(dzL, dz0, dz1)
-        hx = self.hessian_times(dx)
-        gL, g0, g1 = data.G(dx)
-        wz0, wz1 = nt.apply(dz0, dz1)
-        ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
-        j0, j1 = jordan_product(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
-        uL = nt.wL * dzL + dsL / nt.wL
-        return (*(b - g - hv for b, g, hv in zip(bx, gx, hx)), bz[0] - gL - dsL, bz[1] - g0 - ds0,
-                bz[2] - g1 - ds1, bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
+        return newton_residual(self.data, self.nt, step, bx, bz, bs, self.hessian_times)
 
     def _solve(self, bx, bz, bs):
-        data, nt = self.data, self.nt
-        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
-        gv = data.GT(*v)
-        dx = self.solve_x(tuple(b + g for b, g in zip(bx, gv)))
-        gL, g0, g1 = data.G(dx)
-        dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
-        return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
+        return reduced_solve(self.data, self.nt, self.solve_x, bx, bz, bs)
 
 
 # ------------------------------------------------------------------------------------------------------
 # the iteration, the bound and the run
 # ------------------------------------------------------------------------------------------------------
-class _Point:
-    """x (four blocks), the slacks and multipliers (orthant flat; second-order cones as parts 0 and 1)."""
-
-    def __init__(self, x, sL, s0, s1, zL, z0, z1):
-        self.x, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = x, sL, s0, s1, zL, z0, z1
-
-    def mu(self, degree):
-        return (float(self.sL @ self.zL) + float(self.s0 @ self.z0) + float(np.sum(self.s1 * self.z1))) / degree
-
-    def moved(self, step, alpha):
-        x = tuple(v + alpha * dv for v, dv in zip(self.x, step[:4]))
-        rest = (v + alpha * dv for v, dv in zip((self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step[4:]))
-        return _Point(x, *rest)
-
-
 def _start(data):
     """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
     m, J, n, p = data.m, data.J, data.n, data.p
     x = (np.zeros((m, J)), np.zeros(J), np.zeros(n), np.zeros((n, p)))
-    return _Point(x, np.ones(data.orthant), np.ones(J), np.zeros((m, J)), np.ones(data.orthant), np.ones(J),
+    return BlockPoint(x, np.ones(data.orthant), np.ones(J), np.zeros((m, J)), np.ones(data.orthant), np.ones(J),
                   np.zeros((m, J)))
 
 

@@ -39,11 +39,12 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.special import expit
 
-from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
-                         run_interior_point, shifted_cholesky)
+from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
+                         reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
+from .ipm_robust import block_rr_solve, eliminate_block_variables
 from .result import finish_run
 from .robust_losses_dual import (LOSSES, normalise_dual_point, restore_cone_multipliers, robust_loss_bound,
                                   slope_multipliers)
@@ -229,36 +230,13 @@ class _Newton:
         return HSS - np.einsum("kmi,kmj->kij", HyS, self.F, optimize=True)
 
     def _eliminate_block_variables(self, h_c, h_rm, h_rp, Wi2):
-        r"""Each block's own rows on ``(a_j, r_j, t_j)`` - the cone rows, ``r -+ Pi a``, the second-order
-        cone - with ``(r_j, t_j)`` eliminated: returns the (J, d, d) Schur complements on ``a_j`` and keeps
-        the factors for the back-substitution."""
-        data = self.data
-        d, p, eps = data.d, data.p, data.eps
-        b = d + p + 1
-        cols, rp = np.flatnonzero(data.pmask), np.arange(p)
-        local = np.zeros((data.J, b, b))
-        XS = data.S2.T[:, :, None] * data.X[None, :, :]                                 # (J, n, d)
-        local[:, :d, :d] += np.einsum("jk,jka,jkb->jab", h_c.T, XS, XS, optimize=True)
-        cross = -eps * np.einsum("jk,jka->ja", h_c.T, XS)                               # a_j against 1^T r_j
-        local[:, :d, d:d + p] += cross[:, :, None]
-        local[:, d:d + p, :d] += cross[:, None, :]
-        local[:, d:d + p, d:d + p] += (eps ** 2 * h_c.sum(axis=0))[:, None, None]
-        local[:, d + rp, d + rp] += (h_rm + h_rp).T
-        local[:, cols, cols] += (h_rm + h_rp).T
-        local[:, cols, d + rp] += (h_rp - h_rm).T
-        local[:, d + rp, cols] += (h_rp - h_rm).T
-        local[:, :d, :d] += Wi2[:, 1:, 1:]
-        local[:, :d, b - 1] += Wi2[:, 1:, 0]
-        local[:, b - 1, :d] += Wi2[:, 0, 1:]
-        local[:, b - 1, b - 1] += Wi2[:, 0, 0]
-        self.local_ar = local[:, :d, d:]
-        self.local_rr = np.linalg.cholesky(local[:, d:, d:])
-        self.Fr = self._rr_solve(np.swapaxes(self.local_ar, 1, 2))                      # (J, p+1, d)
-        return local[:, :d, :d] - self.local_ar @ self.Fr
+        """The blocks' own rows with ``(r_j, t_j)`` eliminated (:func:`solvers.ipm_robust.eliminate_block_variables`),
+        keeping the factors for the back-substitution."""
+        schur, self.local_ar, self.local_rr, self.Fr = eliminate_block_variables(self.data, h_c, h_rm, h_rp, Wi2)
+        return schur
 
     def _rr_solve(self, rhs):
-        L = self.local_rr
-        return np.linalg.solve(np.swapaxes(L, 1, 2), np.linalg.solve(L, rhs))
+        return block_rr_solve(self.local_rr, rhs)
 
     def _yy_solve(self, rhs):
         """``Hyy^{-1} rhs`` per sample (``rhs``: (n, m, k)): with ``Hyy = Delta + f'' q q^T``,
@@ -296,52 +274,20 @@ class _Newton:
         return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 5, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
-        data, nt = self.data, self.nt
-        dx, (dsL, ds0, ds1, dzL, dz0, dz1) = step[:5], step[5:]
-        gx = data.GT(dzL, dz0, dz1)
-        hx = self.hessian_times(dx)
-        gL, g0, g1 = data.G(dx)
-        wz0, wz1 = nt.apply(dz0, dz1)
-        ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
-        j0, j1 = jordan_product(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
-        uL = nt.wL * dzL + dsL / nt.wL
-        return (*(b - g - hv for b, g, hv in zip(bx, gx, hx)), bz[0] - gL - dsL, bz[1] - g0 - ds0,
-                bz[2] - g1 - ds1, bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
+        return newton_residual(self.data, self.nt, step, bx, bz, bs, self.hessian_times)
 
     def _solve(self, bx, bz, bs):
-        """One solve of the equations of :meth:`direction` through the reduced system."""
-        data, nt = self.data, self.nt
-        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
-        gv = data.GT(*v)
-        dx = self.solve_x(tuple(b + g for b, g in zip(bx, gv)))
-        gL, g0, g1 = data.G(dx)
-        dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
-        return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
+        return reduced_solve(self.data, self.nt, self.solve_x, bx, bz, bs)
 
 
 # ------------------------------------------------------------------------------------------------------
 # the iteration, the bound and the run
 # ------------------------------------------------------------------------------------------------------
-class _Point:
-    """x (five blocks), the slacks and multipliers (orthant flat; second-order cones as parts 0 and 1)."""
-
-    def __init__(self, x, sL, s0, s1, zL, z0, z1):
-        self.x, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = x, sL, s0, s1, zL, z0, z1
-
-    def mu(self, degree):
-        return (float(self.sL @ self.zL) + float(self.s0 @ self.z0) + float(np.sum(self.s1 * self.z1))) / degree
-
-    def moved(self, step, alpha):
-        x = tuple(v + alpha * dv for v, dv in zip(self.x, step[:5]))
-        rest = (v + alpha * dv for v, dv in zip((self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step[5:]))
-        return _Point(x, *rest)
-
-
 def _start(data):
     """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
     d, J, n, p = data.d, data.J, data.n, data.p
     x = (np.zeros((d, J)), np.zeros((p, J)), np.zeros(J), np.zeros(n), np.zeros((n, p)))
-    return _Point(x, np.ones(data.orthant), np.ones(J), np.zeros((d, J)), np.ones(data.orthant), np.ones(J),
+    return BlockPoint(x, np.ones(data.orthant), np.ones(J), np.zeros((d, J)), np.ones(data.orthant), np.ones(J),
                   np.zeros((d, J)))
 
 

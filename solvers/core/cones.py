@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
-           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "interior_point_outcome"]
+           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "interior_point_outcome",
+           "BlockPoint", "reduced_solve", "newton_residual"]
 
 
 def jdot(a0, a1, b0, b1):
@@ -203,6 +204,54 @@ def refined_direction(solve, kkt_residual, bx, bz, bs, n_x, refinements=3):
             break
         step, residual, size = trial, trial_residual, trial_size
     return step
+
+
+class BlockPoint:
+    """An iterate of the interior points whose primal part is a tuple of blocks ``x``: the orthant's slacks
+    and multipliers (flat) and the second-order cones' (parts 0 and 1)."""
+
+    def __init__(self, x, sL, s0, s1, zL, z0, z1):
+        self.x, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = x, sL, s0, s1, zL, z0, z1
+
+    def mu(self, degree):
+        return (float(self.sL @ self.zL) + float(self.s0 @ self.z0) + float(np.sum(self.s1 * self.z1))) / degree
+
+    def moved(self, step, alpha):
+        blocks = len(self.x)
+        x = tuple(v + alpha * dv for v, dv in zip(self.x, step[:blocks]))
+        rest = (v + alpha * dv for v, dv in zip((self.sL, self.s0, self.s1, self.zL, self.z0, self.z1),
+                                                step[blocks:]))
+        return BlockPoint(x, *rest)
+
+
+def reduced_solve(data, nt, solve_x, bx, bz, bs):
+    """One solve of the Newton equations ``H dx + G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz +
+    W^{-T} ds) = bs`` through the reduced system: ``dz`` and ``ds`` eliminated by the scaling ``nt``,
+    ``solve_x`` the reduced solve on the primal blocks (``data.G``, ``data.GT``: the constraint map and its
+    transpose on block tuples). Returns the primal blocks followed by ``(dsL, ds0, ds1, dzL, dz0, dz1)``."""
+    (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
+    gv = data.GT(*v)
+    dx = solve_x(tuple(b + g for b, g in zip(bx, gv)))
+    gL, g0, g1 = data.G(dx)
+    dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
+    return (*dx, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1)
+
+
+def newton_residual(data, nt, step, bx, bz, bs, hessian_times=None):
+    """``(bx - H dx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` for a step of
+    :func:`reduced_solve`'s layout (``hessian_times``: ``H dx`` on the blocks, None for a linear
+    objective)."""
+    blocks = len(bx)
+    dx, (dsL, ds0, ds1, dzL, dz0, dz1) = step[:blocks], step[blocks:]
+    gx = data.GT(dzL, dz0, dz1)
+    hx = hessian_times(dx) if hessian_times is not None else (0.0,) * blocks
+    gL, g0, g1 = data.G(dx)
+    wz0, wz1 = nt.apply(dz0, dz1)
+    ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
+    j0, j1 = jordan_product(nt.lam0, nt.lam1, wz0 + ws0, wz1 + ws1)
+    uL = nt.wL * dzL + dsL / nt.wL
+    return (*(b - g - h for b, g, h in zip(bx, gx, hx)), bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
+            bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
 
 
 def interior_point_outcome(status, bounds, tol_gap, stopped_by, **extra):
