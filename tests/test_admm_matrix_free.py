@@ -119,7 +119,8 @@ def _check_battery(loss, names=None):
     assert report.passed, "\n" + report.table()
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", pytest.param("logistic", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("loss", ["squared", pytest.param("hinge", marks=pytest.mark.slow),
+                                  pytest.param("logistic", marks=pytest.mark.slow)])
 def test_the_fixed_battery_on_the_matrix_free_route(loss):
     _check_battery(loss, FAST_SUBSET)
 

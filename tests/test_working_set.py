@@ -116,6 +116,7 @@ def test_bad_requests_are_refused_with_the_reason():
     assert solve(program, "working_set").status == "optimal"
 
 
+@pytest.mark.slow
 def test_a_subsample_gives_the_first_working_set():
     """With more samples than ``subsample_above``, the first working set comes from the same solver on a
     random half of that many rows (beta scaled): the run still certifies on the full program, and the
