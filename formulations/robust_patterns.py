@@ -1,4 +1,4 @@
-r"""Activation patterns whose robust cones survive a given l_inf radius (docs/math.md section 7).
+r"""Activation patterns whose robust cones survive a given l_inf radius (docs/math.md 7.4).
 
 The robust program keeps pattern :math:`D_i` (signs :math:`s = 2 D_i - 1`) on the cone
 :math:`\{v : s \circ (X v) \ge \epsilon |v_p|_1\}` (``v_p``: the perturbed coordinates, every column but

@@ -1,5 +1,5 @@
 r"""Robust versions of the gated-ReLU and random-feature programs with the gates held FIXED
-(docs/math.md, "Robust gated and random-feature programs").
+(docs/math.md 7.5).
 
 Both programs are linear in their variables once the gates are frozen at the clean points. Per sample the
 model is :math:`f_k = x_k^\top \Sigma_k` with

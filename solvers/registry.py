@@ -181,11 +181,13 @@ def solve(program, solver="auto", *, max_memory=None, **options):
     """Solve ``program`` with the solver named ``solver`` and return its :class:`~solvers.result.SolveResult`.
 
     One entry point over every solver (as ``scipy.optimize.minimize(method=...)``): ``"auto"`` (the
-    default: the path :func:`auto_solver` picks for the program; ``result.solver`` names it), a hand-written
-    solver (``admm``, ``ipm``, ``fista``, ``working_set``, ...; ``options`` are its keyword options) or a
-    CVXPY solver (``clarabel``, ``scs``, ...; ``options`` go to :func:`~solvers.oracle.solve_oracle`). A solver that does not solve
-    the program is refused with the solvers that do, and one whose estimated peak memory exceeds
-    ``max_memory`` bytes (default: the memory available now) is refused before it allocates anything
+    default: the solver :func:`auto_solver` picks for the program, named by ``result.solver``), a
+    hand-written solver (``admm``, ``ipm``, ``fista``, ``newton``, ``working_set``, ...; ``options`` are its
+    keyword options) or a CVXPY solver (``clarabel``, ``scs``, ...; ``options`` go to
+    :func:`~solvers.oracle.solve_oracle`). With ``"auto"`` the options go to the solver it picks, so pass
+    only ``time_limit`` there (every solver takes it) or name the solver. A solver that does not solve the
+    program is refused with the solvers that do, and one whose estimated peak memory exceeds ``max_memory``
+    bytes (default: the memory available now) is refused before it allocates anything
     (:mod:`solvers.core.memory`).
     """
     from formulations.base import ConvexProgram

@@ -41,7 +41,8 @@ def check_instance_options(args):
     if not math.isfinite(args.epsilon) or args.epsilon < 0:
         raise UsageError(f"--epsilon must be a finite number >= 0, got {args.epsilon}")
     if args.epsilon > 0 and args.formulation not in ROBUST_FORMULATIONS:
-        raise UsageError(f"--epsilon applies to --formulation robust only (or {', '.join(ROBUST_FORMULATIONS[1:])})")
+        raise UsageError(f"--epsilon applies to --formulation robust only (or "
+                         f"{', '.join(ROBUST_FORMULATIONS[1:])})")
     if args.patterns < 1:
         raise UsageError(f"--patterns must be a positive integer, got {args.patterns}")
     if args.tol is not None and (not math.isfinite(args.tol) or args.tol <= 0):
