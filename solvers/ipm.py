@@ -182,10 +182,14 @@ class _NewtonSystem:
         if data.route == "gram":
             self._factor_gram()
             return
-        Qs = Q * (1.0 / np.sqrt(ev))[:, None, :]  # S_j^{-1} = Qs_j Qs_j^T
-        XQ = (X @ Qs.transpose(1, 0, 2).reshape(d, J * d)).reshape(n, J, d)
-        XQ *= Dpm[:, :, None]
-        L = XQ.reshape(n, J * d)
+        # M S^{-1} M^T = sum_j D_j X (S_Vj^{-1} + S_Wj^{-1}) X^T D_j: the v and w blocks of a pattern share
+        # D_j (up to sign), so L = [D_j o X R_j] over the P patterns (T_j = R_j R_j^T) has half the
+        # columns of the stacked [M_j Sinv_j^{1/2}] and L L^T costs half as much
+        self._pair_roots()
+        D = Dpm[:, :data.P]
+        XR = (X @ self.R.transpose(1, 0, 2).reshape(d, data.P * d)).reshape(n, data.P, d)
+        XR *= D[:, :, None]
+        L = XR.reshape(n, data.P * d)
         # C = I + L L^T: the one large product (a rank-2dP update, BLAS syrk: the lower triangle only,
         # Fortran-ordered as LAPACK's Cholesky wants it); worth every core
         with _blas_threads(data.big_threads):
@@ -201,20 +205,24 @@ class _NewtonSystem:
     def _factor_gram(self):
         r"""The tall-data route: with ``S = blockdiag(S_V, S_W)`` and ``M^T M = E G E^T``,
         ``(S + E G E^T)^{-1} = S^{-1} - S^{-1} E R^{-T} H^{-1} R^T G E^T S^{-1}``, where
-        ``T = S_V^{-1} + S_W^{-1} = R R^T`` with ``R_j = Q_j Lambda_j^{1/2}`` (batched ``eigh``: T spans many
-        orders of magnitude late in a run, where a Cholesky would fail on rounding) and
-        ``H = I + R^T G R`` (dP x dP, eigenvalues >= 1): one Cholesky of size dP per iteration, whatever n."""
+        ``T = S_V^{-1} + S_W^{-1} = R R^T`` (:meth:`_pair_roots`) and ``H = I + R^T G R`` (dP x dP, eigenvalues >= 1): one Cholesky of size dP per iteration, whatever n."""
         data, P, d = self.data, self.data.P, self.data.d
-        ev, Q = np.linalg.eigh(self.Sinv[:P] + self.Sinv[P:])
-        root = np.sqrt(np.maximum(ev, 1e-300))
-        self.R = Q * root[:, None, :]  # (P, d, d), T_j = R_j R_j^T
-        self.R_inv_T = Q * (1.0 / root)[:, None, :]  # R_j^{-T} = Q_j Lambda_j^{-1/2}
+        self._pair_roots()
         G4 = data.gram.reshape(P, d, P, d).transpose(0, 2, 1, 3)  # G4[i, j] = G_ij (d x d)
         RtGR = np.matmul(np.matmul(self.R.transpose(0, 2, 1)[:, None], G4), self.R[None])
         H = RtGR.transpose(0, 2, 1, 3).reshape(P * d, P * d)
         H[np.diag_indices(P * d)] += 1.0
         with _blas_threads(data.big_threads):
             self.cho = sla.cho_factor(H, lower=True, check_finite=False, overwrite_a=True)
+
+    def _pair_roots(self):
+        """``R_j`` with ``R_j R_j^T = T_j = S_Vj^{-1} + S_Wj^{-1}`` for the P patterns, and ``R_j^{-T}`` (batched
+        ``eigh``: T spans many orders of magnitude late in a run, where a Cholesky would fail on rounding)."""
+        P = self.data.P
+        ev, Q = np.linalg.eigh(self.Sinv[:P] + self.Sinv[P:])
+        root = np.sqrt(np.maximum(ev, 1e-300))
+        self.R = Q * root[:, None, :]
+        self.R_inv_T = Q * (1.0 / root)[:, None, :]
 
     def _gram_correction(self, x):
         """``S^{-1} E R^{-T} H^{-1} R^T G E^T x`` for ``x = S^{-1} r`` (d x 2P), the Woodbury correction of
