@@ -153,7 +153,7 @@ def table(cells):
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         reference = cell["runs"][0]
-        clarabel = f"{reference['status']} {reference['seconds']:.2f}s"
+        clarabel = f"{reference['status']} {reference['seconds']:.2f}s" + (" (auto)" if cell["auto"] == "clarabel" else "")
         for run in cell["runs"][1:]:
             lines.append(
                 f"| {cell['instance']} | {cell['form']} | {cell['loss']} | {cell['n']} x {cell['d']}, {cell['P']} | "
