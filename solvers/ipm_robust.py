@@ -262,8 +262,9 @@ def _iterate(data, p, h, c):
     return mehrotra_step(p, _Newton(data, nt, p.zL, p.sL), nt, bx, bz, data.degree, n_x=5)
 
 
-class _Bounds:
-    """The best cone-feasible primal point (original units) and the best certified bound seen so far."""
+class RobustBounds:
+    """The best cone-feasible primal point (original units) and the best certified bound seen so far; the
+    bound from the iterate's multipliers is the loss's own (:meth:`update`)."""
 
     def __init__(self, program, data, feas_tol):
         self.program, self.data = program, data
@@ -295,7 +296,7 @@ def _solve(program, settings):
     t_start = time.perf_counter()
     data = _Data(program)
     h, c = data.h(), data.cost()
-    bounds = _Bounds(program, data, settings.feas_tol)
+    bounds = RobustBounds(program, data, settings.feas_tol)
     status, iterations, stopped_by = run_interior_point(_start(data), lambda p: _iterate(data, p, h, c), bounds,
                                                         settings, data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))

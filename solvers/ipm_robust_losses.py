@@ -44,7 +44,7 @@ from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra
 from .core.dual import certified_gap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
-from .ipm_robust import block_rr_solve, eliminate_block_variables
+from .ipm_robust import RobustBounds, block_rr_solve, eliminate_block_variables
 from .result import finish_run
 from .robust_losses_dual import (LOSSES, normalise_dual_point, restore_cone_multipliers, robust_loss_bound,
                                   slope_multipliers)
@@ -301,13 +301,8 @@ def _iterate(data, p, h):
     return mehrotra_step(p, _Newton(data, nt, p.x, p.zL, p.sL), nt, bx, bz, data.degree, n_x=5)
 
 
-class _Bounds:
-    """The best cone-feasible primal point (original units) and the best certified bound seen so far."""
-
-    def __init__(self, program, data, feas_tol):
-        self.program, self.data = program, data
-        self.feas_abs = feas_tol * max(1.0, float(np.max(np.abs(program.y), initial=0.0)))
-        self.primal, self.A, self.dual, self.multipliers = np.inf, None, -np.inf, None
+class _Bounds(RobustBounds):
+    """:class:`~solvers.ipm_robust.RobustBounds` with the robust squared and logistic losses' bound."""
 
     def update(self, p):
         """Keep the iterate if it is cone-feasible and better; a bound from its multipliers (the cone
@@ -327,9 +322,6 @@ class _Bounds:
             bound, _ = robust_loss_bound(program, nu, q, U, lam)
         if bound > self.dual:
             self.dual, self.multipliers = bound, (nu, q, U, lam)
-
-    def gap(self):
-        return certified_gap(self.primal, self.dual) if self.A is not None and np.isfinite(self.dual) else None
 
 
 def _solve(program, settings):
