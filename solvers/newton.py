@@ -105,6 +105,7 @@ from scipy.special import expit
 from formulations.gated import GatedReLUProgram
 from formulations.scp import SCPProgram
 
+from .core.blas import run_with_blas_threads
 from .core.dual import certified_gap, dual_scaling
 from .core.log import record
 from .core.operators import weighted_gram_blocks
@@ -137,6 +138,9 @@ class NewtonSettings:
     verbose : one line per working-set round on stderr.
     initial_groups : the fewest groups of the first working set (the zero model's highest priced; the
         strong rule may keep more).
+    blas_threads : BLAS threads (None: leave the BLAS setting alone). One by default, as for the ADMM and
+        the interior point: the products of a Newton step are small, and two threads made the measured runs
+        3-4x slower (docs/benchmarks.md, "Every program against Clarabel").
     tol_abs, tol_rel : the registry's generic ``--tol``; when given, ``tol_gap`` becomes the smallest.
     """
 
@@ -145,6 +149,7 @@ class NewtonSettings:
     time_limit: Optional[float] = None
     verbose: bool = False
     initial_groups: int = 10
+    blas_threads: Optional[int] = 1
     tol_abs: Optional[float] = None
     tol_rel: Optional[float] = None
 
@@ -154,6 +159,8 @@ class NewtonSettings:
         self.time_limit = check_positive("newton", "time_limit", self.time_limit, allow_none=True)
         check_flags("newton", verbose=self.verbose)
         self.initial_groups = check_int("newton", "initial_groups", self.initial_groups)
+        if self.blas_threads is not None:
+            self.blas_threads = check_int("newton", "blas_threads", self.blas_threads)
         tols = [check_positive("newton", key, value) for key, value in (("tol_abs", self.tol_abs),
                                                                        ("tol_rel", self.tol_rel)) if value is not None]
         if tols:
@@ -620,8 +627,8 @@ def newton(program, **options):
     working set, price every group at the dual point, add the violators, stop on a certified gap of the
     full program.
 
-    Options (:class:`NewtonSettings`): tol_gap (1e-6), max_iter (1000),
-    time_limit (None), verbose (False), initial_groups (10), tol_abs / tol_rel (the registry's ``--tol``).
+    Options (:class:`NewtonSettings`): tol_gap (1e-6), max_iter (1000), time_limit (None), verbose
+    (False), initial_groups (10), blas_threads (1), tol_abs / tol_rel (the registry's ``--tol``).
 
     Returns a SolveResult (``solver = "newton"``, ``iterations`` as counted by max_iter), ``optimal``
     only with a certified relative gap ``<= tol_gap`` on the full program; else ``max_iter`` or
@@ -635,6 +642,11 @@ def newton(program, **options):
     t_start = time.perf_counter()
     _check_program(program)
     settings = settings_from_options("newton", NewtonSettings, options)
+    return run_with_blas_threads("newton", settings.blas_threads, _newton, program, settings, t_start)
+
+
+def _newton(program, settings, t_start):
+    """The working-set loop of :func:`newton` on checked input."""
     run = _Run(program, settings, t_start)
     P, beta, tol = run.groups.P, run.beta, settings.tol_gap
     gap, _, prices = run.certify()

@@ -99,10 +99,19 @@ def test_stopped_early_the_status_says_so(limit):
 
 @pytest.mark.parametrize("options", [{"tol_gap": 0.0}, {"max_iter": -1}, {"max_iter": 1.5}, {"time_limit": -1.0},
                                      {"verbose": "yes"}, {"initial_groups": 0},
-                                     {"tol_rel": -1e-6}])
+                                     {"tol_rel": -1e-6}, {"blas_threads": 0}, {"blas_threads": 1.5}])
 def test_bad_options_are_refused(options):
     with pytest.raises(ValueError, match="newton option"):
         newton(_gated(), **options)
+
+
+def test_the_blas_thread_setting_does_not_change_the_answer():
+    """blas_threads only changes how the products are computed: one thread and no limit give the same
+    optimum."""
+    program = _gated()
+    one, unlimited = newton(program), newton(program, blas_threads=None)
+    assert one.status == unlimited.status == "optimal"
+    assert abs(one.objective - unlimited.objective) <= 1e-6 * max(1.0, abs(unlimited.objective))
 
 
 def test_the_hinge_loss_is_refused_before_any_work():
