@@ -156,3 +156,24 @@ def squared_exact_program():
     X = rng.standard_normal((14, 2))
     y = rng.standard_normal(14)
     return make_program("exact", X, y, "squared", 0.5, bias=True)
+
+
+# -- block tuples of the robust interior points (solvers.ipm_robust, solvers.ipm_robust_losses) ---------
+def random_robust_blocks(data, rng):
+    """A random primal point ``(A, R, t, xi or e, U)`` of a robust interior point's ``data``."""
+    return (rng.standard_normal((data.d, data.J)), rng.standard_normal((data.p, data.J)),
+            rng.standard_normal(data.J), rng.standard_normal(data.n), rng.standard_normal((data.n, data.p)))
+
+
+def flat_blocks(x):
+    """The blocks of a tuple, raveled and concatenated."""
+    return np.concatenate([np.ravel(v) for v in x])
+
+
+def unflat_blocks(v, like):
+    """The inverse of :func:`flat_blocks`: ``v`` cut into blocks shaped as those of ``like``."""
+    out, start = [], 0
+    for block in like:
+        out.append(v[start:start + np.size(block)].reshape(np.shape(block)))
+        start += np.size(block)
+    return tuple(out)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import flat_blocks, random_robust_blocks, unflat_blocks
 from formulations import make_program
 from solvers import solve_oracle
 from solvers.admm.robust import admm_robust
@@ -24,28 +25,11 @@ def _program(bias, seed=0, n=12, d=3, P=3, eps=0.05, beta=0.1):
     return make_program("robust", X, y, "hinge", beta, n_patterns=P, seed=seed, epsilon=eps, bias=bias)
 
 
-def _random_x(data, rng):
-    return (rng.standard_normal((data.d, data.J)), rng.standard_normal((data.p, data.J)),
-            rng.standard_normal(data.J), rng.standard_normal(data.n), rng.standard_normal((data.n, data.p)))
-
-
-def _flat(x):
-    return np.concatenate([np.ravel(v) for v in x])
-
-
-def _unflat(v, like):
-    out, start = [], 0
-    for block in like:
-        out.append(v[start:start + np.size(block)].reshape(np.shape(block)))
-        start += np.size(block)
-    return tuple(out)
-
-
 @pytest.mark.parametrize("bias", [False, True])
 def test_G_and_its_adjoint_agree(bias):
     data = _Data(_program(bias))
     rng = np.random.default_rng(1)
-    x = _random_x(data, rng)
+    x = random_robust_blocks(data, rng)
     zL, z0, z1 = rng.standard_normal(data.orthant), rng.standard_normal(data.J), rng.standard_normal((data.d, data.J))
     gL, g0, g1 = data.G(x)
     lhs = gL @ zL + g0 @ z0 + np.sum(g1 * z1)
@@ -65,13 +49,13 @@ def test_the_eliminated_newton_solve_is_the_dense_normal_equations(bias):
     z0 = np.linalg.norm(z1, axis=0) + rng.uniform(0.5, 2.0, data.J)
     nt = NTScaling(sL, zL, s0, s1, z0, z1)
     newton = _Newton(data, nt, zL, sL)
-    like = _random_x(data, rng)
-    size = _flat(like).size
+    like = random_robust_blocks(data, rng)
+    size = flat_blocks(like).size
     G = np.zeros((data.orthant + data.J * (data.d + 1), size))
     for col in range(size):
         unit = np.zeros(size)
         unit[col] = 1.0
-        gL, g0, g1 = data.G(_unflat(unit, like))
+        gL, g0, g1 = data.G(unflat_blocks(unit, like))
         G[:, col] = np.concatenate([gL, np.concatenate([g0[None, :], g1]).T.ravel()])
     Wi2 = nt.inverse_squared()
     H = np.zeros((G.shape[0], G.shape[0]))
@@ -81,7 +65,7 @@ def test_the_eliminated_newton_solve_is_the_dense_normal_equations(bias):
         H[block, block] = Wi2[j]
     r = rng.standard_normal(size)
     expected = np.linalg.solve(G.T @ H @ G, r)
-    assert np.allclose(_flat(newton.solve_x(_unflat(r, like))), expected, rtol=1e-8, atol=1e-10)
+    assert np.allclose(flat_blocks(newton.solve_x(unflat_blocks(r, like))), expected, rtol=1e-8, atol=1e-10)
 
 
 def test_hinge_multipliers_represent_a_subgradient_exactly():

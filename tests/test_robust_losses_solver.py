@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import flat_blocks, random_robust_blocks, unflat_blocks
 from formulations import make_program
 from solvers import solve, working_set
 from solvers.battery import ReferenceProblem, reference_problems, run_battery
@@ -63,21 +64,6 @@ def test_every_dual_point_gives_an_affine_minorant_of_the_worst_case_loss(loss):
 
 
 # -- the interior point's algebra -----------------------------------------------------------------------------
-def _random_x(data, rng):
-    return (rng.standard_normal((data.d, data.J)), rng.standard_normal((data.p, data.J)),
-            rng.standard_normal(data.J), rng.standard_normal(data.n), rng.standard_normal((data.n, data.p)))
-
-
-def _flat(x):
-    return np.concatenate([np.ravel(v) for v in x])
-
-
-def _unflat(v, like):
-    out, start = [], 0
-    for block in like:
-        out.append(v[start:start + np.size(block)].reshape(np.shape(block)))
-        start += np.size(block)
-    return tuple(out)
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -86,22 +72,22 @@ def test_the_eliminated_newton_solve_is_the_dense_system(loss):
     the dense solve with the matrix assembled column by column from G, W and the loss's Hessian."""
     data = _Data(_program(loss, bias=True, n=10, d=2, P=2))
     rng = np.random.default_rng(1)
-    x = _random_x(data, rng)
+    x = random_robust_blocks(data, rng)
     sL, zL = rng.uniform(0.5, 2, data.orthant), rng.uniform(0.5, 2, data.orthant)
     s1, z1 = 0.3 * rng.standard_normal((data.d, data.J)), 0.3 * rng.standard_normal((data.d, data.J))
     s0, z0 = 1.0 + np.linalg.norm(s1, axis=0), 1.0 + np.linalg.norm(z1, axis=0)
     nt = NTScaling(sL, zL, s0, s1, z0, z1)
     newton = _Newton(data, nt, x, zL, sL)
-    size = _flat(x).size
+    size = flat_blocks(x).size
     dense = np.zeros((size, size))
     for i in range(size):
-        unit = _unflat(np.eye(size)[i], x)
+        unit = unflat_blocks(np.eye(size)[i], x)
         gL, g0, g1 = data.G(unit)
         w = nt.inverse_squared_apply(gL, g0, g1)
         hx = newton.hessian_times(unit)
-        dense[:, i] = _flat(tuple(g + np.broadcast_to(h, np.shape(g)) for g, h in zip(data.GT(*w), hx)))
-    r = _random_x(data, rng)
-    assert np.allclose(_flat(newton.solve_x(r)), np.linalg.solve(dense, _flat(r)), rtol=1e-7, atol=1e-9)
+        dense[:, i] = flat_blocks(tuple(g + np.broadcast_to(h, np.shape(g)) for g, h in zip(data.GT(*w), hx)))
+    r = random_robust_blocks(data, rng)
+    assert np.allclose(flat_blocks(newton.solve_x(r)), np.linalg.solve(dense, flat_blocks(r)), rtol=1e-7, atol=1e-9)
 
 
 # -- the solver against Clarabel ---------------------------------------------------------------------------------
