@@ -22,9 +22,26 @@ gated program (docs/math.md section 5) is the same without the cone rows, with o
 so every iterate gives a bound: scale ``(nu, lambda)`` by ``theta = min(1, beta / max_j |...|_2)`` and
 take the loss's dual value at ``theta nu``.
 
+The hinge is solved through a smoothing that the run lowers. With a free shift ``q`` per sample,
+
+.. math::
+    \min\ 1^T\xi + \tfrac{1}{2\mu}|q|^2 + \beta\, 1^T t \quad\text{s.t.}\quad \xi \ge 0,\quad
+    \xi + q + y \circ (Z a) \ge 1,\ \ldots
+
+is the sum of Huber-smoothed hinges ``h_mu(r) = r - mu/2`` (``r >= mu``), ``r^2 / (2 mu)`` (``0 < r < mu``), 0
+(``r <= 0``) of ``r = 1 - y f``, which is below the hinge by at most ``mu / 2`` per sample. Its margin
+multipliers are still hinge dual weights in [0, 1], so every bound below is one of the exact hinge program,
+and the primal value is the exact hinge objective at the iterate: the certified gap is the hinge's. At the
+smoothed optimum that gap is ``sum r (1 - r / mu)`` over the samples inside the band ``0 < r < mu``, at most
+``mu / 4`` each. The smoothing removes the kink at margin 1 on which the exact hinge's interior point
+crawls (step lengths near 0.3), and bounds the samples' Newton weights by ``1 / mu``. Once the smoothed
+program is solved well below the hinge gap it leaves, mu shrinks (:func:`_lower_smoothing`); ``smoothing=0``
+solves the exact hinge.
+
 Algorithm: Mehrotra's predictor-corrector with Nesterov-Todd scaling (:mod:`solvers.core.cones`) from an
 infeasible start. The Newton system ``(H + G^T W^{-2} G) dx = r`` is formed densely: for the hinge the
-slacks xi are eliminated (a diagonal), leaving ``Z^T diag(omega) Z`` with ``omega = h_1 h_2 / (h_1 + h_2)``;
+per-sample pairs (xi_i, q_i) are eliminated (2 x 2 each), leaving ``Z^T diag(omega) Z`` with
+``1 / omega = 1 / h_1 + 1 / h_2 + mu`` (h: the NT weights of the two orthant rows);
 for the logistic the Hessian ``H = Z^T diag(l''(Z a)) Z`` takes its place; plus the cone rows' blocks
 ``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``: a matrix of size ``2dP + 2P`` factorised by
 Cholesky once per iteration - meant for working sets, where 2dP is small. On the constrained program
@@ -35,6 +52,7 @@ stacked product.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg as sla
@@ -43,7 +61,7 @@ from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehr
                          run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps, weighted_gram_blocks
-from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
+from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
 from .core.prox import block_norms
 from .result import finish_run
 
@@ -52,10 +70,23 @@ __all__ = ["ipm_dense", "DenseIPMSettings", "LOSSES"]
 #: the losses this interior point solves: the hinge through its slacks, the logistic as a smooth objective
 LOSSES = ("hinge", "logistic")
 
-class DenseIPMSettings(InteriorPointSettings):
-    """The options of :func:`ipm_dense` with their defaults."""
+#: continuation in the hinge's smoothing: mu shrinks once the smoothed program's own gap is below SETTLE times
+#: the hinge gap it leaves (:func:`_lower_smoothing`)
+SETTLE = 0.3
 
+
+@dataclass
+class DenseIPMSettings(InteriorPointSettings):
+    """The options of :func:`ipm_dense` with their defaults; ``smoothing`` is the hinge's mu (module
+    docstring), 0 for the exact hinge."""
+
+    smoothing: float = 0.3
     solver = "ipm_dense"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.smoothing != 0:
+            self.smoothing = check_positive(self.solver, "smoothing", self.smoothing)
 
 
 class _Data(PatternMaps):
@@ -64,7 +95,7 @@ class _Data(PatternMaps):
     the gates ``D``, P blocks, no cone rows), the distinct prediction maps ``Zh = [D_1 o X .. D_P o X]``
     (n x dP; ``Z = [Zh, -Zh]`` on the constrained program is never stored) and the cones' sizes."""
 
-    def __init__(self, program, gated):
+    def __init__(self, program, gated, smoothing=0.0):
         X = np.asarray(program.X, float)
         self.sx = max(float(np.sqrt(np.mean(X * X))), 1e-300)
         super().__init__(X / self.sx, program.D)
@@ -81,6 +112,8 @@ class _Data(PatternMaps):
         self.signed = not gated
         self.Zh = (program.D[:, :, None] * self.X[:, None, :]).reshape(self.n, self.P * self.d)
         self.slacks = self.n if self.hinge else 0  # the hinge's xi; a smooth loss has none
+        self.smoothing = smoothing if self.hinge else 0.0
+        self.shifts = self.n if self.smoothing > 0 else 0  # the smoothed hinge's q
         self.orthant = 2 * self.slacks + (self.n * self.J if self.cones else 0)
         self.degree = self.orthant + self.J
 
@@ -111,21 +144,24 @@ class _Data(PatternMaps):
         half.T[lower] = half[lower]  # syrk filled one triangle
         return np.block([[half, -half], [-half, half]]) if self.signed else half
 
-    def G(self, A, t, xi):
-        """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - y o (Z a)``
-        (hinge only), ``-S o (X a_j)`` and ``(-t_j, -a_j)``."""
-        parts = [-xi, -xi - self.y * self.predict(A)] if self.hinge else []
+    def G(self, A, t, xi, q, prediction=None):
+        """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - q - y o (Z a)``
+        (hinge only; q only when smoothed; ``prediction``: ``Z a`` when known), ``-S o (X a_j)`` and
+        ``(-t_j, -a_j)``."""
+        if self.hinge:
+            prediction = self.predict(A) if prediction is None else prediction
+        parts = [-xi, -xi - (q if self.shifts else 0.0) - self.y * prediction] if self.hinge else []
         if self.cones:
             parts.append((-self.S2 * (self.X @ A)).reshape(-1))
         return (np.concatenate(parts) if parts else np.zeros(0)), -t, -A
 
     def GT(self, vL, v0, v1):
-        """``G^T v`` as ``(a part d x J, t part, xi part)``."""
+        """``G^T v`` as ``(a part d x J, t part, xi part, q part)``."""
         v_xi, v_margin, v_cone = self.split(vL)
         a_part = -v1 - (self.ZT(self.y * v_margin) if self.hinge else 0.0)
         if self.cones:
             a_part = a_part - self.XT @ (self.S2 * v_cone)
-        return a_part, -v0, -v_xi - v_margin
+        return a_part, -v0, -v_xi - v_margin, -v_margin[:self.shifts]
 
     def smooth_gradient(self, A):
         """The smooth loss's gradient ``Z^T l'(Z a)`` (d x J); zero for the hinge (its loss is in xi)."""
@@ -145,10 +181,11 @@ class _Data(PatternMaps):
 
 
 class _Point:
-    """x = (A d x J, t, xi); slacks s and multipliers z: orthant (flat) and second-order (0 and 1 parts)."""
+    """x = (A d x J, t, xi, q); slacks s and multipliers z: orthant (flat) and second-order (0 and 1
+    parts)."""
 
-    def __init__(self, A, t, xi, sL, s0, s1, zL, z0, z1):
-        self.A, self.t, self.xi = A, t, xi
+    def __init__(self, A, t, xi, q, sL, s0, s1, zL, z0, z1):
+        self.A, self.t, self.xi, self.q = A, t, xi, q
         self.sL, self.s0, self.s1, self.zL, self.z0, self.z1 = sL, s0, s1, zL, z0, z1
 
     def mu(self, degree):
@@ -156,26 +193,27 @@ class _Point:
 
     def moved(self, step, alpha):
         return _Point(*(value + alpha * change for value, change in zip(
-            (self.A, self.t, self.xi, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step)))
+            (self.A, self.t, self.xi, self.q, self.sL, self.s0, self.s1, self.zL, self.z0, self.z1), step)))
 
 
 def _start(data):
     """An infeasible interior start: x = 0, every slack and multiplier at the cones' identity."""
     d, J = data.d, data.J
     ones_L, ones_J = np.ones(data.orthant), np.ones(J)
-    return _Point(np.zeros((d, J)), np.zeros(J), np.zeros(data.slacks), ones_L, ones_J.copy(), np.zeros((d, J)),
-                  ones_L.copy(), ones_J.copy(), np.zeros((d, J)))
+    return _Point(np.zeros((d, J)), np.zeros(J), np.zeros(data.slacks), np.zeros(data.shifts), ones_L, ones_J.copy(),
+                  np.zeros((d, J)), ones_L.copy(), ones_J.copy(), np.zeros((d, J)))
 
 
 def _residuals(data, p):
     """Primal ``G x + s - h`` and dual ``grad f + G^T z`` residuals (f: the linear objective, plus the
-    smooth loss)."""
-    gL, g0, g1 = data.G(p.A, p.t, p.xi)
+    smooth loss, or the smoothed hinge's ``|q|^2 / (2 mu)``)."""
+    gL, g0, g1 = data.G(p.A, p.t, p.xi, p.q)
     hL = np.zeros(data.orthant)
     hL[data.slacks:2 * data.slacks] = -1.0
     primal = (gL + p.sL - hL, g0 + p.s0, g1 + p.s1)
-    a_part, t_part, xi_part = data.GT(p.zL, p.z0, p.z1)
-    dual = (a_part + data.smooth_gradient(p.A), data.beta + t_part, 1.0 + xi_part)
+    a_part, t_part, xi_part, q_part = data.GT(p.zL, p.z0, p.z1)
+    q_gradient = p.q / data.smoothing if data.shifts else 0.0
+    dual = (a_part + data.smooth_gradient(p.A), data.beta + t_part, 1.0 + xi_part, q_gradient + q_part)
     return primal, dual
 
 
@@ -188,16 +226,19 @@ class _Newton:
         d, J = data.d, data.J
         h = p.zL / p.sL  # W^{-2} on the orthant
         h_xi, h_margin, h_cone = data.split(h)
-        self.h_xi, self.h_margin, self.h_sum = h_xi, h_margin, h_xi + h_margin
+        mu = data.smoothing
+        self.h_xi, self.h_margin = h_xi, h_margin
+        # the per-sample pair (xi, q) eliminated: 1 / omega = 1 / h_xi + 1 / h_margin + mu
+        self.pair = h_xi + h_margin + mu * h_xi * h_margin
         self.Wi2 = nt.inverse_squared()  # (J, d+1, d+1)
         self.curvature = None if data.hinge else data.smooth_curvature(p.A)
-        omega = h_xi * h_margin / self.h_sum if data.hinge else self.curvature
-        size = d * J + J
-        K = np.zeros((size, size))
-        K[:d * J, :d * J] = data.weighted_gram(omega)
+        omega = h_xi * h_margin / self.pair if data.hinge else self.curvature
         cone_blocks = self.Wi2[:, 1:, 1:].copy()
         if data.cones:
             cone_blocks += weighted_gram_blocks(data.X, h_cone)
+        size = d * J + J
+        K = np.zeros((size, size))
+        K[:d * J, :d * J] = data.weighted_gram(omega)
         for j in range(J):
             block = slice(j * d, (j + 1) * d)
             K[block, block] += cone_blocks[j]
@@ -206,52 +247,70 @@ class _Newton:
         self.K = K
         self.cho = shifted_cholesky(K)
 
-    def solve_x(self, ra, rt, rxi):
-        """``(H + G^T W^{-2} G) dx = r`` with xi eliminated, one refinement step on the reduced system."""
-        data, d, J = self.data, self.data.d, self.data.J
+    def solve_x(self, ra, rt, rxi, rq, margin_rhs):
+        """``(H + G^T W^{-2} G) dx = r`` with the per-sample pairs ``(xi_i, q_i)`` eliminated (2 x 2 each; q
+        only when smoothed, with curvature ``1 / mu``), one refinement step on the reduced system. The
+        a-part of ``r`` is ``ra - Z^T (y o margin_rhs)``, so that the one product with ``Z^T`` covers it and
+        the elimination; returns ``(da, dt, dxi, dq, Z da)`` (the last None for a smooth loss)."""
+        data, d, J, mu = self.data, self.data.d, self.data.J, self.data.smoothing
+        a, m = self.h_xi, self.h_margin
         if data.hinge:
-            ra = ra - data.ZT(data.y * self.h_margin * rxi / self.h_sum)
+            shifted = rxi + a * mu * rq if data.shifts else rxi
+            ra = ra - data.ZT(data.y * (margin_rhs + m * shifted / self.pair))
         rhs = np.concatenate([ra.T.reshape(-1), rt])
         sol = sla.cho_solve(self.cho, rhs, check_finite=False)
         sol += sla.cho_solve(self.cho, rhs - self.K @ sol, check_finite=False)
         dA = sol[:d * J].reshape(J, d).T
-        dxi = (rxi - self.h_margin * data.y * data.predict(dA)) / self.h_sum if data.hinge else rxi
-        return dA, sol[d * J:], dxi
+        if not data.hinge:
+            return dA, sol[d * J:], rxi, rq, None
+        prediction = data.predict(dA)
+        u = m * data.y * prediction
+        if not data.shifts:
+            return dA, sol[d * J:], (rxi - u) / self.pair, rq, prediction
+        dxi = ((1.0 + m * mu) * rxi - m * mu * rq - u) / self.pair
+        dq = mu * ((a + m) * rq - m * rxi - a * u) / self.pair
+        return dA, sol[d * J:], dxi, dq, prediction
 
     def hessian_times(self, dA):
         """``H da`` (d x J; zero for the hinge)."""
         return 0.0 if self.curvature is None else self.data.ZT(self.curvature * self.data.predict(dA))
 
+    def shift_curvature_times(self, dq):
+        """``dq / mu``, the smoothed hinge's curvature in q (empty without smoothing)."""
+        return dq / self.data.smoothing if self.data.shifts else dq
+
     def direction(self, bx, bz, bs, refinements=3):
         """Solve ``H dx + G^T dz = bx``, ``G dx + ds = bz``, ``lambda o (W dz + W^{-T} ds) = bs``; returns
-        ``(dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1)``. Late in a run the zero blocks make the reduced
+        ``(dA, dt, dxi, dq, dsL, ds0, ds1, dzL, dz0, dz1)``. Late in a run the zero blocks make the reduced
         system ill-conditioned, so the direction is refined on these full equations (a correction is kept
         only when it lowers the largest residual)."""
-        return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 3, refinements)
+        return refined_direction(self._solve, self._kkt_residual, bx, bz, bs, 4, refinements)
 
     def _kkt_residual(self, step, bx, bz, bs):
-        """``(bx - H dx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as nine arrays."""
+        """``(bx - H dx - G^T dz, bz - G dx - ds, bs - lambda o (W dz + W^{-T} ds))`` as ten arrays."""
         data, nt = self.data, self.nt
-        dA, dt, dxi, dsL, ds0, ds1, dzL, dz0, dz1 = step
-        ga, gt, gxi = data.GT(dzL, dz0, dz1)
-        gL, g0, g1 = data.G(dA, dt, dxi)
+        dA, dt, dxi, dq, dsL, ds0, ds1, dzL, dz0, dz1 = step
+        ga, gt, gxi, gq = data.GT(dzL, dz0, dz1)
+        gL, g0, g1 = data.G(dA, dt, dxi, dq)
         wz0, wz1 = nt.apply(dz0, dz1)
         ws0, ws1 = nt.apply(ds0, ds1, inverse=True)
         u0, u1 = wz0 + ws0, wz1 + ws1
         j0, j1 = jordan_product(nt.lam0, nt.lam1, u0, u1)
         uL = nt.wL * dzL + dsL / nt.wL
-        return (bx[0] - ga - self.hessian_times(dA), bx[1] - gt, bx[2] - gxi, bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1,
-                bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
+        return (bx[0] - ga - self.hessian_times(dA), bx[1] - gt, bx[2] - gxi, bx[3] - gq - self.shift_curvature_times(dq),
+                bz[0] - gL - dsL, bz[1] - g0 - ds0, bz[2] - g1 - ds1, bs[0] - nt.lamL * uL, bs[1] - j0, bs[2] - j1)
 
     def _solve(self, bx, bz, bs):
         """One solve of the equations of :meth:`direction` through the reduced system."""
         data, nt = self.data, self.nt
-        (ezL, ez0, ez1), v = nt.reduced_rhs(bz, bs)
-        ga, gt, gxi = data.GT(*v)
-        dA, dt, dxi = self.solve_x(bx[0] + ga, bx[1] + gt, bx[2] + gxi)
-        gL, g0, g1 = data.G(dA, dt, dxi)
+        (ezL, ez0, ez1), (vL, v0, v1) = nt.reduced_rhs(bz, bs)
+        v_xi, v_margin, v_cone = data.split(vL)
+        # bx + G^T v, its Z^T part left to solve_x
+        dA, dt, dxi, dq, prediction = self.solve_x(bx[0] - v1 - data.cone_term(v_cone), bx[1] - v0,
+                                                   bx[2] - v_xi - v_margin, bx[3] - v_margin[:data.shifts], v_margin)
+        gL, g0, g1 = data.G(dA, dt, dxi, dq, prediction)
         dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
-        return dA, dt, dxi, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
+        return dA, dt, dxi, dq, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
 
 
 def _iterate(data, p):
@@ -260,7 +319,7 @@ def _iterate(data, p):
     nt = NTScaling(p.sL, p.zL, p.s0, p.s1, p.z0, p.z1)
     primal, dual = _residuals(data, p)
     return mehrotra_step(p, _Newton(data, p, nt), nt, tuple(-r for r in dual), tuple(-r for r in primal),
-                         data.degree, n_x=3)
+                         data.degree, n_x=4)
 
 
 class _Bounds:
@@ -269,6 +328,7 @@ class _Bounds:
     def __init__(self, data, feas_tol):
         self.data, self.feas_tol = data, feas_tol
         self.primal, self.A, self.dual, self.nu = np.inf, None, -np.inf, None
+        self.smoothed_gap = np.inf
 
     def update(self, p):
         """Keep the point if it is cone-feasible and better; a dual bound at ``nu`` (the loss gradient's
@@ -292,6 +352,18 @@ class _Bounds:
         dual = loss.dual_value(theta * nu, data.y)
         if dual > self.dual:
             self.dual, self.nu = dual, theta * nu
+        if data.shifts:
+            self.smoothed_gap = self.smoothed_program_gap(pred, p.A, dual, theta * nu)
+
+    def smoothed_program_gap(self, pred, A, dual, nu):
+        """The relative gap of the current iterate on the smoothed program: its Huber-hinge objective
+        ``sum h_mu(1 - y f) + beta sum |a_j|`` against the smoothed dual value at the same dual point, the
+        hinge's ``sum alpha`` less ``mu |alpha|^2 / 2``."""
+        data, mu = self.data, self.data.smoothing
+        r = np.maximum(1.0 - data.y * pred, 0.0)
+        huber = np.where(r >= mu, r - 0.5 * mu, r * r / (2.0 * mu))
+        primal = float(np.sum(huber)) + data.beta * float(np.sum(block_norms(A)))
+        return certified_gap(primal, dual - 0.5 * mu * float(nu @ nu))
 
     def best_multipliers(self, nu, R):
         """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2`` (NNLS per block whose interior-point
@@ -308,16 +380,31 @@ class _Bounds:
         return certified_gap(self.primal, self.dual) if self.A is not None and np.isfinite(self.dual) else None
 
 
+def _lower_smoothing(data, bounds, tol_gap):
+    """Continuation in mu: once the iterate's gap on the smoothed program is below SETTLE times the hinge gap
+    and that gap is above ``tol_gap``, mu shrinks by ``sqrt(tol_gap / (2 gap))``, clipped to [0.05, 0.5]
+    (measured: the hinge gap at the smoothed optimum falls about as mu^2). The iterate stays; only the
+    objective's q term changes."""
+    gap = bounds.gap()
+    if data.shifts and gap is not None and gap > tol_gap and bounds.smoothed_gap <= SETTLE * gap:
+        data.smoothing *= float(np.clip(np.sqrt(0.5 * tol_gap / gap), 0.05, 0.5))
+
+
 def _solve(program, settings):
     t_start = time.perf_counter()
     from formulations.gated import GatedReLUProgram
-    data = _Data(program, isinstance(program, GatedReLUProgram))
+    data = _Data(program, isinstance(program, GatedReLUProgram), settings.smoothing)
     bounds = _Bounds(data, settings.feas_tol)
-    status, iterations, stopped_by = run_interior_point(_start(data), lambda p: _iterate(data, p), bounds, settings,
-                                                        data.degree, t_start)
+    def step(point):
+        _lower_smoothing(data, bounds, settings.tol_gap)
+        return _iterate(data, point)
+
+    status, iterations, stopped_by = run_interior_point(_start(data), step, bounds, settings, data.degree, t_start)
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
-    status, info = interior_point_outcome(status, bounds, settings.tol_gap, stopped_by, dual_vector=bounds.nu)
+    extra = {"smoothing": data.smoothing} if data.hinge else {}
+    status, info = interior_point_outcome(status, bounds, settings.tol_gap, stopped_by, dual_vector=bounds.nu,
+                                          **extra)
     return finish_run(program, weights, status=status, solver="ipm_dense", iterations=iterations,
                       solve_time_s=time.perf_counter() - t_start, info=info)
 
@@ -329,12 +416,13 @@ def ipm_dense(program, **options):
 
     Options (:class:`DenseIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
-    ``time_limit`` (None).
+    ``time_limit`` (None); ``smoothing`` (0.3), the hinge's starting mu (module docstring; 0: the exact
+    hinge throughout). The gap is always the exact hinge program's.
 
     Returns a SolveResult (``solver = "ipm_dense"``) at the best cone-feasible iterate, ``optimal`` only
     with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (the dual point ``theta nu`` of
-    the best bound in the loss gradient's convention, for pricing), certified, stopped_by (when the step
-    collapsed or the arithmetic ran out)."""
+    the best bound in the loss gradient's convention, for pricing), certified, smoothing (the hinge's mu at
+    the end), stopped_by (when the step collapsed or the arithmetic ran out)."""
     from formulations.gated import GatedReLUProgram
     from formulations.relu import ReLUProgram
     if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name not in LOSSES:

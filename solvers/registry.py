@@ -88,7 +88,7 @@ def check_solves(name, formulation, loss):
 #: else Clarabel
 AUTO_PREFERENCE = {
     **{(form, "squared"): ("ipm", "working_set") for form in ("exact", "sampled")},
-    # the hinge: Clarabel up to 2000 samples (the working set's median time is 2.4x Clarabel's on the
+    # the hinge: Clarabel up to 2000 samples (the working set's median time is 1.13x Clarabel's on the
     # randomised battery, and it did not finish in half of Clarabel's time at n = 569 and 1000, beta = 1e-2
     # and 1e-3); past that the working set, whose memory follows the patterns in use
     **{(form, "hinge"): ("clarabel", "working_set") for form in ("exact", "sampled")},

@@ -35,6 +35,41 @@ def test_its_certificate_brackets_the_oracle_optimum():
     assert program.loss.dual_value(nu, program.y) == pytest.approx(result.info["dual_bound"], rel=1e-12)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.3, 2.0])
+def test_the_smoothed_hinge_certifies_the_exact_hinge(smoothing):
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    optimum = solve_oracle(program).objective
+    result = ipm_dense(program, smoothing=smoothing)
+    assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-7
+    exact = program.loss.value(program.predictions(result.weights), program.y) \
+        + program.beta_value * program.regularizer(result.weights)
+    assert result.objective == pytest.approx(exact, rel=1e-12)  # the exact hinge, not the smoothed one
+    assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+    assert abs(result.objective - optimum) <= 1e-7 * max(1.0, optimum)
+    assert result.info["smoothing"] <= smoothing
+
+
+def test_a_stopped_smoothed_run_still_bounds_the_exact_optimum():
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    optimum = solve_oracle(program).objective
+    for max_iter in (3, 8, 15):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = ipm_dense(program, smoothing=1.0, max_iter=max_iter)
+        if result.info["dual_bound"] is not None:
+            assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+        assert result.objective >= optimum - 1e-8 * max(1.0, optimum)
+        gap = result.info["duality_gap_rel"]
+        assert (result.status == "optimal") == (gap is not None and gap <= 1e-7)
+
+
+def test_its_smoothing_option_is_checked():
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    for bad in (-0.1, float("nan"), "a"):
+        with pytest.raises(ValueError, match="smoothing"):
+            ipm_dense(program, smoothing=bad)
+
+
 def test_it_refuses_other_programs():
     X, y = np.eye(4), np.array([1.0, -1.0, 1.0, -1.0])
     for program in (make_program("sampled", X, y, "squared", 0.1, n_patterns=2, seed=0),
