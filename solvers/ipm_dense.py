@@ -70,6 +70,8 @@ __all__ = ["ipm_dense", "DenseIPMSettings", "LOSSES"]
 #: the losses this interior point solves: the hinge through its slacks, the logistic as a smooth objective
 LOSSES = ("hinge", "logistic")
 
+#: bytes of the row chunk of ``sqrt(omega) o Zh`` in :meth:`_Data.weighted_gram`
+GRAM_CHUNK_BYTES = 2 ** 26
 #: continuation in the hinge's smoothing: mu shrinks once the smoothed program's own gap is below SETTLE times
 #: the hinge gap it leaves (:func:`_lower_smoothing`)
 SETTLE = 0.3
@@ -135,11 +137,16 @@ class _Data(PatternMaps):
 
     def weighted_gram(self, omega):
         """``Z^T diag(omega) Z`` (dJ x dJ) from the one product ``Zh^T diag(omega) Zh`` (dP x dP, BLAS syrk on
-        ``sqrt(omega) o Zh``: the lower triangle only); on the constrained program its blocks are
-        ``[[K, -K], [-K, K]]``."""
+        ``sqrt(omega) o Zh``, the lower triangle only, accumulated over row chunks of GRAM_CHUNK_BYTES so that
+        no second n x dP array is formed); on the constrained program its blocks are ``[[K, -K], [-K, K]]``."""
         from scipy.linalg import blas
         root = np.sqrt(np.maximum(omega, 0.0))
-        half = blas.dsyrk(1.0, root[:, None] * self.Zh, trans=1, lower=1)
+        width = self.Zh.shape[1]
+        half = np.zeros((width, width), order="F")
+        rows = max(1, GRAM_CHUNK_BYTES // (8 * width))
+        for start in range(0, self.n, rows):
+            chunk = root[start:start + rows, None] * self.Zh[start:start + rows]
+            half = blas.dsyrk(1.0, chunk, beta=1.0, c=half, trans=1, lower=1, overwrite_c=1)
         lower = np.tril_indices(half.shape[0], -1)
         half.T[lower] = half[lower]  # syrk filled one triangle
         return np.block([[half, -half], [-half, half]]) if self.signed else half

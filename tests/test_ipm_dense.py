@@ -63,6 +63,18 @@ def test_a_stopped_smoothed_run_still_bounds_the_exact_optimum():
         assert (result.status == "optimal") == (gap is not None and gap <= 1e-7)
 
 
+@pytest.mark.parametrize("chunk_bytes", [8, 8 * 45, 2 ** 26])  # one row, a few rows, every row per chunk
+def test_the_newton_gram_matrix_is_the_definition_whatever_the_row_chunks(monkeypatch, chunk_bytes):
+    from solvers import ipm_dense as module
+    monkeypatch.setattr(module, "GRAM_CHUNK_BYTES", chunk_bytes)
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    data = module._Data(program, gated=False)
+    omega = np.random.default_rng(0).random(program.n)
+    Z = np.hstack([program.D[:, [j]] * data.X for j in range(program.n_patterns)]
+                  + [-program.D[:, [j]] * data.X for j in range(program.n_patterns)])  # [M_v, M_w] by definition
+    assert np.allclose(data.weighted_gram(omega), Z.T @ (omega[:, None] * Z), rtol=1e-12, atol=1e-10)
+
+
 def test_its_smoothing_option_is_checked():
     program = RandomSpec.draw("sampled", "hinge", 72124473).build()
     for bad in (-0.1, float("nan"), "a"):
