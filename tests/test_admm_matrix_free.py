@@ -1,14 +1,17 @@
 """The ADMM's matrix-free a-update (solvers.admm.factorization.MatrixFreeFactorization): its solves against
 the dense system built from the maps' definitions, its preconditioner blocks against a loop over the
-patterns, and the ADMM on that route against the oracle (the fixed battery at the ADMM's tolerances, and
-random instances of the randomised battery)."""
+patterns, the Nystrom preconditioner against the inverse of the dense system, and the ADMM on that route
+against the oracle (the fixed battery at the ADMM's tolerances, and random instances of the randomised
+battery)."""
 import numpy as np
 import pytest
+from scipy import linalg as sla
 
 from formulations import make_program
 from solvers.admm import admm
-from solvers.admm.factorization import (DENSE_MAX_N, ADMMFactorization, MatrixFreeFactorization,
-                                        a_update_factorization, a_update_route)
+from solvers.admm import factorization
+from solvers.admm.factorization import (DENSE_MAX_N, NYSTROM_RANK_RULE, ADMMFactorization,
+                                        MatrixFreeFactorization, a_update_factorization, a_update_route)
 from solvers.core.operators import weighted_gram_blocks
 from solvers.battery import (SMALL_RANDOM_LIMITS, reference_problems, run_battery, run_random_battery,
                              run_random_instance, random_problem)
@@ -25,7 +28,7 @@ def _instance(n=60, d=4, P=9, seed=3):
     return rng, X, D
 
 
-@pytest.mark.parametrize("preconditioner", ["block", "gram"])
+@pytest.mark.parametrize("preconditioner", ["block", "gram", "nystrom"])
 @pytest.mark.parametrize("sigma", [1.0, 3.0])
 @pytest.mark.parametrize("rho", [1e-2, 0.7, 40.0])
 def test_matrix_free_solve_matches_the_dense_system(preconditioner, sigma, rho):
@@ -41,6 +44,71 @@ def test_matrix_free_solve_matches_the_dense_system(preconditioner, sigma, rho):
     steps = F.cg_steps
     F.solve(R.copy(), rho)  # warm-started from the solution: nothing left to do
     assert F.cg_steps == steps and F.describe()["a_update"] == "matrix_free"
+
+
+def _difference_matrix(X, D, sigma, rho):
+    """The difference system ``I_P (x) G + (2 / rho) M_h^T M_h`` as a dense dP x dP matrix, from the
+    definitions (``M_h`` = the V half of the prediction matrix of the dense system, ``G = I + sigma^2 X^T X``)."""
+    d, P = X.shape[1], D.shape[1]
+    _, Mmat, _ = ADMMFactorization(X, D, sigma).dense_system(rho)
+    Mh = Mmat[:, :d * P]
+    return np.kron(np.eye(P), np.eye(d) + sigma ** 2 * X.T @ X) + (2.0 / rho) * Mh.T @ Mh, Mh
+
+
+def _preconditioner_matrix(F):
+    """The matrix of ``F.precondition`` (on vec(t), column by column), one unit vector at a time."""
+    d, P = F.d, F.P
+    return np.column_stack([F.precondition(unit.reshape(P, d).T).T.reshape(-1) for unit in np.eye(d * P)])
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+@pytest.mark.parametrize("rho", [1e-2, 0.7, 40.0])
+def test_the_nystrom_preconditioner_is_exact_when_its_rank_exceeds_that_of_the_data_term(sigma, rho):
+    # n = 12 samples: M_h^T M_h has rank <= 12 < ell = 20 < dP = 36, so the sketch sees its whole range
+    _, X, D = _instance(n=12, d=4, P=9, seed=11)
+    A, Mh = _difference_matrix(X, D, sigma, rho)
+    assert np.linalg.matrix_rank(Mh) < 20 < A.shape[0]
+    F = MatrixFreeFactorization(X, D, sigma, "nystrom", rank=20, seed=4)
+    F.set_preconditioner(rho)
+    Pinv = _preconditioner_matrix(F)
+    assert np.allclose(Pinv, Pinv.T, atol=1e-14)
+    assert np.abs(Pinv @ A - np.eye(A.shape[0])).max() <= 1e-9
+    # below the data term's rank it is an SPD approximation, no longer the inverse
+    low = MatrixFreeFactorization(X, D, sigma, "nystrom", rank=5, seed=4)
+    low.set_preconditioner(rho)
+    Pinv = _preconditioner_matrix(low)
+    assert np.linalg.eigvalsh(0.5 * (Pinv + Pinv.T)).min() > 0
+    assert np.abs(Pinv @ A - np.eye(A.shape[0])).max() > 1e-3
+
+
+def test_the_nystrom_rank_grows_only_for_a_smaller_rho(monkeypatch):
+    monkeypatch.setitem(NYSTROM_RANK_RULE, "initial", 16)
+    _, X, D = _instance(n=400, d=6, P=24, seed=2)
+    F = MatrixFreeFactorization(X, D, 1.0, "nystrom")
+    N = F.nystrom
+    assert N.rank == NYSTROM_RANK_RULE["initial"] and N.top == X.shape[1] * D.shape[1]
+    # N = (I (x) G^{-1/2}) M_h^T M_h (I (x) G^{-1/2}) from the definitions, G^{-1/2} by scipy
+    _, Mh = _difference_matrix(X, D, 1.0, 1.0)
+    whitened = Mh @ np.kron(np.eye(D.shape[1]), sla.inv(sla.sqrtm(F.G)).real)
+    lam = np.linalg.eigvalsh(whitened.T @ whitened)[::-1]
+    rho_large = 1e3 * lam[0]
+    F.set_preconditioner(rho_large)
+    assert N.rank == NYSTROM_RANK_RULE["initial"]
+    F.set_preconditioner(1e-3 * lam[0])  # (2 / rho) lam_k > tail for every k below dP / 2: the full rank
+    assert N.rank == N.top
+    F.set_preconditioner(rho_large)
+    assert N.rank == N.top and F.describe()["nystrom_rank"] == N.top
+    assert np.allclose(np.sort(N.lam)[::-1], lam[:N.rank], atol=1e-8 * lam[0])
+
+
+def test_bad_nystrom_requests_are_refused(monkeypatch):
+    _, X, D = _instance()
+    for rank, preconditioner in ((0, "nystrom"), (2.5, "nystrom"), (8, "block")):
+        with pytest.raises(ValueError, match="rank"):
+            MatrixFreeFactorization(X, D, 1.0, preconditioner, rank=rank)
+    monkeypatch.setattr(factorization, "BLOCK_PRECONDITIONER_BYTES", 8 * X.shape[1] * D.shape[1])
+    with pytest.raises(ValueError, match="preconditioner='nystrom'"):
+        MatrixFreeFactorization(X, D, 1.0, "nystrom")
 
 
 def test_the_tolerance_bounds_the_relative_residual_of_the_difference_system():
@@ -94,7 +162,7 @@ def test_the_route_is_chosen_by_size_and_reported():
 
 
 @pytest.mark.parametrize("options, message", [({"a_update": "cg"}, "a_update must be"),
-                                              ({"preconditioner": "nystrom"}, "preconditioner must be")])
+                                              ({"preconditioner": "jacobi"}, "preconditioner must be")])
 @pytest.mark.parametrize("loss", ["squared", "hinge"])
 def test_bad_route_options_are_refused(options, message, loss):
     _, X, D = _instance()
@@ -107,15 +175,22 @@ def _matrix_free(program):
     return admm(program, a_update="matrix_free")
 
 
+def _nystrom(program):
+    return admm(program, a_update="matrix_free", preconditioner="nystrom")
+
+
 #: the reference problems of the default run (the split ADMM's fast subset, tests/test_admm_split.py); the
 #: slow run takes every one
 FAST_SUBSET = ("exact_gp14", "breast_cancer_150x10", "X_scaled_100")
+#: the Nystrom preconditioner's default run: one fast problem per loss (n = 40, dP = 100), a sparse and a
+#: dense optimum
+NYSTROM_SUBSET = {"squared": ("sparse_beta_2",), "hinge": ("dense_beta_0.0001",)}
 
 
-def _check_battery(loss, names=None):
+def _check_battery(loss, names=None, solver=_matrix_free):
     problems = [p for p in reference_problems("relu", loss) if names is None or p.name in names]
     assert problems
-    report = run_battery(_matrix_free, problems, name="admm")
+    report = run_battery(solver, problems, name="admm")
     assert report.passed, "\n" + report.table()
 
 
@@ -123,6 +198,20 @@ def _check_battery(loss, names=None):
                                   pytest.param("logistic", marks=pytest.mark.slow)])
 def test_the_fixed_battery_on_the_matrix_free_route(loss):
     _check_battery(loss, FAST_SUBSET)
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_the_fixed_battery_with_a_low_rank_nystrom_preconditioner(loss, monkeypatch):
+    # rank 8, below the rank (n = 40) of the data term: CG works with an inexact preconditioner
+    monkeypatch.setitem(NYSTROM_RANK_RULE, "initial", 8)
+    monkeypatch.setitem(NYSTROM_RANK_RULE, "maximum", 8)
+    _check_battery(loss, NYSTROM_SUBSET[loss], _nystrom)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_the_full_fixed_battery_with_the_nystrom_preconditioner(loss):
+    _check_battery(loss, solver=_nystrom)
 
 
 @pytest.mark.slow

@@ -25,6 +25,8 @@ in the halves' sums and differences (:class:`MatrixFreeFactorization`).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import linalg as sla
 
@@ -110,8 +112,158 @@ class ADMMFactorization(ConeMaps):
 
 
 #: bytes the per-pattern d x d preconditioner blocks may take (two P x d x d arrays); above it the
-#: preconditioner approximates each block by a multiple of the Gram matrix
+#: preconditioner approximates each block by a multiple of the Gram matrix. The Nystrom preconditioner's
+#: setup arrays (seven dP x ell arrays at once) are held to the same cap.
 BLOCK_PRECONDITIONER_BYTES = 2 ** 29
+
+#: the Nystrom preconditioner's rank rule (:class:`NystromPreconditioner`): sketch ``initial`` columns;
+#: whenever a rho has ``(2 / rho) lam_{ell/2 + 1} > tail`` (the left-out part of the spectrum would leave a
+#: preconditioned condition number above about ``1 + tail``), double the rank, never above ``maximum``
+#: (nor dP, nor what fits in ``BLOCK_PRECONDITIONER_BYTES``). The first rank is set by measurement on the
+#: synthetic family of examples/benchmark_scale.py (d = 30, P = 100, n = 10,000 and 30,000): rank 256
+#: halved the CG steps of rank 64 (about 1.05 against 2.05 per a-update), rank 512 saved no more and its
+#: sketch costs twice as much; growing from a small rank by the tail test stopped at 64 there (the sketch's
+#: eigenvalues just past a cluster of about d large ones underestimate N's)
+NYSTROM_RANK_RULE = {"initial": 256, "tail": 0.25, "maximum": 1024}
+
+#: bytes of one row chunk of the explicit rows of ``M_h`` during the Nystrom sketch
+_SKETCH_CHUNK_BYTES = 2 ** 25
+
+
+class NystromPreconditioner:
+    r"""A randomized Nystrom preconditioner for the difference system ``G t + c M_h^T M_h t = r``,
+    ``c = 2 / rho`` (t is d x P, vectorised column by column, ``vec(t)[j d + k] = t[k, j]``).
+
+    **The G metric.** With ``W = G^{-1/2}`` (symmetric; G is one d x d block applied to every column) and
+    ``t = (I_P (x) W) u`` the system becomes ``(I + c N) u = (I_P (x) W) r`` with
+
+        N = (I_P (x) W) M_h^T M_h (I_P (x) W) = K^T K,   K = M_h (I_P (x) W)  (n x dP; N is dP x dP, PSD).
+
+    Row i of K is ``D_i (x) (W x_i)`` (the patterns' indicators times the whitened sample), so K is
+    ``M_h`` of the whitened data ``X W``; its rows are formed a chunk at a time, never all n x dP at once.
+
+    **The sketch.** ``N ~ U diag(lam) U^T`` of rank ell from one Gaussian test matrix ``Omega`` (dP x ell)
+    and one batched product ``N Omega = K^T (K Omega)`` (two GEMMs per row chunk, 2 n dP ell flops each:
+    about as much as ell CG steps); with ``Omega = Q R``, ``Y = N Q = (N Omega) R^{-1}``. The numerically
+    stable construction shifts N by ``nu = eps ||Y||_F``: ``Y_nu = Y + nu Q``, ``C C^T = Q^T Y_nu``
+    (Cholesky), ``B = Y_nu C^{-T}``, thin SVD ``B = U Sigma V^T``, ``lam = max(Sigma^2 - nu, 0)``; then
+    ``U diag(lam) U^T`` is the Nystrom approximation ``Y (Q^T Y)^+ Y^T`` (up to the shift).
+
+    **The rank.** The sketch starts with ``initial`` columns (:data:`NYSTROM_RANK_RULE`). A rho whose
+    ``c lam_{ell/2 + 1}`` exceeds ``tail`` (:attr:`tail_estimate`) doubles the rank (new Gaussian columns,
+    the old products kept, so all the doublings together cost what one sketch of the final rank costs),
+    up to ``maximum``. The rank only grows, at most log2(maximum / initial) times in a run; a rho change
+    that triggers no doubling costs nothing. A fixed ``rank`` skips the rule.
+
+    **The inverse.** Treating N as ``U diag(lam) U^T`` on the range of U and as ``lam_ell I`` on its
+    complement (where every eigenvalue of N is at most about lam_ell) gives the SPD preconditioner
+    ``P_u = U diag(1 + c lam) U^T + (1 + c lam_ell) (I - U U^T)`` with the explicit inverse
+
+        P_u^{-1} = U diag(1 / (1 + c lam)) U^T + (I - U U^T) / (1 + c lam_ell)
+                 = [U diag((1 + c lam_ell) / (1 + c lam)) U^T + (I - U U^T)] / (1 + c lam_ell),
+
+    positive definite because ``lam >= 0`` and ``c > 0`` (eigenvalues ``1 / (1 + c lam_i)`` on range U and
+    ``1 / (1 + c lam_ell)`` on its complement, all in (0, 1]). When ell exceeds the rank of N, the sketch
+    sees all of N's range, ``U diag(lam) U^T = N`` and ``lam_ell = 0``, so ``P_u^{-1} = (I + c N)^{-1}``
+    exactly (ell = rank N is not enough: lam_ell > 0 then weights the null space of N by
+    ``1 / (1 + c lam_ell)`` instead of 1). In t's coordinates the preconditioner's inverse is
+    ``(I_P (x) W) P_u^{-1} (I_P (x) W)``, i.e. ``A^{-1}`` in the exact case (A = the difference operator).
+    Rho enters only through the scalar c. Applying it costs two d x d x P products and two dP x ell
+    mat-vecs. CG on ``I + c N`` preconditioned by ``P_u`` converges at the rate of the condition number
+    of ``P_u^{-1/2} (I + c N) P_u^{-1/2}``, at most ``1 + c (lam_ell + ||N - U diag(lam) U^T||)`` (the
+    Nystrom PCG bound, with ``1 / c`` as the regularisation).
+    """
+
+    def __init__(self, X, D, G, rank=None, seed=0):
+        self.size = X.shape[1] * D.shape[1]
+        eigenvalues, vectors = np.linalg.eigh(0.5 * (G + G.T))
+        self.W = (vectors / np.sqrt(eigenvalues)) @ vectors.T  # G^{-1/2}
+        self.Xw = X @ self.W
+        self.D = D
+        self.rng = np.random.default_rng(seed)
+        fits = BLOCK_PRECONDITIONER_BYTES // (7 * 8 * self.size)
+        first = min(NYSTROM_RANK_RULE["initial"] if rank is None else int(rank), self.size)
+        if first > fits:
+            raise ValueError(f"admm option preconditioner='nystrom' needs seven dP x ell arrays, more than "
+                             f"BLOCK_PRECONDITIONER_BYTES at dP={self.size} and ell={first}; use 'gram'")
+        largest = min(self.size, NYSTROM_RANK_RULE["maximum"], fits)
+        self.top = first if rank is not None else max(first, largest)
+        self.Omega = np.empty((self.size, 0))
+        self.Y = np.empty((self.size, 0))
+        self.seconds = 0.0
+        self.grow(first)
+        self.c = None
+
+    def grow(self, rank):
+        """Extend the sketch to ``rank`` columns (new Gaussian columns; the old products are kept) and
+        recompute the approximation."""
+        start = time.perf_counter()
+        new = self.rng.standard_normal((self.size, rank - self.Omega.shape[1]))
+        self.Omega = np.hstack([self.Omega, new])
+        self.Y = np.hstack([self.Y, self.gram_product(new)])
+        self.lam, self.U = self.stable_nystrom(self.Omega, self.Y)
+        self.rank = rank
+        self.seconds += time.perf_counter() - start
+
+    @property
+    def tail_estimate(self):
+        """The eigenvalue ``lam_{ell/2 + 1}`` of the rank-ell sketch (0 at full rank). With an
+        oversampling of two the sketch estimates N's eigenvalue there fairly (from below), and N's
+        eigenvalues past ell, the ones the preconditioner leaves out, are no larger; the sketch's own
+        ``lam_ell`` underestimates them badly whenever ell ends just past a cluster of eigenvalues."""
+        return float(self.lam[self.rank // 2]) if self.rank < self.size else 0.0
+
+    def whitened_rows(self, start, stop):
+        """Rows ``start:stop`` of ``K = M_h (I (x) W)``: ``D_i (x) (W x_i)`` as a (rows, dP) array."""
+        rows = self.D[start:stop, :, None] * self.Xw[start:stop, None, :]
+        return rows.reshape(stop - start, self.size)
+
+    def gram_product(self, right):
+        """``N right = K^T (K right)`` for a dP x m block, accumulated over row chunks of K."""
+        n = self.Xw.shape[0]
+        rows = max(1, _SKETCH_CHUNK_BYTES // (8 * self.size))
+        out = np.zeros((self.size, right.shape[1]))
+        for start in range(0, n, rows):
+            chunk = self.whitened_rows(start, min(n, start + rows))
+            out += chunk.T @ (chunk @ right)
+        return out
+
+    @staticmethod
+    def stable_nystrom(Omega, Y):
+        """Eigenvalues (descending, >= 0) and orthonormal vectors of the shifted Nystrom approximation
+        from the test matrix ``Omega`` and its image ``Y = N Omega``."""
+        Q, R = np.linalg.qr(Omega)
+        YQ = sla.solve_triangular(R, Y.T, trans="T", lower=False).T  # N Q = Y R^{-1}
+        scale = max(np.linalg.norm(YQ), 1e-300)
+        for shift in (np.finfo(float).eps * scale, np.sqrt(np.finfo(float).eps) * scale):
+            Yshift = YQ + shift * Q
+            core = Q.T @ Yshift
+            try:  # Q^T N Q + nu I is positive definite; rounding may still defeat the smaller shift
+                C = sla.cholesky(0.5 * (core + core.T), lower=True)
+                break
+            except np.linalg.LinAlgError:
+                continue
+        else:
+            raise np.linalg.LinAlgError("the Nystrom core Q^T N Q is not positive definite even when shifted")
+        B = sla.solve_triangular(C, Yshift.T, lower=True).T  # Y_nu C^{-T}
+        U, singular, _ = sla.svd(B, full_matrices=False)
+        return np.maximum(singular ** 2 - shift, 0.0), U
+
+    def set_rho(self, rho):
+        """The scalar coefficients of ``P_u^{-1}`` for ``c = 2 / rho``, after doubling the rank while
+        ``c lam_{ell/2 + 1}`` exceeds the rule's tail (only up to its maximum rank)."""
+        self.c = 2.0 / rho
+        while self.c * self.tail_estimate > NYSTROM_RANK_RULE["tail"] and self.rank < self.top:
+            self.grow(min(2 * self.rank, self.top))
+        self.tail = 1.0 / (1.0 + self.c * self.lam[-1])
+        self.coefficients = 1.0 / (1.0 + self.c * self.lam) - self.tail
+
+    def apply(self, Rt):
+        """``(I (x) W) P_u^{-1} (I (x) W)`` applied to the d x P residual ``Rt``."""
+        whitened = self.W @ Rt
+        flat = whitened.T.reshape(-1)  # vec, column by column
+        flat = self.tail * flat + self.U @ (self.coefficients * (self.U.T @ flat))
+        return self.W @ flat.reshape(Rt.shape[1], Rt.shape[0]).T
 
 
 class MatrixFreeFactorization(ConeMaps):
@@ -132,7 +284,10 @@ class MatrixFreeFactorization(ConeMaps):
     O(n d^2 P) and inverted again when rho changes), or, when P d x d blocks do not fit in
     ``BLOCK_PRECONDITIONER_BYTES``, the same blocks with ``X^T D_j X`` replaced by ``f_j X^T X``
     (``f_j`` = the share of samples pattern j switches on; ``"gram"``: one eigendecomposition of
-    ``X^T X`` serves every pattern and every rho).
+    ``X^T X`` serves every pattern and every rho). ``"nystrom"`` instead approximates the whole data term
+    in the metric of G by a randomized low-rank sketch (:class:`NystromPreconditioner`; ``rank`` fixes its
+    rank instead of :data:`NYSTROM_RANK_RULE`, ``seed`` seeds its test matrix). ``"auto"`` is block when
+    it fits, else gram; Nystrom is opt-in (docs/math.md section 6.2).
 
     Inexactness: CG stops at a relative residual ``tolerance``, which the ADMM ties to its own residuals
     (:meth:`adapt`): loose in the first iterations, tighter as the ADMM converges.
@@ -140,7 +295,7 @@ class MatrixFreeFactorization(ConeMaps):
 
     route = "matrix_free"
 
-    def __init__(self, X, D, sigma=1.0, preconditioner="auto", max_cg_steps=200):
+    def __init__(self, X, D, sigma=1.0, preconditioner="auto", max_cg_steps=200, rank=None, seed=0):
         super().__init__(X, D, sigma)
         X, D = self.X, self.D
         gram = self.XT @ X
@@ -151,8 +306,13 @@ class MatrixFreeFactorization(ConeMaps):
             fits = 2 * self.P * self.d ** 2 * 8 <= BLOCK_PRECONDITIONER_BYTES
             preconditioner = "block" if fits else "gram"
         self.preconditioner = preconditioner
+        if rank is not None and (preconditioner != "nystrom" or int(rank) != rank or rank < 1):
+            raise ValueError(f"the Nystrom rank must be a positive integer, and only with "
+                             f"preconditioner='nystrom'; got rank={rank!r} with {preconditioner!r}")
         if preconditioner == "block":
             self.blocks = weighted_gram_blocks(X, D)
+        elif preconditioner == "nystrom":
+            self.nystrom = NystromPreconditioner(X, D, self.G, rank, seed)
         else:
             self.gram_eigenvalues, self.gram_vectors = np.linalg.eigh(0.5 * (gram + gram.T))
             self.gram_eigenvalues = np.maximum(self.gram_eigenvalues, 0.0)
@@ -176,6 +336,8 @@ class MatrixFreeFactorization(ConeMaps):
             return
         if self.preconditioner == "block":
             self.block_inverses = np.linalg.inv(self.G[None, :, :] + (2.0 / rho) * self.blocks)
+        elif self.preconditioner == "nystrom":
+            self.nystrom.set_rho(rho)
         else:
             scale = self.sigma ** 2 + (2.0 / rho) * self.shares  # (P,)
             self.gram_shift = 1.0 / (1.0 + self.gram_eigenvalues[:, None] * scale[None, :])  # d x P
@@ -185,6 +347,8 @@ class MatrixFreeFactorization(ConeMaps):
         """The preconditioner's inverse applied to the d x P residual ``Rt``."""
         if self.preconditioner == "block":
             return np.einsum("pik,kp->ip", self.block_inverses, Rt)
+        if self.preconditioner == "nystrom":
+            return self.nystrom.apply(Rt)
         V = self.gram_vectors
         return V @ (self.gram_shift * (V.T @ Rt))
 
@@ -231,9 +395,12 @@ class MatrixFreeFactorization(ConeMaps):
         self.tolerance = float(np.clip(0.1 * min(primal, dual), 1e-10, 1e-3))
 
     def describe(self):
-        """The route, the preconditioner and the CG steps taken, for the result's ``info``."""
-        return {"a_update": self.route, "preconditioner": self.preconditioner, "cg_steps": self.cg_steps,
+        """The route, the preconditioner (and the Nystrom rank) and the CG steps taken, for ``info``."""
+        info = {"a_update": self.route, "preconditioner": self.preconditioner, "cg_steps": self.cg_steps,
                 "cg_steps_per_solve": self.cg_steps / max(self.solves, 1)}
+        if self.preconditioner == "nystrom":
+            info.update(nystrom_rank=self.nystrom.rank, nystrom_seconds=self.nystrom.seconds)
+        return info
 
     @property
     def capacitance_max(self):
@@ -272,8 +439,9 @@ def check_a_update(route, preconditioner):
     """ValueError naming the option when the a-update's route or preconditioner is not one of the choices."""
     if route not in ("auto", "dense", "matrix_free"):
         raise ValueError(f"admm option a_update must be 'auto', 'dense' or 'matrix_free', got {route!r}")
-    if preconditioner not in ("auto", "block", "gram"):
-        raise ValueError(f"admm option preconditioner must be 'auto', 'block' or 'gram', got {preconditioner!r}")
+    if preconditioner not in ("auto", "block", "gram", "nystrom"):
+        raise ValueError(f"admm option preconditioner must be 'auto', 'block', 'gram' or 'nystrom', "
+                         f"got {preconditioner!r}")
 
 
 def a_update_factorization(X, D, sigma=1.0, route="auto", preconditioner="auto"):

@@ -122,7 +122,8 @@ class SplitADMMSettings:
         :class:`~solvers.admm.factorization.ADMMFactorization`), ``"matrix_free"`` (preconditioned CG,
         :class:`~solvers.admm.factorization.MatrixFreeFactorization`) or ``"auto"`` (dense up to 2000
         samples, :func:`~solvers.admm.factorization.a_update_route`).
-    preconditioner : the matrix-free route's preconditioner, ``"block"``, ``"gram"`` or ``"auto"``.
+    preconditioner : the matrix-free route's preconditioner, ``"block"``, ``"gram"``, ``"nystrom"`` or
+        ``"auto"`` (:class:`~solvers.admm.factorization.MatrixFreeFactorization`).
     print_every : a table row every this many iterations; None: about every 50 (a multiple of ``check_every``).
     """
 

@@ -115,7 +115,7 @@ class ADMMSettings:
     print_every: int | None = None  # None: about every 50 iterations (a multiple of check_every)
     blas_threads: int | None = 1  # the per-iteration products are small: one thread avoids oversubscription
     a_update: str = "auto"  # "dense" (n x n eigendecomposition), "matrix_free" (CG) or "auto" (by n)
-    preconditioner: str = "auto"  # the matrix-free route's: "block", "gram" or "auto" (block when it fits)
+    preconditioner: str = "auto"  # the matrix-free route's: "block", "gram", "nystrom" or "auto" (block when it fits)
 
     def validated(self):
         """A checked copy: a ValueError naming ``admm`` and the option for any bad value. ``print_every``
@@ -739,8 +739,10 @@ def admm_squared(program, **options):
     a_update : the a-update's route: ``"dense"`` (the n x n eigendecomposition), ``"matrix_free"``
         (preconditioned CG with no n x n matrix, its tolerance tied to the residuals) or ``"auto"`` (dense
         up to 2000 samples, :func:`~solvers.admm.factorization.a_update_route`); ``info["a_update"]``.
-    preconditioner : the matrix-free route's block-diagonal preconditioner, ``"block"`` (the exact
-        ``X^T D_j X`` blocks), ``"gram"`` (multiples of ``X^T X``) or ``"auto"`` (block when it fits).
+    preconditioner : the matrix-free route's preconditioner: block diagonal, ``"block"`` (the exact
+        ``X^T D_j X`` blocks) or ``"gram"`` (multiples of ``X^T X``); ``"nystrom"`` (a randomized low-rank
+        approximation of the data term, :class:`~solvers.admm.factorization.NystromPreconditioner`,
+        ``info["nystrom_rank"]``); or ``"auto"`` (block when it fits, else gram).
     check_every : residuals, rho adaptation and the history are computed every this many iterations.
     polish_patience : polish once support and active set have been unchanged for this many checks.
     working_set, working_set_after : the second-order polish on the working set of patterns (only with
