@@ -225,21 +225,30 @@ def test_options_are_the_settings_fields(exact_program):
 
 @pytest.mark.parametrize("alpha", [1.0, 1.6])
 def test_merged_cone_split_matches_separate_arrays(alpha):
-    """For gamma = 1 the cone split stored as Z = c + kappa takes the same steps as separate c and kappa."""
+    """For gamma = 1 the cone split stored as Z = c + kappa takes the same steps as separate c and kappa,
+    also when its pass runs over several row chunks (here of 5 rows, the last one short)."""
     from solvers.admm.squared import _ConeSplit, _MergedConeSplit
+    from solvers.core.operators import row_chunks
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((12, 3))
     D = np.unique((X @ rng.standard_normal((3, 6)) >= 0).astype(float), axis=1)
     F = ADMMFactorization(X, D, 0.7)
+    F.chunks = row_chunks(12, 2 * F.P, chunk_bytes=5 * 8 * 2 * F.P)
+    F.chunk_rows = 5
+    assert [rows.stop - rows.start for rows in F.chunks] == [5, 5, 2]
     C = np.maximum(F.Q(rng.standard_normal((3, 2 * F.P))), 0.0)
     separate = _ConeSplit(F, C.copy(), np.zeros_like(C), alpha, 1.0)
     merged = _MergedConeSplit(F, C.copy(), np.zeros_like(C), alpha)
     for step in range(5):
         assert np.allclose(separate.adjoint(), merged.adjoint(), atol=1e-12)
-        XA = X @ rng.standard_normal((3, 2 * F.P))
-        separate.update(XA)
-        merged.update(XA)
+        A = rng.standard_normal((3, 2 * F.P))
+        XA = np.empty((12, 2 * F.P))
+        separate.update(A)
+        merged.update(A, XA if step % 2 else None)
+        assert np.allclose(merged.adjoint(), F.QT(separate.C - separate.Kp), atol=1e-12)
+        if step % 2 == 0:
+            np.matmul(X, A, out=XA)
         merged.settle(XA)
         for name in ("QA", "C", "Kp"):
             assert np.allclose(getattr(separate, name), getattr(merged, name), atol=1e-12)

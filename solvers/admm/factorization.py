@@ -318,6 +318,8 @@ class MatrixFreeFactorization(ConeMaps):
             self.gram_eigenvalues = np.maximum(self.gram_eigenvalues, 0.0)
             self.shares = D.mean(axis=0)
         self.max_cg_steps = int(max_cg_steps)
+        self.chunk_product = np.empty((self.chunk_rows, self.P))
+        self.chunk_prediction = np.empty(self.chunk_rows)
         self.tolerance = 1e-3
         self.preconditioner_rho = None
         self.T = np.zeros((self.d, self.P))
@@ -326,9 +328,19 @@ class MatrixFreeFactorization(ConeMaps):
 
     # ---- the difference system ---------------------------------------------------------------------------
     def difference_operator(self, T, rho):
-        """``G t + (2 / rho) M_h^T M_h t`` for t (d x P): two n x d x P GEMMs, an n x P temporary."""
-        prediction = np.einsum("ij,ij->i", self.D, self.X @ T)
-        return self.G @ T + (2.0 / rho) * (self.XT @ (self.D * prediction[:, None]))
+        """``G t + (2 / rho) M_h^T M_h t`` for t (d x P): the products ``M_h t = rowsum(D o X t)`` and
+        ``M_h^T m = X^T (D o m)`` (two n x d x P GEMMs) one row chunk at a time, so the n x P products never
+        leave the cache."""
+        data_term = np.zeros_like(T)
+        product, prediction = self.chunk_product, self.chunk_prediction
+        for rows in self.chunks:
+            count = rows.stop - rows.start
+            D_rows = self.D[rows]
+            XT_rows = np.matmul(self.X[rows], T, out=product[:count])
+            np.einsum("ij,ij->i", D_rows, XT_rows, out=prediction[:count])
+            np.multiply(D_rows, prediction[:count, None], out=XT_rows)
+            data_term += self.XT[:, rows] @ XT_rows
+        return self.G @ T + (2.0 / rho) * data_term
 
     def set_preconditioner(self, rho):
         """The block-diagonal preconditioner for this rho (recomputed only when rho changes)."""

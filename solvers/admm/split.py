@@ -20,8 +20,11 @@ rho reads (one method of :class:`SplitIterate` per step)
 5. ``nu += M a_hat - z``, ``mu += a_hat - b``,
 
 with the over-relaxed ``a_hat = alpha a + (1 - alpha) b_old`` (``M a_hat = alpha M a + (1 - alpha) z_old``,
-``Q a_hat = alpha Q a + (1 - alpha) c_old``). Per iteration: two GEMMs of size n x d x 2P, two of
-n x d x P, two n x n mat-vecs and one prox over n samples.
+``Q a_hat = alpha Q a + (1 - alpha) c_old``). Step 4 needs only ``Q a`` and ``c_old``, so it runs in the
+same pass over row chunks that forms ``X a`` after step 1, together with ``M a`` and the next iteration's
+``Q^T (c - kappa)`` (:meth:`SplitIterate.update_a`). Per iteration: two GEMMs of size n x d x 2P, two of
+n x d x P, two n x n mat-vecs (or the conjugate-gradient steps of the matrix-free route) and one prox over
+n samples.
 
 Data scaling: the solver works on ``X / sx`` with ``beta / sx`` (``sx`` = root mean eigenvalue scale
 ``|X|_F / sqrt(d)``); labels are not scaled (the hinge margin and the logistic loss are not scale free),
@@ -67,7 +70,7 @@ import numpy as np
 
 from ..core.dual import block_dual_scaling, certified_gap
 from ..core.log import IterationLog, record
-from ..core.operators import project_cones
+from ..core.operators import cone_pair_step, project_cones
 from ..core.options import (check_flags, check_int, check_positive, check_print_every, check_rho_tolerance,
                             keyword_signature, settings_from_options, verbose_after as check_verbose,
                             warm_start_weights)
@@ -202,8 +205,8 @@ class ScaledProblem:
 class SplitIterate:
     """The ADMM variables of the scaled problem and the steps of one iteration.
 
-    ``A`` (a), ``Ma`` and ``QA`` (its images), ``B`` (b), ``Z`` (z), scaled duals ``Mu`` (of a = b) and
-    ``Nu`` (of z = M a). The cone pair lives in one array ``cone_sum = c + kappa``: after every c-update
+    ``A`` (a), ``Ma`` and ``QA`` (its images; ``QA`` only on check iterations), ``B`` (b), ``Z`` (z), scaled
+    duals ``Mu`` (of a = b) and ``Nu`` (of z = M a). The cone pair lives in one array ``cone_sum = c + kappa``: after every c-update
     ``c = max(cone_sum, 0)`` and ``kappa = min(cone_sum, 0)`` (they are complementary) and
     ``c - kappa = |cone_sum|``, which saves four passes over the n x 2P arrays per iteration. ``C`` and
     ``Kappa`` themselves are refreshed on check iterations (:meth:`split_cone_pair`)."""
@@ -223,29 +226,53 @@ class SplitIterate:
         self.cone_sum = np.maximum(self.QA, 0.0)
         self.C, self.Kappa = self.cone_sum.copy(), np.zeros_like(self.cone_sum)
         self.scratch = np.empty_like(self.cone_sum)
+        self.chunk_product = np.empty((F.chunk_rows, 2 * F.P))
+        self.chunk_step = np.empty_like(self.chunk_product)
+        self.next_adjoint = None  # Q^T (c - kappa) of the current cone pair, left by update_a
         self.Mu = np.zeros_like(self.A)
         self.Nu = np.zeros_like(self.Z)
         if warm_start is not None:  # the loss multiplier of the warm point: rho w nu = grad l(z)
             self.Nu = problem.loss.gradient(self.Z, problem.y) / (rho * self.weight)
 
-    def step(self):
-        """One ADMM iteration (module docstring, steps 1-5)."""
-        self.update_a()
+    def step(self, keep_QA=False):
+        """One ADMM iteration (module docstring, steps 1-5; step 4 within step 1's pass). ``Q a`` is kept
+        (for the residuals) only when ``keep_QA``."""
+        self.update_a(keep_QA)
         A_hat, Ma_hat = self.over_relaxed()
         self.update_z(Ma_hat)
         self.update_b(A_hat)
-        self.update_cone_pair()
         self.update_duals(A_hat, Ma_hat)
 
-    def update_a(self):
-        """1. ``(I + w M^T M + Q^T Q) a = w M^T (z - nu) + b - mu + Q^T (c - kappa)``; also ``Q a``, ``M a``."""
+    def cone_adjoint(self):
+        """``Q^T (c - kappa) = X^T (S2q o |c + kappa|)`` of the current cone pair."""
+        if self.next_adjoint is None:
+            np.abs(self.cone_sum, out=self.scratch)
+            self.scratch *= self.F.S2q
+            self.next_adjoint = self.F.XT @ self.scratch
+        return self.next_adjoint
+
+    def update_a(self, keep_QA=False):
+        """1. ``(I + w M^T M + Q^T Q) a = w M^T (z - nu) + b - mu + Q^T (c - kappa)``; then one pass over row
+        chunks for ``M a``, ``Q a`` (into ``QA`` when ``keep_QA``), 4. the cone pair's step
+        ``c = max(0, Q a_hat + kappa)``, ``kappa += Q a_hat - c``
+        (:func:`~solvers.core.operators.cone_pair_step`) and the next ``Q^T (c - kappa)``."""
         F = self.F
-        np.abs(self.cone_sum, out=self.scratch)  # c - kappa
-        self.scratch *= F.S2q
-        R = self.weight * F.MT(self.Z - self.Nu) + (self.B - self.Mu) + F.XT @ self.scratch
-        self.A, XA = F.solve(R, 1.0 / self.weight, return_XA=True)
-        np.multiply(XA, F.S2q, out=self.QA)
-        self.Ma = F.M_from_XA(XA)
+        R = self.weight * F.MT(self.Z - self.Nu) + (self.B - self.Mu) + self.cone_adjoint()
+        self.A = F.solve(R, 1.0 / self.weight)
+        self.Ma = np.empty(F.n)
+        adjoint = np.zeros_like(self.A)
+        for rows in F.chunks:
+            count = rows.stop - rows.start
+            product = self.chunk_product[:count]
+            np.matmul(F.X[rows], self.A, out=product)
+            np.einsum("ij,ij->i", F.Dpm[rows], product, out=self.Ma[rows])
+            QA = np.multiply(product, F.S2q[rows], out=self.QA[rows] if keep_QA else product)
+            cone_sum, step = self.cone_sum[rows], self.chunk_step[:count]
+            cone_pair_step(cone_sum, QA, self.alpha, step)  # 4.
+            np.abs(cone_sum, out=step)
+            step *= F.S2q[rows]
+            adjoint += F.XT[:, rows] @ step
+        self.next_adjoint = adjoint
 
     def over_relaxed(self):
         """``a_hat = alpha a + (1 - alpha) b_old`` and ``M a_hat = alpha M a + (1 - alpha) z_old``."""
@@ -260,15 +287,6 @@ class SplitIterate:
     def update_b(self, A_hat):
         """3. ``b = `` group soft-threshold of ``a_hat + mu`` at ``beta / rho``."""
         self.B = group_soft(A_hat + self.Mu, self.problem.beta / self.rho)
-
-    def update_cone_pair(self):
-        """4. ``c = max(0, Q a_hat + kappa)``, ``kappa += Q a_hat - c``, in one: with
-        ``Q a_hat = alpha Q a + (1 - alpha) c_old``, ``c + kappa`` grows by ``alpha (Q a - c_old)``."""
-        T = self.scratch
-        np.maximum(self.cone_sum, 0.0, out=T)
-        np.subtract(self.QA, T, out=T)
-        T *= self.alpha
-        self.cone_sum += T
 
     def update_duals(self, A_hat, Ma_hat):
         """5. ``nu += M a_hat - z``, ``mu += a_hat - b``."""
@@ -325,6 +343,7 @@ class SplitIterate:
         for dual in (self.Nu, self.Mu, self.Kappa):
             dual *= self.rho / new_rho
         np.add(self.C, self.Kappa, out=self.cone_sum)
+        self.next_adjoint = None
         self.rho = new_rho
 
 
@@ -369,7 +388,7 @@ class SplitADMM:
             self.iterations = it
             check = it % settings.check_every == 0 or it == settings.max_iter
             snapshot = state.snapshot() if check else None
-            state.step()
+            state.step(keep_QA=check)
             if check:
                 status = self.check(it, snapshot)
                 if status is not None:

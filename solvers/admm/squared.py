@@ -66,7 +66,7 @@ import numpy as np
 from ..core.blas import run_with_blas_threads
 from ..core.dual import block_dual_scaling, certified_gap
 from ..core.log import IterationLog, record
-from ..core.operators import project_cones
+from ..core.operators import cone_pair_step, project_cones
 from ..core.options import (check_constrained_squared, check_flags, check_int, check_positive, check_print_every,
                             check_rho_tolerance, keyword_signature, limit_reached, settings_from_options,
                             verbose_after, warm_start_weights)
@@ -160,7 +160,12 @@ class _ConeSplit:
         """``Q^T (c - kappa)``: the cone split's share of the a-update's right-hand side."""
         return self.F.QT(self.C - self.Kp)
 
-    def update(self, XA):
+    def update(self, A, XA=None):
+        """The cone step for the new iterate ``a``; ``X a`` is written into ``XA`` when it is given."""
+        if XA is None:
+            XA = self.F.X @ A
+        else:
+            np.matmul(self.F.X, A, out=XA)
         self.QA = self.F.S2q * XA
         QA_hat = self.alpha * self.QA + (1.0 - self.alpha) * self.C if self.alpha != 1.0 else self.QA
         self.C = np.maximum(QA_hat + self.Kp, 0.0)
@@ -192,27 +197,42 @@ class _ConeSplit:
 class _MergedConeSplit(_ConeSplit):
     r"""The cone split for gamma = 1, stored as ``Z = c + kappa``: then ``c = max(Z, 0)``,
     ``kappa = min(Z, 0)``, ``c - kappa = |Z|``, and the update
-    ``Z <- min(Z, 0) + (1 - alpha) max(Z, 0) + alpha Q a = Z - alpha max(Z, 0) + alpha Q a`` runs in place
-    (no n x 2P temporaries). ``C``, ``Kp`` and ``QA`` are written into buffers of their own at checks."""
+    ``Z <- min(Z, 0) + (1 - alpha) max(Z, 0) + alpha Q a = Z + alpha (Q a - max(Z, 0))`` runs in place.
+
+    The update is one pass over row chunks (:meth:`update`): per chunk the product ``X a``, the step on
+    ``Z`` and the next iteration's ``Q^T (c - kappa)``, with temporaries of one chunk. ``C``, ``Kp`` and
+    ``QA`` are written into buffers of their own at checks."""
 
     def __init__(self, F, C, Kp, alpha, gamma=1.0):
         super().__init__(F, C, Kp, alpha, gamma)
         self.Z = C + Kp
         self.scratch, self.QA = np.empty_like(self.Z), np.empty_like(self.Z)
         self.C_buffer, self.K_buffer = np.empty_like(self.Z), np.empty_like(self.Z)
-        self.S2q_alpha = alpha * F.S2q
+        self.chunk_product = np.empty((F.chunk_rows, 2 * F.P))
+        self.chunk_step, self.chunk_cone = np.empty_like(self.chunk_product), np.empty_like(self.chunk_product)
+        self.next_adjoint = None  # Q^T (c - kappa) of the current Z, left by update
 
     def adjoint(self):
-        # Q^T (c - kappa) = sigma X^T (S2 o |Z|), and S2 o |Z| = copysign(Z, S2) (S2 = +-1): one pass
-        return self.F.sigma * (self.F.XT @ np.copysign(self.Z, self.F.S2, out=self.scratch))
+        # Q^T (c - kappa) = sigma X^T (S2 o |Z|), and S2 o |Z| = copysign(Z, S2) (S2 = +-1)
+        if self.next_adjoint is None:
+            self.next_adjoint = self.F.sigma * (self.F.XT @ np.copysign(self.Z, self.F.S2, out=self.scratch))
+        return self.next_adjoint
 
-    def update(self, XA):
-        T = self.scratch
-        np.maximum(self.Z, 0.0, out=T)
-        T *= self.alpha
-        self.Z -= T
-        np.multiply(XA, self.S2q_alpha, out=T)
-        self.Z += T
+    def update(self, A, XA=None):
+        """The step on ``Z`` for the new iterate ``a``, and ``Q^T (c - kappa)`` of the new ``Z``, in one pass
+        over row chunks; ``X a`` is written into ``XA`` when it is given."""
+        F, alpha = self.F, self.alpha
+        adjoint = np.zeros_like(A)
+        for rows in F.chunks:
+            count = rows.stop - rows.start
+            product = XA[rows] if XA is not None else self.chunk_product[:count]
+            np.matmul(F.X[rows], A, out=product)
+            Z, step, QA = self.Z[rows], self.chunk_step[:count], self.chunk_cone[:count]
+            np.multiply(product, F.S2q[rows], out=QA)
+            cone_pair_step(Z, QA, alpha, step)
+            np.copysign(Z, F.S2[rows], out=step)
+            adjoint += F.XT[:, rows] @ step
+        self.next_adjoint = F.sigma * adjoint
 
     def settle(self, XA):
         np.multiply(XA, self.F.S2q, out=self.QA)
@@ -229,6 +249,8 @@ class _MergedConeSplit(_ConeSplit):
     def rescale(self, factor):
         self.Kp *= factor
         self.Z = self.C + self.Kp
+        self.next_adjoint = None
+
 
     def final(self):
         self.set_sum(self.Z)
@@ -372,6 +394,7 @@ class _SquaredADMM:
         F, s = self.F, self.settings
         self.A = self.sc.from_weights(self.warm_start) if self.warm_start is not None else np.zeros((F.d, 2 * F.P))
         self.XA = F.X @ self.A
+        self.XA_current = True
         self.B = self.A.copy()
         C = np.maximum(F.S2q * self.XA, 0.0)
         Kp = np.zeros_like(C)
@@ -403,17 +426,27 @@ class _SquaredADMM:
         return status
 
     def iterate(self):
-        """One ADMM iteration: a-update, over-relaxation, b-update with mu, cone update with kappa."""
+        """One ADMM iteration: a-update, over-relaxation, b-update with mu, cone update with kappa. ``X a``
+        (for the residuals and the polish) is kept only on the iterations that check."""
         self.it += 1
-        self.A, self.XA = self.a_update()
+        self.A = self.a_update()
         A_hat = self.over_relaxed(self.A)
         self.b_update(A_hat)
-        self.cones.update(self.XA)
+        checks = self.it % self.settings.check_every == 0 or self.it == 1
+        self.cones.update(self.A, self.XA if checks else None)
+        self.XA_current = checks
+
+    def current_XA(self):
+        """``X a`` of the current iterate (the buffer, refreshed if the last iteration did not keep it)."""
+        if not self.XA_current:
+            np.matmul(self.F.X, self.A, out=self.XA)
+            self.XA_current = True
+        return self.XA
 
     def a_update(self):
-        """Solve ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)``; returns (A, X A)."""
+        """Solve ``(I + M^T M / rho + Q^T Q) a = M^T y / rho + b - mu + Q^T (c - kappa)``; returns A."""
         R = self.MTy / self.rho + self.B - self.Mu + self.cones.adjoint()
-        return self.F.solve(R, self.rho, return_XA=True)
+        return self.F.solve(R, self.rho)
 
     def over_relaxed(self, A):
         """``a_hat = alpha a + (1 - alpha) b_old``."""
@@ -437,7 +470,7 @@ class _SquaredADMM:
     def check(self):
         """Residuals and stopping tests, certified stop, polishing, rho balancing; a status to stop with."""
         s = self.settings
-        self.cones.settle(self.XA)
+        self.cones.settle(self.current_XA())
         checked = self.residuals()
         res = checked.residuals
         self.r_prim, self.r_dual = res.primal, res.dual
@@ -460,7 +493,7 @@ class _SquaredADMM:
         ``r_dual = |M^T (M a - y) + rho mu + rho Q^T kappa|_inf`` with their scales, the objective and the
         duality-gap estimate."""
         F, A, B, cones, rho = self.F, self.A, self.B, self.cones, self.rho
-        pred = F.M_from_XA(self.XA)
+        pred = F.M_from_XA(self.current_XA())
         MTMa = F.MT(pred)
         QTk = cones.QT_kappa()
         residuals = Residuals(
@@ -551,7 +584,7 @@ class _SquaredADMM:
         if self.warm_start is None or not self.settings.polish:
             return None
         support = np.flatnonzero(np.linalg.norm(self.A, axis=0) > 0)
-        active = np.abs(self.F.S2 * self.XA) <= 1e-9 * self.yscale
+        active = np.abs(self.F.S2 * self.current_XA()) <= 1e-9 * self.yscale
         polished = self.try_polish(self.A, support, active, np.zeros_like(self.cones.C))
         return "optimal" if polished is not None and polished["gap_rel"] <= self.settings.tol_gap else None
 

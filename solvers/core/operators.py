@@ -13,6 +13,33 @@ from scipy.optimize import nnls
 _CHUNK_BYTES = 2 ** 22
 
 
+#: bytes of one row chunk of an n x 2P array in the ADMMs' fused passes (:func:`row_chunks`): the chunk
+#: and its two temporaries stay in the cache while every step of the pass reads them (measured best
+#: between 1 and 4 MiB on the 2-core machine, docs/benchmarks.md)
+PASS_CHUNK_BYTES = 2 ** 21
+
+
+def row_chunks(n, width, chunk_bytes=None):
+    """Slices over ``n`` rows, each about ``chunk_bytes`` (default :data:`PASS_CHUNK_BYTES`) of an
+    n x ``width`` float array (at least one row): the ADMMs pass over their n x 2P arrays a chunk at a
+    time, so that each step of a pass reads a chunk that the previous step left in the cache instead of
+    the whole array from memory."""
+    chunk_bytes = PASS_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    rows = max(1, int(chunk_bytes // (8 * max(width, 1))))
+    return [slice(start, min(n, start + rows)) for start in range(0, n, rows)]
+
+
+def cone_pair_step(cone_sum, QA, alpha, step):
+    r"""The ADMMs' cone step on rows of ``cone_sum = c + kappa``, in place: with the over-relaxed
+    ``(Q a)_hat = alpha Q a + (1 - alpha) c_old`` and ``c_old = max(cone_sum, 0)``, the pair
+    ``c = max(0, (Q a)_hat + kappa)``, ``kappa += (Q a)_hat - c`` has the sum
+    ``cone_sum + alpha (Q a - c_old)``. ``step`` (same shape) is the temporary."""
+    np.maximum(cone_sum, 0.0, out=step)
+    np.subtract(QA, step, out=step)
+    step *= alpha
+    cone_sum += step
+
+
 #: above this many features the blocks are one GEMM per column of H (the chunk of products would be
 #: a few rows)
 _PRODUCT_MAX_D = 64
@@ -56,6 +83,8 @@ class PatternMaps:
         self.Dpm = np.hstack([D, -D])
         S = 2.0 * D - 1.0
         self.S2 = np.hstack([S, S])
+        self.chunks = row_chunks(self.n, 2 * self.P)
+        self.chunk_rows = self.chunks[0].stop if self.chunks else 0
 
     def M(self, A):
         """``M a = sum_i D_i o X (v_i - w_i)``: predictions of the stacked blocks ``A`` (d x 2P) -> (n,)."""
@@ -66,8 +95,11 @@ class PatternMaps:
         return np.einsum("ij,ij->i", self.Dpm, XA)
 
     def MT(self, z):
-        """``M^T z`` for z (n,) -> d x 2P (the W blocks are the negated V blocks)."""
-        half = self.XT @ (self.D * z[:, None])
+        """``M^T z`` for z (n,) -> d x 2P (the W blocks are the negated V blocks); the V half
+        ``X^T (D o z)`` is accumulated over row chunks (temporaries of one chunk)."""
+        half = np.zeros((self.d, self.P))
+        for rows in self.chunks:
+            half += self.XT[:, rows] @ (self.D[rows] * z[rows, None])
         return np.hstack([half, -half])
 
 
