@@ -47,7 +47,9 @@ for the logistic the Hessian ``H = Z^T diag(l''(Z a)) Z`` takes its place; plus 
 Cholesky once per iteration - meant for working sets, where 2dP is small. On the constrained program
 ``Z = [Zh, -Zh]``, so ``Z^T diag(omega) Z`` has the blocks ``[[K, -K], [-K, K]]`` of the one product
 ``K = Zh^T diag(omega) Zh`` (dP x dP, BLAS syrk): a quarter of the flops and half the memory of the
-stacked product.
+stacked product. ``Zh = [D_1 o X .. D_P o X]`` (n x dP) is never stored: its rows are formed a chunk at a
+time for that product, and the products ``Zh u = rowsum(D o (X U))`` and ``Zh^T r = X^T (D o r)`` read
+only X and D.
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ __all__ = ["ipm_dense", "DenseIPMSettings", "LOSSES"]
 #: the losses this interior point solves: the hinge through its slacks, the logistic as a smooth objective
 LOSSES = ("hinge", "logistic")
 
-#: bytes of the row chunk of ``sqrt(omega) o Zh`` in :meth:`_Data.weighted_gram`
+#: bytes of the row chunk of ``sqrt(omega) o Zh`` formed in :meth:`_Data.weighted_gram`
 GRAM_CHUNK_BYTES = 2 ** 26
 #: continuation in the hinge's smoothing: mu shrinks once the smoothed program's own gap is below SETTLE times
 #: the hinge gap it leaves (:func:`_lower_smoothing`)
@@ -94,8 +96,9 @@ class DenseIPMSettings(InteriorPointSettings):
 class _Data(PatternMaps):
     """Data scaled to unit root-mean-square entries (``X / sx``, ``beta / sx``; the hinge is unchanged), the
     blocks' prediction maps (constrained program: ``[D, -D]``, 2P blocks with cone rows; gated program:
-    the gates ``D``, P blocks, no cone rows), the distinct prediction maps ``Zh = [D_1 o X .. D_P o X]``
-    (n x dP; ``Z = [Zh, -Zh]`` on the constrained program is never stored) and the cones' sizes."""
+    the gates ``D``, P blocks, no cone rows), the products with the distinct prediction maps
+    ``Zh = [D_1 o X .. D_P o X]`` (n x dP, never stored; ``Z = [Zh, -Zh]`` on the constrained program) and
+    the cones' sizes."""
 
     def __init__(self, program, gated, smoothing=0.0):
         X = np.asarray(program.X, float)
@@ -112,7 +115,6 @@ class _Data(PatternMaps):
         # the distinct prediction maps: D_j o X for the P patterns (the constrained program's w blocks
         # predict with the negated map, M a = Zh (v - w)); the gated program's gates are its blocks
         self.signed = not gated
-        self.Zh = (program.D[:, :, None] * self.X[:, None, :]).reshape(self.n, self.P * self.d)
         self.slacks = self.n if self.hinge else 0  # the hinge's xi; a smooth loss has none
         self.smoothing = smoothing if self.hinge else 0.0
         self.shifts = self.n if self.smoothing > 0 else 0  # the smoothed hinge's q
@@ -126,26 +128,29 @@ class _Data(PatternMaps):
         return v[:m], v[m:2 * m], (v[2 * m:].reshape(self.n, self.J) if self.cones else None)
 
     def predict(self, A):
-        """``Z a`` (scaled data): ``Zh (v - w)`` on the constrained program."""
+        """``Z a`` (scaled data): ``Zh (v - w) = rowsum(D o (X (V - W)))`` on the constrained program."""
         half = A[:, :self.P] - A[:, self.P:] if self.signed else A
-        return self.Zh @ half.T.reshape(-1)
+        return np.einsum("ij,ij->i", self.D, self.X @ half)
 
     def ZT(self, r):
-        """``Z^T r`` as a d x J array (the w blocks' part is the negated v blocks' part)."""
-        half = (self.Zh.T @ r).reshape(self.P, self.d).T
+        """``Z^T r`` as a d x J array: ``X^T (D o r)`` (the w blocks' part is the negated v blocks' part)."""
+        half = self.XT @ (self.D * r[:, None])
         return np.hstack([half, -half]) if self.signed else half
 
     def weighted_gram(self, omega):
         """``Z^T diag(omega) Z`` (dJ x dJ) from the one product ``Zh^T diag(omega) Zh`` (dP x dP, BLAS syrk on
-        ``sqrt(omega) o Zh``, the lower triangle only, accumulated over row chunks of GRAM_CHUNK_BYTES so that
-        no second n x dP array is formed); on the constrained program its blocks are ``[[K, -K], [-K, K]]``."""
+        ``sqrt(omega) o Zh``, the lower triangle only, accumulated over row chunks of GRAM_CHUNK_BYTES formed
+        from X and D, so no n x dP array is stored); on the constrained program its blocks are
+        ``[[K, -K], [-K, K]]``."""
         from scipy.linalg import blas
         root = np.sqrt(np.maximum(omega, 0.0))
-        width = self.Zh.shape[1]
+        width = self.P * self.d
         half = np.zeros((width, width), order="F")
         rows = max(1, GRAM_CHUNK_BYTES // (8 * width))
         for start in range(0, self.n, rows):
-            chunk = root[start:start + rows, None] * self.Zh[start:start + rows]
+            stop = min(self.n, start + rows)
+            weighted = root[start:stop, None] * self.X[start:stop]
+            chunk = (self.D[start:stop, :, None] * weighted[:, None, :]).reshape(stop - start, width)
             half = blas.dsyrk(1.0, chunk, beta=1.0, c=half, trans=1, lower=1, overwrite_c=1)
         lower = np.tril_indices(half.shape[0], -1)
         half.T[lower] = half[lower]  # syrk filled one triangle

@@ -75,6 +75,24 @@ def test_the_newton_gram_matrix_is_the_definition_whatever_the_row_chunks(monkey
     assert np.allclose(data.weighted_gram(omega), Z.T @ (omega[:, None] * Z), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("form", ["sampled", "gated"])
+def test_the_prediction_products_are_the_definition(form):
+    """``Z a`` and ``Z^T r``, computed from X and D without the n x dP map, against the stacked map built
+    from the definition (constrained: ``[D_j o X, -D_j o X]``; gated: ``[D_j o X]``)."""
+    from solvers import ipm_dense as module
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    if form == "gated":
+        program = make_program("gated", program.X, program.y, "hinge", program.beta_value, D=program.D)
+    data = module._Data(program, gated=form == "gated")
+    blocks = [program.D[:, [j]] * data.X for j in range(program.n_patterns)]
+    Z = np.hstack(blocks + ([-block for block in blocks] if form == "sampled" else []))
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((data.d, data.J))
+    r = rng.standard_normal(program.n)
+    assert np.allclose(data.predict(A), Z @ A.T.reshape(-1), rtol=1e-12, atol=1e-12)
+    assert np.allclose(data.ZT(r).T.reshape(-1), Z.T @ r, rtol=1e-12, atol=1e-12)
+
+
 def test_its_smoothing_option_is_checked():
     program = RandomSpec.draw("sampled", "hinge", 72124473).build()
     for bad in (-0.1, float("nan"), "a"):

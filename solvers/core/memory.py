@@ -5,8 +5,9 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
 
 * ``admm`` (constrained programs): about twelve n x 2P iterate-sized arrays, plus on the dense a-update
   route the n x n capacitance matrix and its eigendecomposition (three n x n arrays at once during
-  ``eigh``), on the matrix-free route (:func:`solvers.admm.factorization.a_update_route`) four n x 2P CG
-  temporaries and the preconditioner's P d x d blocks and their inverses;
+  ``eigh``), on the matrix-free route (:func:`solvers.admm.factorization.a_update_route`) four n x 2P
+  temporaries of the checks (the iterations' own passes run over row chunks) and the preconditioner's
+  P d x d blocks and their inverses;
 * ``ipm``: about twenty n x 2P slack and multiplier arrays and a 4 MiB chunk of the products
   ``x_i x_i^T`` (for the blocks ``X^T diag(h) X``), plus
   its Newton route's matrices (:func:`solvers.ipm.newton_route`): the n x n matrix ``I + L L^T`` and its
@@ -15,8 +16,10 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
 * ``fista``: about ten n x P arrays and the d x P iterates;
 * ``working_set``: the data and one n x P product for the screen, plus its inner solver on a working set
   of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
-  dense interior points' (the n x 2dP prediction matrix and its weighted copy, three 2dP x 2dP matrices),
-  each replaced by the ADMM's where its Newton matrix exceeds ``IPM_MAX_NEWTON_SIZE`` (wide data); the
+  dense interior points' (forty arrays the size of its orthant, n (2 + 2|W|) entries - tracemalloc
+  measured a peak of 15-21 at n = 10,000-20,000 -, three Newton matrices of size 2 (d + 1) |W| and one
+  row chunk of its product), each replaced by the ADMM's where its Newton matrix exceeds
+  ``IPM_MAX_NEWTON_SIZE`` (wide data); the
   working set grows past that size only where pricing asks for it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
@@ -56,7 +59,8 @@ def estimate_bytes(solver, n, d, P):
         pw = min(P, WORKING_SET_PATTERNS)
         admm = estimate_bytes("admm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         structured = estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
-        dense = 2 * n * 2 * d * pw * _FLOAT + 3 * (2 * d * pw) ** 2 * _FLOAT
+        from ..ipm_dense import GRAM_CHUNK_BYTES
+        dense = 40 * n * (2 + 2 * pw) * _FLOAT + 3 * (2 * (d + 1) * pw) ** 2 * _FLOAT + GRAM_CHUNK_BYTES
         inner = max(structured if d * pw <= IPM_MAX_NEWTON_SIZE else admm,
                     dense if 2 * d * pw <= IPM_MAX_NEWTON_SIZE else admm)
         return data + n * P * _FLOAT + inner
