@@ -51,9 +51,10 @@ stable; for the hinge also the margin pieces read off the prox output z: below 1
 the patterns b uses, priced on all of them). A point whose objective is within ``tol_gap`` (relative) of
 the best dual bound stops the solver. The returned point - the certified one, or the best of b and a and
 their projections onto the cones - is graded ``optimal`` when its own certified gap against the best bound
-of the run is at most ``max(10 tol_gap, 1e-5)`` (the projection onto the cones may cost a little of the
-gap the iterate had) at a feasible point; ``info["duality_gap_rel"]`` gives the gap itself. Attempts back
-off geometrically in iterations. Iteration and time limits. Adaptive
+of the run is at most ``tol_gap`` at a feasible point. When the iterations stopped on their tests but the
+projection onto the cones cost the returned point some of the iterate's gap, the status is
+``optimal_inaccurate``; after a limit it stays the limit's. ``info["duality_gap_rel"]`` gives the gap
+itself. Attempts back off geometrically in iterations. Iteration and time limits. Adaptive
 rho: residual balancing (OSQP), applied when the normalised residuals are more than
 ``adaptive_rho_tolerance`` apart.
 
@@ -206,10 +207,11 @@ class SplitIterate:
     """The ADMM variables of the scaled problem and the steps of one iteration.
 
     ``A`` (a), ``Ma`` and ``QA`` (its images; ``QA`` only on check iterations), ``B`` (b), ``Z`` (z), scaled
-    duals ``Mu`` (of a = b) and ``Nu`` (of z = M a). The cone pair lives in one array ``cone_sum = c + kappa``: after every c-update
-    ``c = max(cone_sum, 0)`` and ``kappa = min(cone_sum, 0)`` (they are complementary) and
-    ``c - kappa = |cone_sum|``, which saves four passes over the n x 2P arrays per iteration. ``C`` and
-    ``Kappa`` themselves are refreshed on check iterations (:meth:`split_cone_pair`)."""
+    duals ``Mu`` (of a = b) and ``Nu`` (of z = M a). The cone pair lives in one array
+    ``cone_sum = c + kappa``: after every c-update ``c = max(cone_sum, 0)`` and ``kappa = min(cone_sum, 0)``
+    (they are complementary) and ``c - kappa = |cone_sum|``, which saves four passes over the n x 2P arrays
+    per iteration. ``C`` and ``Kappa`` themselves are refreshed on check iterations
+    (:meth:`split_cone_pair`)."""
 
     def __init__(self, problem, settings, rho, warm_start):
         F = problem.F
@@ -549,7 +551,7 @@ class SplitADMM:
             info["duality_gap_rel"] = gap
             # the status follows from what the returned point proves: a certified gap at a feasible point is
             # optimal whatever stopped the iterations, and nothing else is
-            if violation <= feas_tol and gap <= max(10 * settings.tol_gap, 1e-5):
+            if violation <= feas_tol and gap <= settings.tol_gap:
                 status = "optimal"
             elif status == "optimal":
                 status = "optimal_inaccurate"

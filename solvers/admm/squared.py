@@ -251,7 +251,6 @@ class _MergedConeSplit(_ConeSplit):
         self.Z = self.C + self.Kp
         self.next_adjoint = None
 
-
     def final(self):
         self.set_sum(self.Z)
 
