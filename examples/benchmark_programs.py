@@ -14,7 +14,7 @@ x loss (squared, hinge, logistic) x instance:
 
 Every solver of a cell sees the same program (same patterns) and is asked for a certified relative gap
 of ``--tol`` (1e-6); each cell runs in its own process (``--cell``), Clarabel first (time limit
-``--budget``), then each hand-written solver the registry lists for the program, with the time limit
+``--budget``, shared with the SCS fallback when Clarabel fails; the table names SCS when it answered), then each hand-written solver the registry lists for the program, with the time limit
 ``--path-share`` (0.5) of Clarabel's time (its limit when it did not finish), at least 5 s: a path still
 running then is at most 2x faster, far from the 10x asked of it, and its status says so. ``--resume``
 keeps the cells already in ``--out``'s JSON and runs the others. Reported
@@ -115,7 +115,8 @@ def run_solver(program, name, tol, budget):
                     "seconds": time.perf_counter() - start}
     info = result.info or {}
     gap = info.get("duality_gap_rel")
-    return {"solver": name, "status": result.status, "seconds": time.perf_counter() - start,
+    return {"solver": name, "answered_by": result.solver, "status": result.status,
+            "seconds": time.perf_counter() - start,
             "objective": None if result.weights is None else float(result.objective),
             "certified_gap": None if gap is None or not info.get("certified", result.status == "optimal")
             else float(gap),
@@ -153,7 +154,10 @@ def table(cells):
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         reference = cell["runs"][0]
-        clarabel = f"{reference['status']} {reference['seconds']:.2f}s" + (" (auto)" if cell["auto"] == "clarabel" else "")
+        answered_by = reference.get("answered_by", "clarabel")
+        clarabel = (f"{reference['status']} {reference['seconds']:.2f}s"
+                    + (f" (from {answered_by})" if answered_by != "clarabel" else "")
+                    + (" (auto)" if cell["auto"] == "clarabel" else ""))
         for run in cell["runs"][1:]:
             lines.append(
                 f"| {cell['instance']} | {cell['form']} | {cell['loss']} | {cell['n']} x {cell['d']}, {cell['P']} | "

@@ -21,6 +21,9 @@ ORACLE_OPTIONS = {
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
 }
 ACCEPTED = ("optimal", "optimal_inaccurate")
+#: each solver's name for its wall-clock limit in seconds; a limit given to the first solver also bounds the
+#: fallback, which gets the time the first one left
+TIME_LIMIT_OPTIONS = {"CLARABEL": "time_limit", "SCS": "time_limit_secs", "OSQP": "time_limit"}
 
 
 def installed_solvers():
@@ -75,7 +78,9 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
     ``options`` go to the solver (over :data:`ORACLE_OPTIONS`). If the solve raises or ends without an
     optimal point and ``fallback`` names another installed solver, it is retried with that solver at its
     oracle accuracy; ``result.solver`` names the solver that produced the point and
-    ``result.info["fallback_from"]`` / ``["fallback_reason"]`` say what failed.
+    ``result.info["fallback_from"]`` / ``["fallback_reason"]`` say what failed. A time limit given to the
+    first solver under its own name (:data:`TIME_LIMIT_OPTIONS`) bounds both: the fallback gets what is
+    left of it, and none is tried when nothing is left (``info["fallback_skipped"]`` says so).
     """
     from formulations.base import ConvexProgram
 
@@ -89,12 +94,17 @@ def solve_oracle(program, solver="clarabel", *, fallback="scs", verbose=False, *
     run = _attempt(program, name, verbose, options)
     info = {"wall_time_s": run["wall"]}
     used = name
-    if run["weights"] is None and fallback and fallback.upper() != name:
+    limit = options.get(TIME_LIMIT_OPTIONS.get(name, ""))
+    left = None if limit is None else float(limit) - run["wall"]
+    if run["weights"] is None and fallback and fallback.upper() != name and left is not None and left <= 0:
+        info["fallback_skipped"] = f"{fallback.lower()}: the time limit of {float(limit):g} s was used up"
+    elif run["weights"] is None and fallback and fallback.upper() != name:
         second = check_cvxpy_solver(fallback)
         info["fallback_from"] = name.lower()
         info["fallback_reason"] = run["error"] or f"status {run['status']}"
         first = run
-        run = _attempt(program, second, verbose, {})
+        limited = {} if left is None or second not in TIME_LIMIT_OPTIONS else {TIME_LIMIT_OPTIONS[second]: left}
+        run = _attempt(program, second, verbose, limited)
         run["compile_time"] += first["compile_time"]
         run["solve_time"] += first["solve_time"]
         info["wall_time_s"] = first["wall"] + run["wall"]

@@ -46,3 +46,30 @@ def test_result_keeps_describing_its_own_solve_after_set_beta(logistic_program):
     assert second.to_dict()["beta"] == 2 * beta
     # the first point, re-evaluated at the new beta, cannot beat the new optimum
     assert logistic_program.objective(first.weights) >= second.objective - 1e-7
+
+
+def test_a_time_limit_bounds_the_fallback_too(logistic_program, monkeypatch):
+    """The first solver's time limit, under its own name, is the budget of both: SCS gets what Clarabel left
+    (under SCS's name for it), and is not tried once nothing is left."""
+    from solvers import oracle
+
+    seen = []
+    attempt = oracle._attempt
+
+    def recording(program, name, verbose, options):
+        seen.append((name, dict(options)))
+        return attempt(program, name, verbose, options)
+
+    monkeypatch.setattr(oracle, "_attempt", recording)
+    result = solve_oracle(logistic_program, "clarabel", max_iter=1, time_limit=60.0)
+    assert result.solver == "scs" and [name for name, _ in seen] == ["CLARABEL", "SCS"]
+    left = seen[1][1]["time_limit_secs"]
+    # 60 s less Clarabel's wall time, which is part of the total wall time of both attempts
+    assert 60.0 - result.info["wall_time_s"] <= left < 60.0
+
+    seen.clear()
+    clock = iter([0.0, 100.0])  # the first attempt "takes" 100 s of a 60 s limit
+    monkeypatch.setattr(oracle.time, "perf_counter", lambda: next(clock))
+    result = solve_oracle(logistic_program, "clarabel", max_iter=1, time_limit=60.0)
+    assert [name for name, _ in seen] == ["CLARABEL"] and result.solver == "clarabel"
+    assert "used up" in result.info["fallback_skipped"] and result.status != "optimal"
