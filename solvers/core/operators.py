@@ -14,8 +14,8 @@ _CHUNK_BYTES = 2 ** 22
 
 
 #: bytes of one row chunk of an n x 2P array in the ADMMs' fused passes (:func:`row_chunks`): the chunk
-#: and its two temporaries stay in the cache while every step of the pass reads them (measured best
-#: between 1 and 4 MiB on the 2-core machine, docs/benchmarks.md)
+#: and its temporaries stay in the cache while every step of the pass reads them (the CG product was
+#: fastest with chunks of 2-4 MiB on the 2-core machine, docs/benchmarks.md)
 PASS_CHUNK_BYTES = 2 ** 21
 
 
