@@ -43,13 +43,13 @@ infeasible start. The Newton system ``(H + G^T W^{-2} G) dx = r`` is formed dens
 per-sample pairs (xi_i, q_i) are eliminated (2 x 2 each), leaving ``Z^T diag(omega) Z`` with
 ``1 / omega = 1 / h_1 + 1 / h_2 + mu`` (h: the NT weights of the two orthant rows);
 for the logistic the Hessian ``H = Z^T diag(l''(Z a)) Z`` takes its place; plus the cone rows' blocks
-``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``: a matrix of size ``2dP + 2P`` factorised by
-Cholesky once per iteration - meant for working sets, where 2dP is small. On the constrained program
-``Z = [Zh, -Zh]``, so ``Z^T diag(omega) Z`` has the blocks ``[[K, -K], [-K, K]]`` of the one product
-``K = Zh^T diag(omega) Zh`` (dP x dP, BLAS syrk): a quarter of the flops and half the memory of the
-stacked product. ``Zh = [D_1 o X .. D_P o X]`` (n x dP) is never stored: its rows are formed a chunk at a
-time for that product, and the products ``Zh u = rowsum(D o (X U))`` and ``Zh^T r = X^T (D o r)`` read
-only X and D.
+``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``. On the constrained program
+``Z = [Zh, -Zh]``, so ``Z^T diag(omega) Z = E K E^T`` with the one product ``K = Zh^T diag(omega) Zh`` (dP x
+dP, BLAS syrk), and the system is solved in ``z = v - w`` at size dP (:class:`_PairedSystem`); the gated
+program's system, of size ``dP + P``, is factorised as it stands (:class:`_StackedSystem`). One Cholesky per
+iteration - meant for working sets, where dP is small. ``Zh = [D_1 o X .. D_P o X]`` (n x dP) is never
+stored: its rows are formed a chunk at a time for the product K, and the products ``Zh u = rowsum(D o (X
+U))`` and ``Zh^T r = X^T (D o r)`` read only X and D.
 """
 from __future__ import annotations
 
@@ -138,10 +138,10 @@ class _Data(PatternMaps):
         return np.hstack([half, -half]) if self.signed else half
 
     def weighted_gram(self, omega):
-        """``Z^T diag(omega) Z`` (dJ x dJ) from the one product ``Zh^T diag(omega) Zh`` (dP x dP, BLAS syrk on
-        ``sqrt(omega) o Zh``, the lower triangle only, accumulated over row chunks of GRAM_CHUNK_BYTES formed
-        from X and D, so no n x dP array is stored); on the constrained program its blocks are
-        ``[[K, -K], [-K, K]]``."""
+        """``Zh^T diag(omega) Zh`` (dP x dP; BLAS syrk on ``sqrt(omega) o Zh``, the lower triangle only,
+        accumulated over row chunks of GRAM_CHUNK_BYTES formed from X and D, so no n x dP array is stored).
+        On the gated program it is ``Z^T diag(omega) Z``; on the constrained program ``Z^T diag(omega) Z`` has
+        the blocks ``[[K, -K], [-K, K]]`` of this ``K``."""
         from scipy.linalg import blas
         root = np.sqrt(np.maximum(omega, 0.0))
         width = self.P * self.d
@@ -154,7 +154,7 @@ class _Data(PatternMaps):
             half = blas.dsyrk(1.0, chunk, beta=1.0, c=half, trans=1, lower=1, overwrite_c=1)
         lower = np.tril_indices(half.shape[0], -1)
         half.T[lower] = half[lower]  # syrk filled one triangle
-        return np.block([[half, -half], [-half, half]]) if self.signed else half
+        return half
 
     def G(self, A, t, xi, q, prediction=None):
         """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - q - y o (Z a)``
@@ -235,7 +235,6 @@ class _Newton:
 
     def __init__(self, data, p, nt):
         self.data, self.nt = data, nt
-        d, J = data.d, data.J
         h = p.zL / p.sL  # W^{-2} on the orthant
         h_xi, h_margin, h_cone = data.split(h)
         mu = data.smoothing
@@ -245,43 +244,31 @@ class _Newton:
         self.Wi2 = nt.inverse_squared()  # (J, d+1, d+1)
         self.curvature = None if data.hinge else data.smooth_curvature(p.A)
         omega = h_xi * h_margin / self.pair if data.hinge else self.curvature
-        cone_blocks = self.Wi2[:, 1:, 1:].copy()
-        if data.cones:
-            cone_blocks += weighted_gram_blocks(data.X, h_cone)
-        size = d * J + J
-        K = np.zeros((size, size))
-        K[:d * J, :d * J] = data.weighted_gram(omega)
-        for j in range(J):
-            block = slice(j * d, (j + 1) * d)
-            K[block, block] += cone_blocks[j]
-            K[block, d * J + j] = K[d * J + j, block] = self.Wi2[j, 1:, 0]
-            K[d * J + j, d * J + j] = self.Wi2[j, 0, 0]
-        self.K = K
-        self.cho = shifted_cholesky(K)
+        gram = data.weighted_gram(omega)
+        blocks = self.Wi2[:, 1:, 1:] + (weighted_gram_blocks(data.X, h_cone) if data.cones else 0.0)
+        self.system = (_PairedSystem if data.cones else _StackedSystem)(gram, blocks, self.Wi2[:, 1:, 0],
+                                                                        self.Wi2[:, 0, 0])
 
     def solve_x(self, ra, rt, rxi, rq, margin_rhs):
         """``(H + G^T W^{-2} G) dx = r`` with the per-sample pairs ``(xi_i, q_i)`` eliminated (2 x 2 each; q
         only when smoothed, with curvature ``1 / mu``), one refinement step on the reduced system. The
         a-part of ``r`` is ``ra - Z^T (y o margin_rhs)``, so that the one product with ``Z^T`` covers it and
         the elimination; returns ``(da, dt, dxi, dq, Z da)`` (the last None for a smooth loss)."""
-        data, d, J, mu = self.data, self.data.d, self.data.J, self.data.smoothing
+        data, mu = self.data, self.data.smoothing
         a, m = self.h_xi, self.h_margin
         if data.hinge:
             shifted = rxi + a * mu * rq if data.shifts else rxi
             ra = ra - data.ZT(data.y * (margin_rhs + m * shifted / self.pair))
-        rhs = np.concatenate([ra.T.reshape(-1), rt])
-        sol = sla.cho_solve(self.cho, rhs, check_finite=False)
-        sol += sla.cho_solve(self.cho, rhs - self.K @ sol, check_finite=False)
-        dA = sol[:d * J].reshape(J, d).T
+        dA, dt = self.system.solve(ra, rt)
         if not data.hinge:
-            return dA, sol[d * J:], rxi, rq, None
+            return dA, dt, rxi, rq, None
         prediction = data.predict(dA)
         u = m * data.y * prediction
         if not data.shifts:
-            return dA, sol[d * J:], (rxi - u) / self.pair, rq, prediction
+            return dA, dt, (rxi - u) / self.pair, rq, prediction
         dxi = ((1.0 + m * mu) * rxi - m * mu * rq - u) / self.pair
         dq = mu * ((a + m) * rq - m * rxi - a * u) / self.pair
-        return dA, sol[d * J:], dxi, dq, prediction
+        return dA, dt, dxi, dq, prediction
 
     def hessian_times(self, dA):
         """``H da`` (d x J; zero for the hinge)."""
@@ -323,6 +310,91 @@ class _Newton:
         gL, g0, g1 = data.G(dA, dt, dxi, dq, prediction)
         dzL, dz0, dz1 = nt.inverse_squared_apply(gL - ezL, g0 - ez0, g1 - ez1)
         return dA, dt, dxi, dq, bz[0] - gL, bz[1] - g0, bz[2] - g1, dzL, dz0, dz1
+
+
+class _StackedSystem:
+    r"""The reduced Newton system in ``(a, t)`` of the gated program, ``[[G + B_uu, B_ut], [B_tu, B_tt]]`` (G:
+    ``Z^T diag(omega) Z``, dP x dP; B: the second-order cones' ``W^{-2}`` per block), formed and factorised
+    by a shifted Cholesky; each solve takes one refinement step on it."""
+
+    def __init__(self, gram, Buu, But, Btt):
+        self.J, self.d = Buu.shape[0], Buu.shape[1]
+        d, J = self.d, self.J
+        K = np.zeros((d * J + J, d * J + J))
+        K[:d * J, :d * J] = gram
+        for j in range(J):
+            block = slice(j * d, (j + 1) * d)
+            K[block, block] += Buu[j]
+            K[block, d * J + j] = K[d * J + j, block] = But[j]
+            K[d * J + j, d * J + j] = Btt[j]
+        self.K = K
+        self.cho = shifted_cholesky(K)
+
+    def solve(self, rU, rt):
+        """``K (x, t) = (rU, rt)`` for rU d x J; returns ``(x d x J, t)``."""
+        d, J = self.d, self.J
+        rhs = np.concatenate([rU.T.reshape(-1), rt])
+        sol = sla.cho_solve(self.cho, rhs, check_finite=False)
+        sol += sla.cho_solve(self.cho, rhs - self.K @ sol, check_finite=False)
+        return sol[:d * J].reshape(J, d).T, sol[d * J:]
+
+
+class _PairedSystem:
+    r"""The reduced Newton system of the constrained program. Its stacked map ``Z = [Zh, -Zh]`` gives
+    ``Z^T diag(omega) Z = E G E^T`` (``E = [I; -I]``, G dP x dP), so with the blocks' curvature B (cone rows
+    and second-order cones, block diagonal) the system in ``(v, w, t)`` is
+    ``G (v - w) + B^V_uu v + B^V_ut t_V = r_v``, ``-G (v - w) + B^W_uu w + B^W_ut t_W = r_w`` and
+    ``B_tu a_j + B_tt t_j = r_t``. Eliminating the ``t_j`` (Schur complements ``S_j = B_uu - B_ut B_tu /
+    B_tt``, d x d) leaves ``G z + S_V v = r_v``, ``-G z + S_W w = r_w`` in ``z = v - w``, that is the dP x dP
+    system
+
+    .. math::
+        (G + S_V (S_V + S_W)^{-1} S_W)\, z = S_W (S_V + S_W)^{-1} r_v - S_V (S_V + S_W)^{-1} r_w,
+        \qquad v = (S_V + S_W)^{-1} (r_v + r_w + S_W z),\quad w = v - z:
+
+    half the size of the stacked system, an eighth of its Cholesky. Only ``S_V + S_W`` is inverted, never
+    ``S_V`` or ``S_W`` alone: late in a run a nonzero block's S is nearly singular in its radial direction,
+    but then the pattern's other block is at zero, its S is large, and the sum stays well conditioned. The
+    parallel sum ``S_V (S_V + S_W)^{-1} S_W`` is symmetric positive semidefinite; the matrix is factorised
+    by a shifted Cholesky, and each solve takes one refinement step on the full reduced system."""
+
+    def __init__(self, gram, Buu, But, Btt):
+        self.J, self.d = Buu.shape[0], Buu.shape[1]
+        self.P = self.J // 2
+        self.gram, self.Buu, self.But, self.Btt = gram, Buu, But, Btt
+        S = Buu - But[:, :, None] * But[:, None, :] / Btt[:, None, None]
+        self.SV, self.SW = S[:self.P], S[self.P:]
+        self.sum_inverse = np.linalg.inv(self.SV + self.SW)
+        parallel = self.SV @ self.sum_inverse @ self.SW
+        matrix = gram.copy()
+        d = self.d
+        for j in range(self.P):
+            matrix[j * d:(j + 1) * d, j * d:(j + 1) * d] += 0.5 * (parallel[j] + parallel[j].T)
+        self.cho = shifted_cholesky(matrix)
+
+    def _solve_once(self, rU, rt):
+        P = self.P
+        r = rU - self.But.T * (rt / self.Btt)
+        rv, rw = r[:, :P].T[:, :, None], r[:, P:].T[:, :, None]  # P x d x 1
+        rhs = self.SW @ (self.sum_inverse @ rv) - self.SV @ (self.sum_inverse @ rw)
+        z = sla.cho_solve(self.cho, rhs.reshape(-1), check_finite=False).reshape(P, self.d, 1)
+        v = self.sum_inverse @ (rv + rw + self.SW @ z)
+        x = np.hstack([v[:, :, 0].T, (v - z)[:, :, 0].T])
+        return x, (rt - np.einsum("jd,dj->j", self.But, x)) / self.Btt
+
+    def apply(self, x, t):
+        """``K (x, t)`` on the full reduced system (x d x J)."""
+        P, d = self.P, self.d
+        q = (self.gram @ (x[:, :P] - x[:, P:]).T.reshape(P * d)).reshape(P, d).T
+        xU = np.hstack([q, -q]) + np.einsum("jab,bj->aj", self.Buu, x) + self.But.T * t
+        return xU, np.einsum("jd,dj->j", self.But, x) + self.Btt * t
+
+    def solve(self, rU, rt):
+        """``K (x, t) = (rU, rt)`` for rU d x J; returns ``(x d x J, t)``."""
+        x, t = self._solve_once(rU, rt)
+        KU, Kt = self.apply(x, t)
+        dx, dt = self._solve_once(rU - KU, rt - Kt)
+        return x + dx, t + dt
 
 
 def _iterate(data, p):
@@ -378,15 +450,21 @@ class _Bounds:
         return certified_gap(primal, dual - 0.5 * mu * float(nu @ nu))
 
     def best_multipliers(self, nu, R):
-        """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2`` (NNLS per block whose interior-point
-        multipliers leave it above beta): the smallest theta-scaling nu allows."""
+        """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2``, the smallest theta-scaling nu allows,
+        with the interior point's multipliers as the fallback of each block (NNLS per block). Only the largest
+        value above beta matters, so the blocks are taken in decreasing order of their residual ``R`` at the
+        interior point's multipliers, each NNLS stops once it is below the largest found so far (or beta),
+        and the blocks whose residual is already below that are skipped: the value is the same."""
         data = self.data
         norms = block_norms(R)
         G = data.MT(nu)
-        for j in np.flatnonzero(norms > data.beta):
+        worst = float(data.beta)
+        for j in np.argsort(-norms):
+            if norms[j] <= worst:
+                break
             rows = data.S2[:, j:j + 1] * data.X  # X^T (S_j o lambda) = rows^T lambda
-            norms[j] = min(norms[j], cone_residual(rows, G[:, j]))
-        return float(np.max(norms, initial=0.0))
+            worst = max(worst, min(norms[j], cone_residual(rows, G[:, j], target=worst)))
+        return worst
 
     def gap(self):
         return certified_gap(self.primal, self.dual) if self.A is not None and np.isfinite(self.dual) else None
@@ -424,7 +502,7 @@ def _solve(program, settings):
 def ipm_dense(program, **options):
     r"""Solve a hinge- or logistic-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or
     sampled) or :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module
-    (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small programs and working sets).
+    (cost ``O(n (dP)^2 / 2 + (dP)^3 / 3)`` per iteration: for small programs and working sets).
 
     Options (:class:`DenseIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);

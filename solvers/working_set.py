@@ -137,8 +137,8 @@ def _robust(program):
     return isinstance(program, RobustReLUProgram)
 
 
-#: the largest Newton matrix (the dense interior point's 2 d |W|, the structured one's d |W| on tall data)
-#: of an interior point on a working set W of the constrained program; past it (wide data: a Cholesky of
+#: the largest Newton matrix (d |W| for both interior points: the structured one's on tall data, the dense
+#: one's paired system) of an interior point on a working set W of the constrained program; past it (wide data: a Cholesky of
 #: that size per Newton step) the working set is solved by the ADMM instead, whose iterations cost
 #: O(n d |W|) on its matrix-free route
 IPM_MAX_NEWTON_SIZE = 4096
@@ -153,7 +153,7 @@ def _admm_inner(program, tol_gap, time_limit):
 
 def _inner_solver(loss, robust=False, d=0, size=0):
     """The inner solver for a working set of ``size`` patterns in d features (d = 0: no choice by size)."""
-    if not robust and d * size * (1 if loss == "squared" else 2) > IPM_MAX_NEWTON_SIZE:
+    if not robust and d * size > IPM_MAX_NEWTON_SIZE:
         return _admm_inner
     if robust and loss != "hinge":
         from .ipm_robust_losses import ipm_robust_losses

@@ -120,6 +120,41 @@ def test_soc_max_step_reaches_the_boundary():
     assert cones.orthant_max_step(np.array([1.0]), np.array([0.5])) == np.inf
 
 
+
+def _linear_equations(rng, size=6):
+    """A well-conditioned system ``A x = b`` split as refined_direction's 1 + 3 + 3 parts (n_x = 1)."""
+    A = rng.standard_normal((size * 7, size * 7)) + 10 * np.eye(size * 7)
+    b = rng.standard_normal(size * 7)
+
+    def split(v):
+        return tuple(v[i * size:(i + 1) * size] for i in range(7))
+
+    def residual(step, bx, bz, bs):
+        return split(np.concatenate(bx + bz + bs) - A @ np.concatenate(step))
+    return A, split(b), split, residual
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_refinement_stops_at_its_tolerance(exact):
+    """refined_direction refines only while the largest residual is above REFINE_TOL of the right-hand side:
+    an exact first solve is used as it is (one solve); an inexact one (a perturbed matrix) is refined until
+    the residual is below the tolerance, and the result solves the equations to it."""
+    rng = np.random.default_rng(4)
+    A, b, split, residual = _linear_equations(rng)
+    solver = A if exact else A + 1e-3 * rng.standard_normal(A.shape)
+    calls = []
+
+    def solve(bx, bz, bs):
+        calls.append(1)
+        return split(np.linalg.solve(solver, np.concatenate(bx + bz + bs)))
+
+    step = cones.refined_direction(solve, residual, b[:1], b[1:4], b[4:], 1)
+    largest = max(np.abs(r).max() for r in residual(step, b[:1], b[1:4], b[4:]))
+    rhs = max(np.abs(part).max() for part in b)
+    assert largest <= cones.REFINE_TOL * rhs
+    assert len(calls) == 1 if exact else 1 < len(calls) <= 4
+
+
 # -- the linear algebra ---------------------------------------------------------------------------------
 def test_newton_system_matches_dense_solve():
     """The Woodbury + CG solve of (M^T M + B) dx = r equals a dense solve of the assembled matrix."""

@@ -70,9 +70,56 @@ def test_the_newton_gram_matrix_is_the_definition_whatever_the_row_chunks(monkey
     program = RandomSpec.draw("sampled", "hinge", 72124473).build()
     data = module._Data(program, gated=False)
     omega = np.random.default_rng(0).random(program.n)
-    Z = np.hstack([program.D[:, [j]] * data.X for j in range(program.n_patterns)]
-                  + [-program.D[:, [j]] * data.X for j in range(program.n_patterns)])  # [M_v, M_w] by definition
-    assert np.allclose(data.weighted_gram(omega), Z.T @ (omega[:, None] * Z), rtol=1e-12, atol=1e-10)
+    Zh = np.hstack([program.D[:, [j]] * data.X for j in range(program.n_patterns)])  # [D_j o X] by definition
+    assert np.allclose(data.weighted_gram(omega), Zh.T @ (omega[:, None] * Zh), rtol=1e-12, atol=1e-10)
+
+
+def _reduced_system(rng, d, P, singular_v=()):
+    """A random instance of the constrained program's reduced Newton system: the weighted Gram matrix G
+    (dP x dP) and per-block curvature ``B = [[B_tt, B_tu], [B_ut, B_uu]]`` ((d+1) x (d+1), positive
+    definite); the v blocks in ``singular_v`` get a Schur complement with an eigenvalue near 1e-13 (a
+    nonzero block late in a run). Returns (G, Buu, But, Btt, K): K the stacked matrix in (v, w, t) built
+    from the definition ``[[E G E^T + B_uu, B_ut], [B_tu, B_tt]]``."""
+    n, J = 3 * d * P, 2 * P
+    Zh = rng.standard_normal((n, d * P))
+    G = Zh.T @ (rng.random(n)[:, None] * Zh)
+    B = np.empty((J, d + 1, d + 1))
+    for j in range(J):
+        Q = np.linalg.qr(rng.standard_normal((d + 1, d + 1)))[0]
+        eigenvalues = 10.0 ** rng.uniform(-2, 2, d + 1)
+        B[j] = (Q * eigenvalues) @ Q.T
+    Buu, But, Btt = B[:, 1:, 1:].copy(), B[:, 1:, 0].copy(), B[:, 0, 0].copy()
+    for j in singular_v:  # S_j = B_uu - b b^T / B_tt gets a direction of curvature ~1e-13
+        S = Buu[j] - np.outer(But[j], But[j]) / Btt[j]
+        eigenvalues, Q = np.linalg.eigh(S)
+        eigenvalues[0] = 1e-13
+        Buu[j] = (Q * eigenvalues) @ Q.T + np.outer(But[j], But[j]) / Btt[j]
+    E = np.vstack([np.eye(d * P), -np.eye(d * P)])
+    K = np.zeros((d * J + J, d * J + J))
+    K[:d * J, :d * J] = E @ G @ E.T
+    for j in range(J):
+        block = slice(j * d, (j + 1) * d)
+        K[block, block] += Buu[j]
+        K[block, d * J + j] = K[d * J + j, block] = But[j]
+        K[d * J + j, d * J + j] = Btt[j]
+    return G, Buu, But, Btt, K
+
+
+@pytest.mark.parametrize("singular_v", [(), (0, 2)])
+def test_the_paired_system_solves_the_stacked_one(singular_v):
+    """The constrained program's Newton system solved at size dP in ``z = v - w`` (docs/math.md 6.8) against a
+    dense solve of the stacked (2dP + 2P) system built from the definition, also with nearly singular
+    blocks (eigenvalue 1e-13 in S_V), where a solve through ``S_V^{-1}`` loses every digit."""
+    from solvers.ipm_dense import _PairedSystem
+    rng = np.random.default_rng(3)
+    d, P = 4, 3
+    G, Buu, But, Btt, K = _reduced_system(rng, d, P, singular_v)
+    rU, rt = rng.standard_normal((d, 2 * P)), rng.standard_normal(2 * P)
+    x, t = _PairedSystem(G, Buu, But, Btt).solve(rU, rt)
+    expected = np.linalg.solve(K, np.concatenate([rU.T.reshape(-1), rt]))
+    got = np.concatenate([x.T.reshape(-1), t])
+    assert np.linalg.norm(K @ got - K @ expected) <= 1e-10 * np.linalg.norm(rU)
+    assert np.allclose(got, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("form", ["sampled", "gated"])

@@ -184,18 +184,28 @@ def mehrotra_step(point, newton, nt, bx, bz, degree, n_x, step_fraction=0.95):
     return point.moved(step, alpha), alpha
 
 
-def refined_direction(solve, kkt_residual, bx, bz, bs, n_x, refinements=3):
+#: relative residual at which a direction counts as solved: refinement stops once the largest entry of the full
+#: Newton residual is below this times the largest entry of the right-hand side
+REFINE_TOL = 1e-10
+
+
+def refined_direction(solve, kkt_residual, bx, bz, bs, n_x, refinements=3, tolerance=REFINE_TOL):
     """``solve(bx, bz, bs)`` refined on the full Newton equations: the residual ``kkt_residual(step, bx, bz,
     bs)`` (``n_x`` primal parts, then three of ``bz`` and three of ``bs``) is solved for again and the
     correction kept only when it lowers the largest residual (late in a run the reduced systems are
-    ill-conditioned)."""
+    ill-conditioned). Refinement stops once the largest residual is at most ``tolerance`` times the largest
+    right-hand side entry: early in a run the first solve is already exact to rounding, and each further
+    refinement would cost a solve and a residual for nothing."""
     def largest(arrays):
         return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
 
+    target = tolerance * max(largest(bx), largest(bz), largest(bs))
     step = solve(bx, bz, bs)
     residual = kkt_residual(step, bx, bz, bs)
     size = largest(residual)
     for _ in range(refinements):
+        if size <= target:
+            break
         correction = solve(residual[:n_x], residual[n_x:n_x + 3], residual[n_x + 3:])
         trial = tuple(a + b for a, b in zip(step, correction))
         trial_residual = kkt_residual(trial, bx, bz, bs)

@@ -17,8 +17,8 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
 * ``working_set``: the data and one n x P product for the screen, plus its inner solver on a working set
   of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
   dense interior points' (forty arrays the size of its orthant, n (2 + 2|W|) entries - tracemalloc
-  measured a peak of 15-21 at n = 10,000-20,000 -, three Newton matrices of size 2 (d + 1) |W| and one
-  row chunk of its product), each replaced by the ADMM's where its Newton matrix exceeds
+  measured a peak of 15-21 at n = 10,000-20,000 -, four d |W| x d |W| matrices - the weighted Gram matrix,
+  the paired Newton matrix and the Cholesky's copies - and one row chunk of its product), each replaced by the ADMM's where its Newton matrix exceeds
   ``IPM_MAX_NEWTON_SIZE`` (wide data); the working set grows past that size only where pricing asks for
   it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
@@ -60,9 +60,8 @@ def estimate_bytes(solver, n, d, P):
         admm = estimate_bytes("admm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         structured = estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         from ..ipm_dense import GRAM_CHUNK_BYTES
-        dense = 40 * n * (2 + 2 * pw) * _FLOAT + 3 * (2 * (d + 1) * pw) ** 2 * _FLOAT + GRAM_CHUNK_BYTES
-        inner = max(structured if d * pw <= IPM_MAX_NEWTON_SIZE else admm,
-                    dense if 2 * d * pw <= IPM_MAX_NEWTON_SIZE else admm)
+        dense = 40 * n * (2 + 2 * pw) * _FLOAT + 4 * (d * pw) ** 2 * _FLOAT + GRAM_CHUNK_BYTES
+        inner = max(structured, dense) if d * pw <= IPM_MAX_NEWTON_SIZE else admm
         return data + n * P * _FLOAT + inner
     return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO
 
