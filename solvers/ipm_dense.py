@@ -77,6 +77,10 @@ GRAM_CHUNK_BYTES = 2 ** 26
 #: continuation in the hinge's smoothing: mu shrinks once the smoothed program's own gap is below SETTLE times
 #: the hinge gap it leaves (:func:`_lower_smoothing`)
 SETTLE = 0.3
+#: the paired solve (:class:`_PairedSystem`) is refined by conjugate gradients on the unreduced system to this
+#: relative residual, in at most PAIRED_STEPS steps; else that Newton step factorises the stacked system
+PAIRED_TOL = 1e-12
+PAIRED_STEPS = 5
 
 
 @dataclass
@@ -245,9 +249,12 @@ class _Newton:
         self.curvature = None if data.hinge else data.smooth_curvature(p.A)
         omega = h_xi * h_margin / self.pair if data.hinge else self.curvature
         gram = data.weighted_gram(omega)
-        blocks = self.Wi2[:, 1:, 1:] + (weighted_gram_blocks(data.X, h_cone) if data.cones else 0.0)
-        self.system = (_PairedSystem if data.cones else _StackedSystem)(gram, blocks, self.Wi2[:, 1:, 0],
-                                                                        self.Wi2[:, 0, 0])
+        if data.cones:
+            rows = weighted_gram_blocks(data.X, h_cone)
+            self.system = _PairedSystem(gram, self.Wi2[:, 1:, 1:] + rows, self.Wi2[:, 1:, 0], self.Wi2[:, 0, 0],
+                                        schur=nt.inverse_squared_schur() + rows)
+        else:
+            self.system = _StackedSystem(gram, self.Wi2[:, 1:, 1:], self.Wi2[:, 1:, 0], self.Wi2[:, 0, 0])
 
     def solve_x(self, ra, rt, rxi, rq, margin_rhs):
         """``(H + G^T W^{-2} G) dx = r`` with the per-sample pairs ``(xi_i, q_i)`` eliminated (2 x 2 each; q
@@ -358,27 +365,46 @@ class _PairedSystem:
     parallel sum ``S_V (S_V + S_W)^{-1} S_W`` is symmetric positive semidefinite; the matrix is factorised
     by a shifted Cholesky, and each solve takes one refinement step on the full reduced system."""
 
-    def __init__(self, gram, Buu, But, Btt):
+    def __init__(self, gram, Buu, But, Btt, schur=None):
         self.J, self.d = Buu.shape[0], Buu.shape[1]
         self.P = self.J // 2
         self.gram, self.Buu, self.But, self.Btt = gram, Buu, But, Btt
-        S = Buu - But[:, :, None] * But[:, None, :] / Btt[:, None, None]
-        self.SV, self.SW = S[:self.P], S[self.P:]
-        self.sum_inverse = np.linalg.inv(self.SV + self.SW)
-        parallel = self.SV @ self.sum_inverse @ self.SW
+        self.stacked = None
+        S = Buu - But[:, :, None] * But[:, None, :] / Btt[:, None, None] if schur is None else schur
+        SV, SW = S[:self.P], S[self.P:]
+        # per pattern, the block with the smaller curvature (trace) is "small": late in a run it is the
+        # nonzero one, and its own S is the part the elimination must keep to full relative accuracy
+        self.v_small = np.trace(SV, axis1=1, axis2=2) <= np.trace(SW, axis1=1, axis2=2)
+        flip = self.v_small[:, None, None]
+        self.small = np.where(flip, SV, SW)
+        self.sum_inverse = np.linalg.inv(SV + SW)
+        self.small_fraction = self.small @ self.sum_inverse  # S_small (S_V + S_W)^{-1}
+        parallel = self.small - self.small_fraction @ self.small
+        # positive semidefinite in exact arithmetic: rounding's negative eigenvalues are set to zero (the
+        # refinement on the unreduced system absorbs the change)
+        eigenvalues, vectors = np.linalg.eigh(0.5 * (parallel + parallel.transpose(0, 2, 1)))
+        parallel = (vectors * np.maximum(eigenvalues, 0.0)[:, None, :]) @ vectors.transpose(0, 2, 1)
         matrix = gram.copy()
         d = self.d
         for j in range(self.P):
-            matrix[j * d:(j + 1) * d, j * d:(j + 1) * d] += 0.5 * (parallel[j] + parallel[j].T)
+            matrix[j * d:(j + 1) * d, j * d:(j + 1) * d] += parallel[j]
         self.cho = shifted_cholesky(matrix)
 
     def _solve_once(self, rU, rt):
         P = self.P
         r = rU - self.But.T * (rt / self.Btt)
         rv, rw = r[:, :P].T[:, :, None], r[:, P:].T[:, :, None]  # P x d x 1
-        rhs = self.SW @ (self.sum_inverse @ rv) - self.SV @ (self.sum_inverse @ rw)
+        flip = self.v_small[:, None, None]
+        total = rv + rw
+        # S_W A^{-1} r_v - S_V A^{-1} r_w (A = S_V + S_W) through S_small A^{-1} alone: r_v - S_V A^{-1} (r_v + r_w)
+        # when v is small, S_W A^{-1} (r_v + r_w) - r_w when w is
+        moved = self.small_fraction @ total
+        rhs = np.where(flip, rv - moved, moved - rw)
         z = sla.cho_solve(self.cho, rhs.reshape(-1), check_finite=False).reshape(P, self.d, 1)
-        v = self.sum_inverse @ (rv + rw + self.SW @ z)
+        # the block with the large curvature (late in a run: at zero) directly, w = A^{-1} (r_v + r_w - S_V z) or
+        # v = A^{-1} (r_v + r_w + S_W z), and the other from z = v - w
+        at_zero = self.sum_inverse @ (total + np.where(flip, -1.0, 1.0) * (self.small @ z))
+        v = np.where(flip, at_zero + z, at_zero)
         x = np.hstack([v[:, :, 0].T, (v - z)[:, :, 0].T])
         return x, (rt - np.einsum("jd,dj->j", self.But, x)) / self.Btt
 
@@ -390,11 +416,44 @@ class _PairedSystem:
         return xU, np.einsum("jd,dj->j", self.But, x) + self.Btt * t
 
     def solve(self, rU, rt):
-        """``K (x, t) = (rU, rt)`` for rU d x J; returns ``(x d x J, t)``."""
+        """``K (x, t) = (rU, rt)`` for rU d x J; returns ``(x d x J, t)``. Conjugate gradients on the unreduced
+        system preconditioned by the paired solve, up to PAIRED_STEPS steps; where they leave a relative
+        residual above PAIRED_TOL (late in a run, when rounding in the elimination costs digits), the
+        stacked system is formed and factorised instead (once per Newton step)."""
+        if self.stacked is not None:
+            return self.stacked.solve(rU, rt)
+
+        def norm(eU, et):
+            return np.sqrt(float(np.sum(eU * eU) + et @ et))
+
+        target = PAIRED_TOL * norm(rU, rt)
         x, t = self._solve_once(rU, rt)
         KU, Kt = self.apply(x, t)
-        dx, dt = self._solve_once(rU - KU, rt - Kt)
-        return x + dx, t + dt
+        eU, et = rU - KU, rt - Kt
+        residual = norm(eU, et)
+        zU, zt = self._solve_once(eU, et)
+        pU, pt = zU, zt
+        rz = float(np.sum(eU * zU) + et @ zt)
+        for _ in range(PAIRED_STEPS):
+            if residual <= target or rz <= 0:
+                break
+            qU, qt = self.apply(pU, pt)
+            curvature = float(np.sum(pU * qU) + pt @ qt)
+            if curvature <= 0:
+                break
+            step = rz / curvature
+            x, t = x + step * pU, t + step * pt
+            eU, et = eU - step * qU, et - step * qt
+            residual = norm(eU, et)
+            zU, zt = self._solve_once(eU, et)
+            rz_next = float(np.sum(eU * zU) + et @ zt)
+            pU, pt = zU + (rz_next / rz) * pU, zt + (rz_next / rz) * pt
+            rz = rz_next
+        if residual <= target:
+            return x, t
+        self.stacked = _StackedSystem(np.block([[self.gram, -self.gram], [-self.gram, self.gram]]), self.Buu,
+                                      self.But, self.Btt)
+        return self.stacked.solve(rU, rt)
 
 
 def _iterate(data, p):

@@ -103,6 +103,17 @@ class NTScaling:
         Wi /= self.bw[:, None, None]
         return Wi @ Wi
 
+    def inverse_squared_schur(self):
+        """The Schur complement of ``W^{-2}`` in its (0, 0) entry, per cone (J, d, d), in closed form. With
+        ``W^{-2} = b_w^{-2} (2 (J w) (J w)^T - J)`` (``J = diag(1, -I)``, ``w0^2 - |w1|^2 = 1``) it is
+        ``b_w^{-2} (I - 2 w1 w1^T / (1 + 2 |w1|^2))``, positive definite with the smallest eigenvalue
+        ``b_w^{-2} / (1 + 2 |w1|^2)``: the same matrix as ``B_uu - B_ut B_tu / B_tt`` from the entries of
+        :meth:`inverse_squared`, without the cancellation that formula suffers near the cone's boundary."""
+        d = self.w1.shape[0]
+        w1 = self.w1.T  # J x d
+        outer = w1[:, :, None] * w1[:, None, :] * (2.0 / (1.0 + 2.0 * np.sum(w1 * w1, axis=1)))[:, None, None]
+        return (np.eye(d)[None] - outer) / (self.bw ** 2)[:, None, None]
+
     def inverse_squared_apply(self, vL, v0, v1):
         """``W^{-2} v`` for an orthant part ``vL`` and one vector per cone ``(v0, v1)``."""
         return (vL * self.wL_inverse_squared, *self.apply(*self.apply(v0, v1, inverse=True), inverse=True))
