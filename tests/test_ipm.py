@@ -99,6 +99,26 @@ def test_nt_scaling_identities():
     assert np.allclose(nt.lam0 * x1 + x0 * nt.lam1, b1, atol=1e-10)
 
 
+
+@pytest.mark.parametrize("scale", [1.0, 1e-6])  # scale: how close the points are to the cones' boundary
+def test_the_closed_form_schur_complement_of_the_scaling(scale):
+    """``NTScaling.inverse_squared_schur`` equals ``B_uu - B_ut B_tu / B_tt`` from the entries of
+    ``inverse_squared`` (to rounding of the entries' size), and is positive definite even where that
+    formula cancels: near the boundary ``W^{-2}`` is huge and its Schur complement small."""
+    rng = np.random.default_rng(2)
+    d, J = 4, 50
+    s0, s1 = _random_soc_interior(rng, d, J)
+    z0, z1 = _random_soc_interior(rng, d, J)
+    s0 = np.linalg.norm(s1, axis=0) + scale * (s0 - np.linalg.norm(s1, axis=0))  # towards the boundary
+    nt = cones.NTScaling(np.ones(2), np.ones(2), s0, s1, z0, z1)
+    W = nt.inverse_squared()
+    by_entries = W[:, 1:, 1:] - W[:, 1:, 0][:, :, None] * W[:, 1:, 0][:, None, :] / W[:, 0, 0][:, None, None]
+    closed = nt.inverse_squared_schur()
+    size = np.abs(W).max(axis=(1, 2))[:, None, None]
+    assert np.all(np.abs(closed - by_entries) <= 1e-12 * size)
+    assert np.all(np.linalg.eigvalsh(closed) > 0)
+
+
 def test_soc_max_step_reaches_the_boundary():
     rng = np.random.default_rng(1)
     d, J = 4, 300
