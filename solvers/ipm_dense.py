@@ -258,7 +258,7 @@ class _Newton:
 
     def solve_x(self, ra, rt, rxi, rq, margin_rhs):
         """``(H + G^T W^{-2} G) dx = r`` with the per-sample pairs ``(xi_i, q_i)`` eliminated (2 x 2 each; q
-        only when smoothed, with curvature ``1 / mu``), one refinement step on the reduced system. The
+        only when smoothed, with curvature ``1 / mu``) and the rest by :attr:`system`. The
         a-part of ``r`` is ``ra - Z^T (y o margin_rhs)``, so that the one product with ``Z^T`` covers it and
         the elimination; returns ``(da, dt, dxi, dq, Z da)`` (the last None for a smooth loss)."""
         data, mu = self.data, self.data.smoothing
@@ -320,9 +320,10 @@ class _Newton:
 
 
 class _StackedSystem:
-    r"""The reduced Newton system in ``(a, t)`` of the gated program, ``[[G + B_uu, B_ut], [B_tu, B_tt]]`` (G:
-    ``Z^T diag(omega) Z``, dP x dP; B: the second-order cones' ``W^{-2}`` per block), formed and factorised
-    by a shifted Cholesky; each solve takes one refinement step on it."""
+    r"""The reduced Newton system in ``(a, t)`` as it stands, ``[[G + B_uu, B_ut], [B_tu, B_tt]]`` (G: ``Z^T
+    diag(omega) Z``; B: the blocks' curvature), formed and factorised by a shifted Cholesky; each solve takes
+    one refinement step on it. The gated program's system, and the constrained program's where the paired
+    solve falls short."""
 
     def __init__(self, gram, Buu, But, Btt):
         self.J, self.d = Buu.shape[0], Buu.shape[1]
@@ -347,23 +348,25 @@ class _StackedSystem:
 
 
 class _PairedSystem:
-    r"""The reduced Newton system of the constrained program. Its stacked map ``Z = [Zh, -Zh]`` gives
-    ``Z^T diag(omega) Z = E G E^T`` (``E = [I; -I]``, G dP x dP), so with the blocks' curvature B (cone rows
-    and second-order cones, block diagonal) the system in ``(v, w, t)`` is
+    r"""The reduced Newton system of the constrained program (docs/math.md 6.8). Its stacked map ``Z = [Zh,
+    -Zh]`` gives ``Z^T diag(omega) Z = E G E^T`` (``E = [I; -I]``, G dP x dP), so with the blocks' curvature
+    B (cone rows and second-order cones, block diagonal) the system in ``(v, w, t)`` is
     ``G (v - w) + B^V_uu v + B^V_ut t_V = r_v``, ``-G (v - w) + B^W_uu w + B^W_ut t_W = r_w`` and
-    ``B_tu a_j + B_tt t_j = r_t``. Eliminating the ``t_j`` (Schur complements ``S_j = B_uu - B_ut B_tu /
-    B_tt``, d x d) leaves ``G z + S_V v = r_v``, ``-G z + S_W w = r_w`` in ``z = v - w``, that is the dP x dP
-    system
+    ``B_tu a_j + B_tt t_j = r_t``. Eliminating the ``t_j`` (Schur complements ``S_j``, d x d; ``schur`` when
+    given in closed form, else ``B_uu - B_ut B_tu / B_tt``) leaves ``G z + S_V v = r_v``, ``-G z + S_W w =
+    r_w`` in ``z = v - w``, that is the dP x dP system
 
     .. math::
         (G + S_V (S_V + S_W)^{-1} S_W)\, z = S_W (S_V + S_W)^{-1} r_v - S_V (S_V + S_W)^{-1} r_w,
-        \qquad v = (S_V + S_W)^{-1} (r_v + r_w + S_W z),\quad w = v - z:
+        \qquad (S_V + S_W)\, w = r_v + r_w - S_V z,\quad (S_V + S_W)\, v = r_v + r_w + S_W z:
 
-    half the size of the stacked system, an eighth of its Cholesky. Only ``S_V + S_W`` is inverted, never
-    ``S_V`` or ``S_W`` alone: late in a run a nonzero block's S is nearly singular in its radial direction,
-    but then the pattern's other block is at zero, its S is large, and the sum stays well conditioned. The
-    parallel sum ``S_V (S_V + S_W)^{-1} S_W`` is symmetric positive semidefinite; the matrix is factorised
-    by a shifted Cholesky, and each solve takes one refinement step on the full reduced system."""
+    half the size of the stacked system, an eighth of its Cholesky. Only ``S_V + S_W`` is inverted: late in a
+    run a nonzero block's S is nearly singular in its radial direction, but then the pattern's other block is
+    at zero, its S is large, and the sum stays well conditioned. Per pattern the block with the smaller trace
+    is kept exact: the parallel sum is ``S_s - S_s (S_V + S_W)^{-1} S_s``, the right-hand side goes through
+    ``S_s (S_V + S_W)^{-1}`` alone, and the other block is solved for directly. The parallel sum is clipped
+    to positive semidefinite (it is in exact arithmetic) and the matrix factorised by a shifted Cholesky;
+    :meth:`solve` finishes each solve by conjugate gradients on the unreduced system."""
 
     def __init__(self, gram, Buu, But, Btt, schur=None):
         self.J, self.d = Buu.shape[0], Buu.shape[1]
@@ -396,13 +399,13 @@ class _PairedSystem:
         rv, rw = r[:, :P].T[:, :, None], r[:, P:].T[:, :, None]  # P x d x 1
         flip = self.v_small[:, None, None]
         total = rv + rw
-        # S_W A^{-1} r_v - S_V A^{-1} r_w (A = S_V + S_W) through S_small A^{-1} alone: r_v - S_V A^{-1} (r_v + r_w)
-        # when v is small, S_W A^{-1} (r_v + r_w) - r_w when w is
+        # S_W A^{-1} r_v - S_V A^{-1} r_w (A = S_V + S_W) through S_small A^{-1} alone:
+        # r_v - S_V A^{-1} (r_v + r_w) when v is small, S_W A^{-1} (r_v + r_w) - r_w when w is
         moved = self.small_fraction @ total
         rhs = np.where(flip, rv - moved, moved - rw)
         z = sla.cho_solve(self.cho, rhs.reshape(-1), check_finite=False).reshape(P, self.d, 1)
-        # the block with the large curvature (late in a run: at zero) directly, w = A^{-1} (r_v + r_w - S_V z) or
-        # v = A^{-1} (r_v + r_w + S_W z), and the other from z = v - w
+        # the block with the large curvature (late in a run: at zero) directly, w = A^{-1} (r_v + r_w - S_V z)
+        # or v = A^{-1} (r_v + r_w + S_W z), and the other from z = v - w
         at_zero = self.sum_inverse @ (total + np.where(flip, -1.0, 1.0) * (self.small @ z))
         v = np.where(flip, at_zero + z, at_zero)
         x = np.hstack([v[:, :, 0].T, (v - z)[:, :, 0].T])

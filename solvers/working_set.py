@@ -138,9 +138,9 @@ def _robust(program):
 
 
 #: the largest Newton matrix (d |W| for both interior points: the structured one's on tall data, the dense
-#: one's paired system) of an interior point on a working set W of the constrained program; past it (wide data: a Cholesky of
-#: that size per Newton step) the working set is solved by the ADMM instead, whose iterations cost
-#: O(n d |W|) on its matrix-free route
+#: one's paired system) of an interior point on a working set W of the constrained program; past it (wide
+#: data: a Cholesky of that size per Newton step) the working set is solved by the ADMM instead, whose
+#: iterations cost O(n d |W|) on its matrix-free route
 IPM_MAX_NEWTON_SIZE = 4096
 
 

@@ -18,9 +18,9 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
   of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
   dense interior points' (forty arrays the size of its orthant, n (2 + 2|W|) entries - tracemalloc
   measured a peak of 15-21 at n = 10,000-20,000 -, four d |W| x d |W| matrices - the weighted Gram matrix,
-  the paired Newton matrix and the Cholesky's copies - and one row chunk of its product), each replaced by the ADMM's where its Newton matrix exceeds
-  ``IPM_MAX_NEWTON_SIZE`` (wide data); the working set grows past that size only where pricing asks for
-  it;
+  the paired Newton matrix and the Cholesky's copies - and one row chunk of its product), each replaced by
+  the ADMM's where its Newton matrix exceeds ``IPM_MAX_NEWTON_SIZE`` (wide data); the working set grows past
+  that size only where pricing asks for it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
   canonicalisation and the solver's own copy (measured order of magnitude, not a bound).
