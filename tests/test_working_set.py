@@ -83,6 +83,18 @@ def test_wide_working_sets_are_solved_by_the_admm_and_priced_in_full(monkeypatch
     assert abs(result.objective - optimum) <= 1e-4 * abs(optimum)
 
 
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_the_interior_point_takes_working_sets_up_to_its_newton_size(loss):
+    """Both interior points factorise a d |W| matrix (the dense one through its paired system), so every loss
+    keeps the interior point up to ``d |W| = IPM_MAX_NEWTON_SIZE`` and goes to the ADMM past it."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")
+    d = 30
+    largest = module.IPM_MAX_NEWTON_SIZE // d
+    assert module._inner_solver(loss, d=d, size=largest) is not module._admm_inner
+    assert module._inner_solver(loss, d=d, size=largest + 1) is module._admm_inner
+
 def test_beyond_beta_max_the_zero_network_is_certified():
     program = _teacher_program(beta_fraction=1.5)
     with pytest.warns(UserWarning, match="zero network"):
