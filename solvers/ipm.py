@@ -72,7 +72,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.linalg import blas
 
-from .core.cones import NTScaling, orthant_max_step, soc_max_step
+from .core.cones import NTScaling, orthant_max_step, preconditioned_cg, soc_max_step
 from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
 from .core.dual import block_dual_scaling, certified_gap
 from .core.log import IterationLog, record
@@ -260,39 +260,11 @@ class _NewtonSystem:
         """Conjugate gradients on ``K x = r`` preconditioned by the Woodbury solve (which alone loses the
         digits that the near-singular blocks of late iterations cancel). Returns the iterate with the
         smallest residual (a preconditioner that rounding made indefinite ends the iteration)."""
-        def norm(eU, et):
-            return np.sqrt(float(np.sum(eU * eU) + et @ et))
-
-        xU, xt = self._precondition(rU, rt)
-        KU, Kt = self.apply(xU, xt)
-        eU, et = rU - KU, rt - Kt
-        target = rel_tol * norm(rU, rt)
-        best = (norm(eU, et), xU.copy(), xt.copy())
-        zU, zt = self._precondition(eU, et)
-        pU, pt = zU.copy(), zt.copy()
-        rz = float(np.sum(eU * zU) + et @ zt)
-        for _ in range(max_steps):
-            if best[0] <= target or rz <= 0:
-                break
+        def count():
             self.data.cg_steps += 1
-            qU, qt = self.apply(pU, pt)
-            pq = float(np.sum(pU * qU) + pt @ qt)
-            if pq <= 0:
-                break
-            a = rz / pq
-            xU += a * pU
-            xt += a * pt
-            eU -= a * qU
-            et -= a * qt
-            res = norm(eU, et)
-            if res < best[0]:
-                best = (res, xU.copy(), xt.copy())
-            zU, zt = self._precondition(eU, et)
-            rz_new = float(np.sum(eU * zU) + et @ zt)
-            pU = zU + (rz_new / rz) * pU
-            pt = zt + (rz_new / rz) * pt
-            rz = rz_new
-        return best[1], best[2]
+
+        xU, xt, _ = preconditioned_cg(self.apply, self._precondition, rU, rt, rel_tol, max_steps, count)
+        return xU, xt
 
 
 class _Data(PatternMaps):

@@ -59,8 +59,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg as sla
 
-from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, refined_direction,
-                         run_interior_point, shifted_cholesky)
+from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, preconditioned_cg,
+                         refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, cone_residual, dual_scaling
 from .core.operators import PatternMaps, weighted_gram_blocks
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
@@ -425,34 +425,8 @@ class _PairedSystem:
         stacked system is formed and factorised instead (once per Newton step)."""
         if self.stacked is not None:
             return self.stacked.solve(rU, rt)
-
-        def norm(eU, et):
-            return np.sqrt(float(np.sum(eU * eU) + et @ et))
-
-        target = PAIRED_TOL * norm(rU, rt)
-        x, t = self._solve_once(rU, rt)
-        KU, Kt = self.apply(x, t)
-        eU, et = rU - KU, rt - Kt
-        residual = norm(eU, et)
-        zU, zt = self._solve_once(eU, et)
-        pU, pt = zU, zt
-        rz = float(np.sum(eU * zU) + et @ zt)
-        for _ in range(PAIRED_STEPS):
-            if residual <= target or rz <= 0:
-                break
-            qU, qt = self.apply(pU, pt)
-            curvature = float(np.sum(pU * qU) + pt @ qt)
-            if curvature <= 0:
-                break
-            step = rz / curvature
-            x, t = x + step * pU, t + step * pt
-            eU, et = eU - step * qU, et - step * qt
-            residual = norm(eU, et)
-            zU, zt = self._solve_once(eU, et)
-            rz_next = float(np.sum(eU * zU) + et @ zt)
-            pU, pt = zU + (rz_next / rz) * pU, zt + (rz_next / rz) * pt
-            rz = rz_next
-        if residual <= target:
+        x, t, residual = preconditioned_cg(self.apply, self._solve_once, rU, rt, PAIRED_TOL, PAIRED_STEPS)
+        if residual <= PAIRED_TOL * np.sqrt(float(np.sum(rU * rU) + rt @ rt)):
             return x, t
         self.stacked = _StackedSystem(np.block([[self.gram, -self.gram], [-self.gram, self.gram]]), self.Buu,
                                       self.But, self.Btt)

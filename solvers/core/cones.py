@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
-           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "interior_point_outcome",
-           "BlockPoint", "reduced_solve", "newton_residual"]
+           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "preconditioned_cg",
+           "interior_point_outcome", "BlockPoint", "reduced_solve", "newton_residual"]
 
 
 def jdot(a0, a1, b0, b1):
@@ -193,6 +193,49 @@ def mehrotra_step(point, newton, nt, bx, bz, degree, n_x, step_fraction=0.95):
     step = newton.direction(bx, bz, bs)
     alpha = min(1.0, step_fraction * max_cone_step(point, step[n_x:]))
     return point.moved(step, alpha), alpha
+
+
+def preconditioned_cg(apply, precondition, rU, rt, rel_tol, max_steps, on_step=None):
+    """Conjugate gradients on ``K (xU, xt) = (rU, rt)`` (the interior points' reduced Newton systems, a block
+    part and a per-cone part), with ``apply`` giving ``K x`` and ``precondition`` an approximate solve, started
+    from the preconditioned right-hand side. Stops at a residual of ``rel_tol`` of the right-hand side, after
+    ``max_steps`` steps, or when rounding makes the preconditioner or K indefinite. ``on_step()`` is called
+    per step. Returns ``(xU, xt, residual)``: the iterate with the smallest residual (2-norm) and that
+    residual."""
+    def norm(eU, et):
+        return np.sqrt(float(np.sum(eU * eU) + et @ et))
+
+    xU, xt = precondition(rU, rt)
+    KU, Kt = apply(xU, xt)
+    eU, et = rU - KU, rt - Kt
+    target = rel_tol * norm(rU, rt)
+    best = (norm(eU, et), xU.copy(), xt.copy())
+    zU, zt = precondition(eU, et)
+    pU, pt = zU.copy(), zt.copy()
+    rz = float(np.sum(eU * zU) + et @ zt)
+    for _ in range(max_steps):
+        if best[0] <= target or rz <= 0:
+            break
+        if on_step is not None:
+            on_step()
+        qU, qt = apply(pU, pt)
+        pq = float(np.sum(pU * qU) + pt @ qt)
+        if pq <= 0:
+            break
+        a = rz / pq
+        xU += a * pU
+        xt += a * pt
+        eU -= a * qU
+        et -= a * qt
+        residual = norm(eU, et)
+        if residual < best[0]:
+            best = (residual, xU.copy(), xt.copy())
+        zU, zt = precondition(eU, et)
+        rz_new = float(np.sum(eU * zU) + et @ zt)
+        pU = zU + (rz_new / rz) * pU
+        pt = zt + (rz_new / rz) * pt
+        rz = rz_new
+    return best[1], best[2], best[0]
 
 
 #: relative residual at which a direction counts as solved: refinement stops once the largest entry of the full
