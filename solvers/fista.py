@@ -113,6 +113,7 @@ from formulations.losses import get_loss
 from formulations.scp import SCPProgram
 
 from .core.dual import certified_gap, dual_scaling
+from .core.heap import retains_heap
 from .core.log import IterationLog, record
 from .core.options import (check_flags, check_int, check_positive, keyword_signature, limit_reached,
                            settings_from_options, warm_start_weights)
@@ -622,6 +623,7 @@ def _finish(program, run, settings, solved, info, t_start):
                       verbose=settings.verbose)
 
 
+@retains_heap
 def fista(program, *, warm_start=None, **options):
     r"""Solve a gated-ReLU or SCP program (squared, logistic or hinge loss) by FISTA.
 

@@ -75,6 +75,7 @@ from scipy.linalg import blas
 from .core.cones import NTScaling, orthant_max_step, preconditioned_cg, soc_max_step
 from .core.blas import blas_threads as _blas_threads, run_with_blas_threads
 from .core.dual import block_dual_scaling, certified_gap
+from .core.heap import retains_heap
 from .core.log import IterationLog, record
 from .core.operators import PatternMaps, project_cones, weighted_gram_blocks
 from .core.options import (check_constrained_squared, check_int, check_positive, keyword_signature,
@@ -740,6 +741,7 @@ def _ipm(program, settings):
         point = _iterate(data, point, residuals, run)
 
 
+@retains_heap
 def ipm(program, **options):
     r"""Solve a squared-loss :class:`~formulations.relu.ReLUProgram` (exact or sampled) by a structured
     primal-dual interior-point method (see the module docstring for the algorithm and its cost).

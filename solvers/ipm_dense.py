@@ -62,6 +62,7 @@ from scipy import linalg as sla
 from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, preconditioned_cg,
                          refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, cone_residual, dual_scaling
+from .core.heap import retains_heap
 from .core.operators import PatternMaps, weighted_gram_blocks
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
 from .core.prox import block_norms
@@ -155,7 +156,8 @@ class _Data(PatternMaps):
             stop = min(self.n, start + rows)
             weighted = root[start:stop, None] * self.X[start:stop]
             chunk = (self.D[start:stop, :, None] * weighted[:, None, :]).reshape(stop - start, width)
-            half = blas.dsyrk(1.0, chunk, beta=1.0, c=half, trans=1, lower=1, overwrite_c=1)
+            # chunk.T is column-major, so BLAS reads it in place: half += chunk^T chunk
+            half = blas.dsyrk(1.0, chunk.T, beta=1.0, c=half, trans=0, lower=1, overwrite_c=1)
         lower = np.tril_indices(half.shape[0], -1)
         half.T[lower] = half[lower]  # syrk filled one triangle
         return half
@@ -535,6 +537,7 @@ def _solve(program, settings):
                       solve_time_s=time.perf_counter() - t_start, info=info)
 
 
+@retains_heap
 def ipm_dense(program, **options):
     r"""Solve a hinge- or logistic-loss constrained :class:`~formulations.relu.ReLUProgram` (exact or
     sampled) or :class:`~formulations.gated.GatedReLUProgram` by the dense interior point of this module

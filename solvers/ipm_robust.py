@@ -37,6 +37,7 @@ from .admm.robust_polish import hinge_multipliers, restore_dual_feasibility, rob
 from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
                          reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap
+from .core.heap import retains_heap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
 from .result import finish_run
@@ -307,6 +308,7 @@ def _solve(program, settings):
                       solve_time_s=time.perf_counter() - t_start, info=info)
 
 
+@retains_heap
 def ipm_robust(program, **options):
     r"""Solve a hinge-loss :class:`~formulations.robust.RobustReLUProgram` by the interior point of this module
     (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small programs and working sets).

@@ -50,6 +50,7 @@ from scipy.special import expit
 from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
                          reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap, dual_scaling
+from .core.heap import retains_heap
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
 from .result import finish_run
 from .robust_losses_dual import _best_scaling, conjugate_sum
@@ -486,6 +487,7 @@ def _solve(program, settings):
                       solve_time_s=time.perf_counter() - t_start, info=info, verbose=settings.verbose)
 
 
+@retains_heap
 def ipm_robust_gated(program, **options):
     r"""Solve a :class:`~formulations.robust_unconstrained.RobustGatedReLUProgram` or
     :class:`~formulations.robust_unconstrained.RobustSCPProgram` (hinge, squared or logistic loss) by the

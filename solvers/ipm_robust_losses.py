@@ -42,6 +42,7 @@ from scipy.special import expit
 from .core.cones import (BlockPoint, NTScaling, interior_point_outcome, mehrotra_step, newton_residual,
                          reduced_solve, refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import certified_gap
+from .core.heap import retains_heap
 from .core.operators import PatternMaps
 from .core.options import InteriorPointSettings, keyword_signature, settings_from_options
 from .ipm_robust import RobustBounds, block_rr_solve, eliminate_block_variables
@@ -339,6 +340,7 @@ def _solve(program, settings):
                       solve_time_s=time.perf_counter() - t_start, info=info)
 
 
+@retains_heap
 def ipm_robust_losses(program, **options):
     r"""Solve a squared- or logistic-loss :class:`~formulations.robust.RobustReLUProgram` by the interior point of
     this module (cost ``O(n (2dP)^2 + (2dP)^3 / 3)`` per iteration: for small programs and working sets;

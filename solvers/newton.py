@@ -107,6 +107,7 @@ from formulations.scp import SCPProgram
 
 from .core.blas import run_with_blas_threads
 from .core.dual import certified_gap, dual_scaling
+from .core.heap import retains_heap
 from .core.log import record
 from .core.operators import weighted_gram_blocks
 from .core.options import check_flags, check_int, check_positive, keyword_signature, settings_from_options
@@ -621,6 +622,7 @@ def _grow(working, prices, beta, P):
     return np.union1d(working, entering), entering.size
 
 
+@retains_heap
 def newton(program, **options):
     r"""Solve a gated-ReLU or SCP program (squared or logistic loss) by a working set of groups
     with a Newton-type inner solver (module docstring): screen the groups at the zero model, solve on the

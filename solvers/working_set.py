@@ -38,6 +38,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .core.dual import certified_gap, cone_residual, dual_scaling
+from .core.heap import retains_heap
 from .core.options import check_int, check_positive, keyword_signature, settings_from_options
 
 __all__ = ["working_set", "WorkingSetSettings", "working_set_polish", "scheduled_attempt", "price_patterns",
@@ -428,6 +429,7 @@ def _check_program(program):
                          f"{form} with the {loss} loss")
 
 
+@retains_heap
 def working_set(program, **options):
     r"""Solve ``program`` by column generation over its patterns (module docstring): the screen's
     ``initial_patterns`` best patterns (:func:`screen_patterns`), the interior point on them, pricing of

@@ -14,12 +14,14 @@ import time
 from formulations.relu import ReLUProgram
 
 from ..core.blas import run_with_blas_threads
+from ..core.heap import retains_heap
 from ..result import finish_run
 from .squared import admm_squared
 
 __all__ = ["admm", "admm_squared"]
 
 
+@retains_heap
 def admm(program, **options):
     r"""Solve a constrained convex ReLU program by ADMM (docs/math.md sections 6 and 7): one name, three variants.
 
