@@ -170,7 +170,7 @@ class _NewtonSystem:
     Woodbury to ``S + M^T M`` with the n x n capacitance ``C = I + L L^T`` (see the module docstring)."""
 
     def __init__(self, data, hL, Hs, floor=_EIG_FLOOR):
-        X, Dpm, n, d, J = data.X, data.Dpm, data.n, data.d, data.J
+        X, Dpm, n, d = data.X, data.Dpm, data.n, data.d
         self.data, self.hL, self.Hs, self.floor = data, hL, Hs, floor
         K = weighted_gram_blocks(X, hL)  # X^T diag(h_j) X for every block, a GEMM per chunk of rows
         self.Buu = Hs[:, 1:, 1:] + K

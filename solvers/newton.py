@@ -100,7 +100,6 @@ from typing import Optional
 
 import numpy as np
 from scipy import linalg as sla
-from scipy.special import expit
 
 from formulations.gated import GatedReLUProgram
 from formulations.scp import SCPProgram

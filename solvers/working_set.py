@@ -140,9 +140,10 @@ def _robust(program):
 
 #: the largest Newton matrix (d |W| for both interior points: the structured one's on tall data, the dense
 #: one's paired system) of an interior point on a working set W of the constrained program; past it (wide
-#: data: a Cholesky of that size per Newton step) the working set is solved by the ADMM instead, whose
-#: iterations cost O(n d |W|) on its matrix-free route
-IPM_MAX_NEWTON_SIZE = 4096
+#: data: a Cholesky of that size per Newton step, about 1.8e11 flops and four 0.5 GB matrices at 8192) the
+#: working set is solved by the ADMM instead, whose iterations cost O(n d |W|) on its matrix-free route but
+#: which seldom reaches a small gap at the small beta users train with (docs/benchmarks.md)
+IPM_MAX_NEWTON_SIZE = 8192
 
 
 def _admm_inner(program, tol_gap, time_limit):

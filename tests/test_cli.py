@@ -176,10 +176,10 @@ def test_solve_robust_with_admm(capsys):
 
 
 @pytest.mark.parametrize("loss, auto, every", [("squared", "ipm", ["admm", "ipm", "working_set"]),
-                                                ("logistic", "admm", ["admm", "working_set"])])
+                                                ("logistic", "working_set", ["admm", "working_set"])])
 def test_verify_default_runs_auto_and_all_runs_every_solver(capsys, loss, auto, every):
     """Without --solvers, verify runs the path solver="auto" takes (the interior point for the squared loss
-    on a small program, the ADMM for the logistic loss), named in the table; ``--solvers all`` runs
+    on a small program, the working set for the logistic loss), named in the table; ``--solvers all`` runs
     every hand-written solver of the program (the registry's capability table); ``cvxnn solve`` without
     --solver runs the same path as verify."""
     common = ("--data", "moons", "--bias", "--loss", loss, "--beta", "0.5", "--patterns", "6", "--json", "-")

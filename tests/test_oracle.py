@@ -144,7 +144,7 @@ def test_solve_is_one_entry_point_over_every_solver():
 def test_auto_picks_a_solver_of_the_program_and_says_which():
     """solver="auto" (the default of solvers.solve) runs the registry's preferred solver for the program -
     the interior point on a small constrained squared program, Clarabel on a small constrained hinge
-    program, the ADMM on the logistic one, Newton on the gated and SCP smooth programs; past AUTO_MAX_N
+    program, the working set on the logistic one, Newton on the gated and SCP smooth programs; past AUTO_MAX_N
     samples the interior point and Clarabel give way to the working-set solver - names it in
     result.solver, and its answer agrees with Clarabel's."""
     from formulations import make_program
@@ -156,7 +156,7 @@ def test_auto_picks_a_solver_of_the_program_and_says_which():
     y = rng.standard_normal(30)
     labels = np.where(y >= 0, 1.0, -1.0)
     cases = [("sampled", y, "squared", "ipm"), ("sampled", labels, "hinge", "clarabel"),
-             ("sampled", labels, "logistic", "admm"), ("gated", y, "squared", "newton"),
+             ("sampled", labels, "logistic", "working_set"), ("gated", y, "squared", "newton"),
              ("scp", labels, "logistic", "newton")]
     for formulation, target, loss, expected in cases:
         program = make_program(formulation, X, target, loss, beta=0.3, n_patterns=5, seed=0)
