@@ -73,7 +73,9 @@ def retained_heap():
     with _lock:
         _depth += 1
         if _depth == 1:
-            any(_set_thresholds(threshold, RETAINED_TRIM_THRESHOLD) for threshold in RETAINED_MMAP_THRESHOLDS)
+            for threshold in RETAINED_MMAP_THRESHOLDS:
+                if _set_thresholds(threshold, RETAINED_TRIM_THRESHOLD):
+                    break
     try:
         yield
     finally:

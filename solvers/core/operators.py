@@ -74,7 +74,7 @@ class PatternMaps:
 
     def __init__(self, X, D):
         X = np.asarray(X, float)
-        D = np.ascontiguousarray(D, dtype=float)  # row-major: the passes over rows read it a chunk of rows at a time
+        D = np.ascontiguousarray(D, dtype=float)  # row-major: the passes over rows read chunks of rows
         self.n, self.d = X.shape
         self.P = D.shape[1]
         self.X = X
