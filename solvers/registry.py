@@ -92,9 +92,9 @@ AUTO_PREFERENCE = {
     # randomised battery, and it did not finish in half of Clarabel's time at n = 569 and 1000, beta = 1e-2
     # and 1e-3); past that the working set, whose memory follows the patterns in use
     **{(form, "hinge"): ("clarabel", "working_set") for form in ("exact", "sampled")},
-    # the logistic: the working set (median 0.35x Clarabel's time on the randomised battery, as the ADMM's;
-    # it certifies where the ADMM stops at its limit and Clarabel fails: breast_cancer-400 in 96 s against
-    # SCS's inaccurate 656 s, teacher-1000 in 294 s), then the ADMM
+    # the logistic: the working set (median 0.23-0.35x Clarabel's time on the randomised battery in two
+    # runs, the ADMM's 0.35x; it certifies where the ADMM stops at its limit and Clarabel fails:
+    # breast_cancer-400 in 96 s against SCS's inaccurate 656 s, teacher-1000 in 294 s), then the ADMM
     **{(form, "logistic"): ("working_set", "admm") for form in ("exact", "sampled")},
     **{(form, loss): ("newton", "fista") for form in ("gated", "scp") for loss in ("squared", "logistic")},
     # the hinge on the unconstrained programs: Clarabel was the fastest measured (working_set 3.7-5x and
