@@ -18,9 +18,10 @@ The estimates count the dominant arrays of each solver's own storage (8-byte flo
   of up to ``WORKING_SET_PATTERNS`` patterns - the larger of the structured ``ipm``'s estimate there and the
   dense interior points' (forty arrays the size of its orthant, n (2 + 2|W|) entries - tracemalloc
   measured a peak of 15-21 at n = 10,000-20,000 -, four d |W| x d |W| matrices - the weighted Gram matrix,
-  the paired Newton matrix and the Cholesky's copies - and one row chunk of its product), each replaced by
-  the ADMM's where its Newton matrix exceeds ``IPM_MAX_NEWTON_SIZE`` (wide data); the working set grows past
-  that size only where pricing asks for it;
+  the paired Newton matrix and the Cholesky's copies -, the stacked system of size 2 d |W| and its Cholesky
+  copy that a Newton step factorises where the paired solve falls short, and one row chunk of its
+  product), each replaced by the ADMM's where its Newton matrix exceeds ``IPM_MAX_NEWTON_SIZE`` (wide
+  data); the working set grows past that size only where pricing asks for it;
 * CVXPY solvers: the compiled problem's sparse matrices, about 3 n d P nonzeros for the constrained
   program (the cone rows and the predictions), at roughly 120 bytes per nonzero through CVXPY's
   canonicalisation and the solver's own copy (measured order of magnitude, not a bound).
@@ -60,7 +61,9 @@ def estimate_bytes(solver, n, d, P):
         admm = estimate_bytes("admm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         structured = estimate_bytes("ipm", n, d, pw) - n * d * _FLOAT - n * pw * _FLOAT
         from ..ipm_dense import GRAM_CHUNK_BYTES
-        dense = 40 * n * (2 + 2 * pw) * _FLOAT + 4 * (d * pw) ** 2 * _FLOAT + GRAM_CHUNK_BYTES
+        # the stacked fallback of a Newton step (matrix and its Cholesky copy) at 2 d |W|
+        dense = (40 * n * (2 + 2 * pw) * _FLOAT + 4 * (d * pw) ** 2 * _FLOAT + 2 * (2 * d * pw) ** 2 * _FLOAT
+                 + GRAM_CHUNK_BYTES)
         inner = max(structured, dense) if d * pw <= IPM_MAX_NEWTON_SIZE else admm
         return data + n * P * _FLOAT + inner
     return data + 3 * n * d * P * _CVXPY_BYTES_PER_NONZERO
