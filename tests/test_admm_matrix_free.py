@@ -166,6 +166,7 @@ def test_the_iterations_do_not_depend_on_the_row_chunks(loss, route, monkeypatch
 def test_weighted_gram_blocks(d):
     rng = np.random.default_rng(d)
     X, H = rng.standard_normal((150, d)), rng.random((150, 4))
+    H[:, 3] -= 0.5  # a weight below 0: the wide route's GEMM instead of syrk
     blocks = weighted_gram_blocks(X, H)
     for j in range(H.shape[1]):
         assert np.allclose(blocks[j], X.T @ (H[:, j:j + 1] * X))

@@ -50,11 +50,13 @@ def weighted_gram_blocks(X, H):
 
     Up to ``_PRODUCT_MAX_D`` features: accumulated over row chunks as one GEMM per chunk, ``H_c^T`` times
     the chunk's products ``x_ik x_il`` for ``k <= l`` (the upper triangle, built column group by column
-    group and mirrored at the end), a temporary of ``_CHUNK_BYTES``, never n x d^2. Wider data: one GEMM
-    ``(h_j o X)^T X`` per column (an n x d temporary)."""
+    group and mirrored at the end), a temporary of ``_CHUNK_BYTES``, never n x d^2. Wider data: per column
+    one BLAS syrk ``R_j^T R_j`` with ``R_j = sqrt(h_j) o X`` (an n x d temporary; a weight below 0 takes
+    a GEMM ``(h_j o X)^T X`` instead), half the GEMM's work and measured 4.5x faster at n = 12,000,
+    d = 784 (docs/benchmarks.md)."""
     n, d = X.shape
     if d > _PRODUCT_MAX_D:
-        return np.stack([(X * H[:, j:j + 1]).T @ X for j in range(H.shape[1])])
+        return np.stack([_weighted_gram(X, H[:, j]) for j in range(H.shape[1])])
     upper_k, upper_l = np.triu_indices(d)
     packed = np.zeros((H.shape[1], upper_k.size))
     rows = max(1, _CHUNK_BYTES // (8 * upper_k.size))
@@ -66,6 +68,18 @@ def weighted_gram_blocks(X, H):
     blocks[:, upper_k, upper_l] = packed
     blocks[:, upper_l, upper_k] = packed
     return blocks
+
+
+def _weighted_gram(X, h):
+    """``X^T diag(h) X`` (d x d) for wide X: syrk on ``sqrt(h) o X`` where ``h >= 0``, else a GEMM."""
+    from scipy.linalg import blas
+    if np.any(h < 0):
+        return (X * h[:, None]).T @ X
+    root = np.sqrt(h)[:, None] * X
+    gram = blas.dsyrk(1.0, root.T, trans=0, lower=1)  # root.T is column-major: BLAS reads it in place
+    upper = np.triu_indices(X.shape[1], 1)
+    gram[upper] = gram.T[upper]
+    return gram
 
 
 class PatternMaps:
