@@ -61,7 +61,7 @@ from scipy import linalg as sla
 
 from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, preconditioned_cg,
                          refined_direction, run_interior_point, shifted_cholesky)
-from .core.dual import certified_gap, cone_residual, dual_scaling
+from .core.dual import NNLS_MAX_FEATURES, certified_gap, cone_residual, cone_residuals, dual_scaling, gram_norm
 from .core.heap import retains_heap
 from .core.operators import PatternMaps, weighted_gram_blocks
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
@@ -75,6 +75,9 @@ LOSSES = ("hinge", "logistic")
 
 #: bytes of the row chunk of ``sqrt(omega) o Zh`` formed in :meth:`_Data.weighted_gram`
 GRAM_CHUNK_BYTES = 2 ** 26
+#: past this many features the weighted Gram matrix is formed block by block, on the rows each pair of
+#: patterns holds (``_Data.block_gram``); below it a syrk on d x d blocks runs far from BLAS's peak
+BLOCK_GRAM_MIN_D = 64
 #: continuation in the hinge's smoothing: mu shrinks once the smoothed program's own gap is below SETTLE times
 #: the hinge gap it leaves (:func:`_lower_smoothing`)
 SETTLE = 0.3
@@ -82,6 +85,9 @@ SETTLE = 0.3
 #: relative residual, in at most PAIRED_STEPS steps; else that Newton step factorises the stacked system
 PAIRED_TOL = 1e-12
 PAIRED_STEPS = 5
+#: projected-gradient iterations per Newton step that improve the cone multipliers of the dual bound on
+#: wide data (more than ``NNLS_MAX_FEATURES`` features); each starts where the last one stopped
+WIDE_BOUND_ITERATIONS = 100
 
 
 @dataclass
@@ -146,8 +152,11 @@ class _Data(PatternMaps):
         """``Zh^T diag(omega) Zh`` (dP x dP; BLAS syrk on ``sqrt(omega) o Zh``, the lower triangle only,
         accumulated over row chunks of GRAM_CHUNK_BYTES formed from X and D, so no n x dP array is stored).
         On the gated program it is ``Z^T diag(omega) Z``; on the constrained program ``Z^T diag(omega) Z`` has
-        the blocks ``[[K, -K], [-K, K]]`` of this ``K``."""
+        the blocks ``[[K, -K], [-K, K]]`` of this ``K``. Past BLOCK_GRAM_MIN_D features it is formed block by
+        block (:meth:`block_gram`)."""
         from scipy.linalg import blas
+        if self.d > BLOCK_GRAM_MIN_D:
+            return self.block_gram(omega)
         root = np.sqrt(np.maximum(omega, 0.0))
         width = self.P * self.d
         half = np.zeros((width, width), order="F")
@@ -161,6 +170,28 @@ class _Data(PatternMaps):
         lower = np.tril_indices(half.shape[0], -1)
         half.T[lower] = half[lower]  # syrk filled one triangle
         return half
+
+    def block_gram(self, omega):
+        """:meth:`weighted_gram` by blocks: block (j, k) is ``X^T diag(omega o D_j o D_k) X``, one syrk on the
+        rows that both patterns hold, ``sqrt(omega) o X`` there (a symmetric block, so the upper triangle of
+        blocks is the lower one's copy). The chunked route multiplies the zero rows of ``D_j o X`` too: its
+        ``n (dP)^2 / 2`` multiply-adds become ``d^2 / 2`` per row and pattern pair holding it, about
+        ``n d^2 P^2 / 8`` where patterns split the samples in halves."""
+        from scipy.linalg import blas
+        root = np.sqrt(np.maximum(omega, 0.0))
+        d, P = self.d, self.P
+        gram = np.empty((d * P, d * P))
+        upper = np.triu_indices(d, 1)
+        held = self.D != 0
+        for j in range(P):
+            for k in range(j, P):
+                rows = np.flatnonzero(held[:, j] & held[:, k])
+                weighted = root[rows, None] * self.X[rows]
+                block = blas.dsyrk(1.0, weighted.T, trans=0, lower=1)
+                block[upper] = block.T[upper]
+                gram[j * d:(j + 1) * d, k * d:(k + 1) * d] = block
+                gram[k * d:(k + 1) * d, j * d:(j + 1) * d] = block
+        return gram
 
     def G(self, A, t, xi, q, prediction=None):
         """``G x`` (orthant part, second-order part ``(g0, g1)``): the rows ``-xi``, ``-xi - q - y o (Z a)``
@@ -451,6 +482,7 @@ class _Bounds:
         self.data, self.feas_tol = data, feas_tol
         self.primal, self.A, self.dual, self.nu = np.inf, None, -np.inf, None
         self.smoothed_gap = np.inf
+        self.multipliers, self.lipschitz = None, None  # wide data: the best multipliers so far, |X|_2^2
 
     def update(self, p):
         """Keep the point if it is cone-feasible and better; a dual bound at ``nu`` (the loss gradient's
@@ -466,10 +498,11 @@ class _Bounds:
             nu = -np.clip(data.split(p.zL)[1], 0.0, 1.0) * data.y
         else:
             nu = loss.gradient(pred, data.y)
-        R = data.MT(nu) - (data.cone_term(np.maximum(data.split(p.zL)[2], 0.0)) if data.cones else 0.0)
+        lam = np.maximum(data.split(p.zL)[2], 0.0) if data.cones else None
+        R = data.MT(nu) - (data.cone_term(lam) if data.cones else 0.0)
         worst = float(np.max(block_norms(R), initial=0.0))
         if data.cones and worst > data.beta and certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
-            worst = self.best_multipliers(nu, R)
+            worst = self.best_multipliers(nu, R) if data.d <= NNLS_MAX_FEATURES else self.wide_multipliers(nu, R, lam)
         theta = dual_scaling(worst, data.beta)
         dual = loss.dual_value(theta * nu, data.y)
         if dual > self.dual:
@@ -503,6 +536,25 @@ class _Bounds:
             rows = data.S2[:, j:j + 1] * data.X  # X^T (S_j o lambda) = rows^T lambda
             worst = max(worst, min(norms[j], cone_residual(rows, G[:, j], target=worst)))
         return worst
+
+    def wide_multipliers(self, nu, R, lam):
+        """:meth:`best_multipliers` on wide data: the blocks whose residual exceeds beta get
+        ``WIDE_BOUND_ITERATIONS`` of the projected gradient of :func:`~solvers.core.dual.cone_residuals`,
+        each block started from the better of the interior point's multipliers ``lam`` and the ones this
+        kept from the previous step (nu changes little between late steps, so the work accumulates)."""
+        data = self.data
+        norms = block_norms(R)
+        over = np.flatnonzero(norms > data.beta)
+        if self.lipschitz is None:
+            self.lipschitz, self.multipliers = gram_norm(data.X), lam.copy()
+        G, signs = data.MT(nu)[:, over], data.S2[:, over]
+        kept = self.multipliers[:, over]
+        kept_norms = np.linalg.norm(G - data.XT @ (signs * kept), axis=0)
+        start = np.where(kept_norms < norms[over], kept, lam[:, over])
+        values, found = cone_residuals(data.X, signs, G, target=data.beta, start=start, lipschitz=self.lipschitz,
+                                       max_iter=WIDE_BOUND_ITERATIONS)
+        self.multipliers[:, over] = found
+        return max(float(data.beta), float(np.max(values, initial=0.0)))
 
     def gap(self):
         return certified_gap(self.primal, self.dual) if self.A is not None and np.isfinite(self.dual) else None

@@ -74,6 +74,19 @@ def test_the_newton_gram_matrix_is_the_definition_whatever_the_row_chunks(monkey
     assert np.allclose(data.weighted_gram(omega), Zh.T @ (omega[:, None] * Zh), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("gated", [False, True])
+def test_the_block_by_block_gram_matrix_is_the_definition(monkeypatch, gated):
+    """The route for wide data (one syrk per pattern pair on the rows both hold), forced on narrow data."""
+    from solvers import ipm_dense as module
+    monkeypatch.setattr(module, "BLOCK_GRAM_MIN_D", 0)
+    program = RandomSpec.draw("gated" if gated else "sampled", "hinge", 72124473).build()
+    data = module._Data(program, gated=gated)
+    omega = np.random.default_rng(1).random(program.n)
+    omega[::7] = 0.0
+    Zh = np.hstack([program.D[:, [j]] * data.X for j in range(program.n_patterns)])
+    assert np.allclose(data.weighted_gram(omega), Zh.T @ (omega[:, None] * Zh), rtol=1e-12, atol=1e-10)
+
+
 def _reduced_system(rng, d, P, singular_v=()):
     """A random instance of the constrained program's reduced Newton system: the weighted Gram matrix G
     (dP x dP) and per-block curvature ``B = [[B_tt, B_tu], [B_ut, B_uu]]`` ((d+1) x (d+1), positive
