@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .core.dual import certified_gap, cone_residual, dual_scaling
+from .core.dual import NNLS_MAX_FEATURES, certified_gap, cone_residual, cone_residuals, dual_scaling
 from .core.heap import retains_heap
 from .core.options import check_int, check_positive, keyword_signature, settings_from_options
 
@@ -59,15 +59,19 @@ def price_patterns(program, nu, patterns, deadline=None):
     r"""``rho_j`` of the module docstring for the ``patterns`` (column indices of ``program.D``) at the dual
     vector ``nu`` (original units): the larger of the prices of the pattern's two blocks. Prices are exact
     above ``NEAR_PRICE * beta``; below it any value there is returned (a block whose gradient ``|M_j^T nu|``
-    is that small needs no multipliers: its price is that norm). The gated program has no cone rows, one
-    block per gate, and its price is that norm. Patterns not reached before ``deadline``
-    are priced ``inf`` (the bound is then not claimed)."""
+    is that small needs no multipliers: its price is that norm). With more than ``NNLS_MAX_FEATURES``
+    features they are upper bounds, as close as the projected gradient of :func:`_price_wide` came. The
+    gated program has no cone rows, one block per gate, and its price is that norm. Patterns not reached
+    before ``deadline`` are priced ``inf`` (the bound is then not claimed); on wide data they keep the
+    upper bound reached."""
     X, D = program.X, program.D[:, patterns]
     G = X.T @ (D * nu[:, None])  # M_j^T nu of the v block; the w block's is -G_j
     prices = np.linalg.norm(G, axis=0)
     beta = program.beta_value
     if _gated(program):
         return prices
+    if X.shape[1] > NNLS_MAX_FEATURES:
+        return _price_wide(X, D, G, prices, NEAR_PRICE * beta, deadline)
     for k in np.flatnonzero(prices > NEAR_PRICE * beta):
         if deadline is not None and time.perf_counter() > deadline:
             prices[k:] = np.where(prices[k:] > beta, np.inf, prices[k:])
@@ -75,6 +79,21 @@ def price_patterns(program, nu, patterns, deadline=None):
         cone_rows = (2.0 * D[:, k] - 1.0)[:, None] * X  # n x d: X^T (S_j o lam) = cone_rows^T lam
         prices[k] = max(cone_residual(cone_rows, sign * G[:, k], target=NEAR_PRICE * beta)
                         for sign in (1.0, -1.0))
+    return prices
+
+
+def _price_wide(X, D, G, prices, target, deadline):
+    """:func:`price_patterns` on wide data: the cone residuals of every block priced above ``target`` by the
+    batched projected gradient of :func:`~solvers.core.dual.cone_residuals`, which stops a block at
+    ``target``; a block cut short by ``deadline`` keeps the residual it reached (an upper bound on its
+    price, so the bound stays valid)."""
+    wide = np.flatnonzero(prices > target)
+    if wide.size == 0:
+        return prices
+    signs = 2.0 * D[:, wide] - 1.0
+    values, _ = cone_residuals(X, np.hstack([signs, signs]), np.hstack([G[:, wide], -G[:, wide]]),
+                               target=target, deadline=deadline)
+    prices[wide] = np.maximum(values[:wide.size], values[wide.size:])
     return prices
 
 
