@@ -63,7 +63,7 @@ from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehr
                          refined_direction, run_interior_point, shifted_cholesky)
 from .core.dual import NNLS_MAX_FEATURES, certified_gap, cone_residual, cone_residuals, dual_scaling, gram_norm
 from .core.heap import retains_heap
-from .core.operators import PatternMaps, weighted_gram_blocks
+from .core.operators import PatternMaps, weighted_gram_block, weighted_gram_blocks
 from .core.options import InteriorPointSettings, check_positive, keyword_signature, settings_from_options
 from .core.prox import block_norms
 from .result import finish_run
@@ -177,18 +177,14 @@ class _Data(PatternMaps):
         blocks is the lower one's copy). The chunked route multiplies the zero rows of ``D_j o X`` too: its
         ``n (dP)^2 / 2`` multiply-adds become ``d^2 / 2`` per row and pattern pair holding it, about
         ``n d^2 P^2 / 8`` where patterns split the samples in halves."""
-        from scipy.linalg import blas
-        root = np.sqrt(np.maximum(omega, 0.0))
+        weights = np.maximum(omega, 0.0)
         d, P = self.d, self.P
         gram = np.empty((d * P, d * P))
-        upper = np.triu_indices(d, 1)
         held = self.D != 0
         for j in range(P):
             for k in range(j, P):
                 rows = np.flatnonzero(held[:, j] & held[:, k])
-                weighted = root[rows, None] * self.X[rows]
-                block = blas.dsyrk(1.0, weighted.T, trans=0, lower=1)
-                block[upper] = block.T[upper]
+                block = weighted_gram_block(self.X[rows], weights[rows])
                 gram[j * d:(j + 1) * d, k * d:(k + 1) * d] = block
                 gram[k * d:(k + 1) * d, j * d:(j + 1) * d] = block
         return gram

@@ -56,7 +56,7 @@ def weighted_gram_blocks(X, H):
     d = 784 (docs/benchmarks.md)."""
     n, d = X.shape
     if d > _PRODUCT_MAX_D:
-        return np.stack([_weighted_gram(X, H[:, j]) for j in range(H.shape[1])])
+        return np.stack([weighted_gram_block(X, H[:, j]) for j in range(H.shape[1])])
     upper_k, upper_l = np.triu_indices(d)
     packed = np.zeros((H.shape[1], upper_k.size))
     rows = max(1, _CHUNK_BYTES // (8 * upper_k.size))
@@ -70,8 +70,8 @@ def weighted_gram_blocks(X, H):
     return blocks
 
 
-def _weighted_gram(X, h):
-    """``X^T diag(h) X`` (d x d) for wide X: syrk on ``sqrt(h) o X`` where ``h >= 0``, else a GEMM."""
+def weighted_gram_block(X, h):
+    """``X^T diag(h) X`` (d x d): syrk on ``sqrt(h) o X`` where ``h >= 0``, else a GEMM."""
     from scipy.linalg import blas
     if np.any(h < 0):
         return (X * h[:, None]).T @ X
