@@ -199,7 +199,10 @@ def _cell_in_subprocess(instance, form, loss, args):
                "--tol", repr(args.tol), "--budget", repr(args.budget), "--path-share", repr(args.path_share)] + (["--quick"] if args.quick else [])
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"cell {instance}:{form}:{loss} failed: {done.stderr.strip().splitlines()[-1:]}")
+        # a negative code is the signal that ended the process: 9 is how the kernel's out-of-memory killer ends one
+        last = done.stderr.strip().splitlines()[-1:] or [f"ended by signal {-done.returncode}"
+                                                         if done.returncode < 0 else f"exit code {done.returncode}"]
+        raise RuntimeError(f"cell {instance}:{form}:{loss} failed: {last[0]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

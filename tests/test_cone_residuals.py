@@ -58,17 +58,6 @@ def test_a_passed_deadline_returns_the_residual_at_the_start():
     np.testing.assert_allclose(values, np.linalg.norm(G - X.T @ (signs * start), axis=0), rtol=1e-12)
 
 
-def test_narrow_data_gets_the_exact_nnls():
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((300, 8))
-    signs = np.where(X @ rng.standard_normal((8, 2)) >= 0, 1.0, -1.0)
-    G = rng.standard_normal((8, 2))
-    values, lam = cone_residuals(X, signs, G)
-    assert lam is None
-    for b in range(2):
-        assert values[b] == pytest.approx(nnls((signs[:, b:b + 1] * X).T, G[:, b])[1], rel=1e-9, abs=1e-12)
-
-
 def test_the_dense_interior_point_certifies_wide_data_against_the_oracle():
     """Hinge loss with more features than NNLS_MAX_FEATURES: the dual bound's multipliers come from the
     projected gradient, and the certified point agrees with Clarabel's optimum, its bound below it."""

@@ -100,8 +100,8 @@ def cone_residuals(X, signs, G, target=0.0, start=None, lipschitz=None, max_iter
     the cone signs ``s_b``, column b of ``signs`` (n x B, entries +-1). Returns ``(values, lam)`` (B, and
     n x B: the multipliers attaining ``values``).
 
-    Up to :data:`NNLS_MAX_FEATURES` features each block is :func:`cone_residual` (exact; ``lam`` is then
-    None). On wider data all blocks run together an accelerated projected gradient on
+    The solvers call it past :data:`NNLS_MAX_FEATURES` features, where the exact NNLS of
+    :func:`cone_residual` takes seconds per block. All blocks run together an accelerated projected gradient on
     ``f_b(lam) = |g_b - X^T (s_b o lam)|^2 / 2`` (step ``1 / |X|_2^2``, momentum restarted where ``f_b``
     rises), two products with X per iteration for all blocks (GEMMs), from ``start`` (n x B, clipped at 0;
     default 0). A block stops once its residual is at most ``target`` (its exact value is then not needed),
@@ -114,9 +114,6 @@ def cone_residuals(X, signs, G, target=0.0, start=None, lipschitz=None, max_iter
     G = np.asarray(G, float).reshape(d, -1)
     blocks = G.shape[1]
     targets = np.broadcast_to(np.asarray(target, float), (blocks,))
-    if d <= NNLS_MAX_FEATURES:
-        values = [cone_residual(signs[:, b:b + 1] * X, G[:, b], target=targets[b]) for b in range(blocks)]
-        return np.array(values, dtype=float), None
     L = gram_norm(X) if lipschitz is None else float(lipschitz)
     lam = np.zeros((n, blocks)) if start is None else np.maximum(np.asarray(start, float), 0.0)
     residual = G - X.T @ (signs * lam)
