@@ -51,9 +51,9 @@ def weighted_gram_blocks(X, H):
     Up to ``_PRODUCT_MAX_D`` features: accumulated over row chunks as one GEMM per chunk, ``H_c^T`` times
     the chunk's products ``x_ik x_il`` for ``k <= l`` (the upper triangle, built column group by column
     group and mirrored at the end), a temporary of ``_CHUNK_BYTES``, never n x d^2. Wider data: per column
-    one BLAS syrk ``R_j^T R_j`` with ``R_j = sqrt(h_j) o X`` (an n x d temporary; a weight below 0 takes
-    a GEMM ``(h_j o X)^T X`` instead), half the GEMM's work and measured 4.5x faster at n = 12,000,
-    d = 784 (docs/benchmarks.md)."""
+    ``R_j^T R_j`` with ``R_j = sqrt(h_j) o X`` (:func:`weighted_gram_block`, an n x d temporary), a syrk:
+    half the work of the GEMM ``(h_j o X)^T X`` and measured 4.5x faster at n = 12,000, d = 784
+    (docs/benchmarks.md)."""
     n, d = X.shape
     if d > _PRODUCT_MAX_D:
         return np.stack([weighted_gram_block(X, H[:, j]) for j in range(H.shape[1])])
@@ -71,15 +71,12 @@ def weighted_gram_blocks(X, H):
 
 
 def weighted_gram_block(X, h):
-    """``X^T diag(h) X`` (d x d): syrk on ``sqrt(h) o X`` where ``h >= 0``, else a GEMM."""
-    from scipy.linalg import blas
+    """``X^T diag(h) X`` (d x d): ``R^T R`` with ``R = sqrt(h) o X`` where ``h >= 0`` (numpy hands a product
+    of an array with its own transpose to BLAS syrk), else a GEMM ``(h o X)^T X``."""
     if np.any(h < 0):
         return (X * h[:, None]).T @ X
     root = np.sqrt(h)[:, None] * X
-    gram = blas.dsyrk(1.0, root.T, trans=0, lower=1)  # root.T is column-major: BLAS reads it in place
-    upper = np.triu_indices(X.shape[1], 1)
-    gram[upper] = gram.T[upper]
-    return gram
+    return root.T @ root
 
 
 class PatternMaps:
