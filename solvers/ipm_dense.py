@@ -495,10 +495,12 @@ class _Bounds:
         else:
             nu = loss.gradient(pred, data.y)
         lam = np.maximum(data.split(p.zL)[2], 0.0) if data.cones else None
-        R = data.MT(nu) - (data.cone_term(lam) if data.cones else 0.0)
+        gradient = data.MT(nu)
+        R = gradient - (data.cone_term(lam) if data.cones else 0.0)
         worst = float(np.max(block_norms(R), initial=0.0))
         if data.cones and worst > data.beta and certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
-            worst = self.best_multipliers(nu, R) if data.d <= NNLS_MAX_FEATURES else self.wide_multipliers(nu, R, lam)
+            worst = (self.best_multipliers(gradient, R) if data.d <= NNLS_MAX_FEATURES
+                     else self.wide_multipliers(gradient, R, lam))
         theta = dual_scaling(worst, data.beta)
         dual = loss.dual_value(theta * nu, data.y)
         if dual > self.dual:
@@ -516,15 +518,15 @@ class _Bounds:
         primal = float(np.sum(huber)) + data.beta * float(np.sum(block_norms(A)))
         return certified_gap(primal, dual - 0.5 * mu * float(nu @ nu))
 
-    def best_multipliers(self, nu, R):
+    def best_multipliers(self, G, R):
         """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2``, the smallest theta-scaling nu allows,
         with the interior point's multipliers as the fallback of each block (NNLS per block). Only the largest
         value above beta matters, so the blocks are taken in decreasing order of their residual ``R`` at the
         interior point's multipliers, each NNLS stops once it is below the largest found so far (or beta),
-        and the blocks whose residual is already below that are skipped: the value is the same."""
+        and the blocks whose residual is already below that are skipped: the value is the same. ``G``:
+        ``M^T nu`` (d x J)."""
         data = self.data
         norms = block_norms(R)
-        G = data.MT(nu)
         worst = float(data.beta)
         for j in np.argsort(-norms):
             if norms[j] <= worst:
@@ -533,7 +535,7 @@ class _Bounds:
             worst = max(worst, min(norms[j], cone_residual(rows, G[:, j], target=worst)))
         return worst
 
-    def wide_multipliers(self, nu, R, lam):
+    def wide_multipliers(self, G, R, lam):
         """:meth:`best_multipliers` on wide data: the blocks whose residual exceeds beta get
         ``WIDE_BOUND_ITERATIONS`` of the projected gradient of :func:`~solvers.core.dual.cone_residuals`,
         each block started from the better of the interior point's multipliers ``lam`` and the ones this
@@ -543,7 +545,7 @@ class _Bounds:
         over = np.flatnonzero(norms > data.beta)
         if self.lipschitz is None:
             self.lipschitz, self.multipliers = gram_norm(data.X), lam.copy()
-        G, signs = data.MT(nu)[:, over], data.S2[:, over]
+        G, signs = G[:, over], data.S2[:, over]
         kept = self.multipliers[:, over]
         kept_norms = np.linalg.norm(G - data.XT @ (signs * kept), axis=0)
         start = np.where(kept_norms < norms[over], kept, lam[:, over])

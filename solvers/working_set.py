@@ -12,7 +12,8 @@ interior point's dual vector ``nu`` (the loss gradient's convention, already sca
 
 .. math::
     \rho_j = \min_{\lambda \ge 0} |M_j^T \nu - X^T (S_j \circ \lambda)|_2
-    \quad\text{(NNLS, d x n:}\ :func:`~solvers.core.dual.cone_residual`),
+    \quad\text{(NNLS, d x n:}\ :func:`~solvers.core.dual.cone_residual`; past 200 features an upper bound
+    by :func:`~solvers.core.dual.cone_residuals`),
 
 and ``theta = min(1, beta / max_j rho_j)`` makes ``(theta nu, theta lambda)`` dual feasible for every
 block (the dual constraints are homogeneous, and the conjugate's domain - the hinge's box - is
