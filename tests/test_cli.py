@@ -413,6 +413,33 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path, delay):
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "cvxnn: interrupted"
 
 
+def test_an_interrupt_that_surfaces_as_another_exception_still_exits_130(monkeypatch, capsys):
+    """An interrupt inside an import can come out of the interpreter as a TypeError (the ImportError it was
+    building loses its message); the command still reports the interrupt, not an internal error."""
+    import os
+    import signal
+    import time
+
+    from solvers.interface import commands
+
+    def run_interrupted_inside_an_import(command, args, out):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise TypeError("expected a message argument") from None
+        raise AssertionError("SIGINT did not arrive")
+
+    monkeypatch.setattr(commands, "run", run_interrupted_inside_an_import)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["datasets"]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main puts Python's handler back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "cvxnn: interrupted"
+
+
 def test_the_verify_table_keeps_its_columns_for_long_solver_names():
     from types import SimpleNamespace
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from formulations.names import FORMULATIONS, LOSS_NAMES
@@ -92,9 +94,33 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"cvxnn: warning: {text}", file=sys.stderr)
 
 
+class _InterruptRecord:
+    """SIGINT's handler while a command runs: it notes the interrupt, then raises KeyboardInterrupt as
+    Python's own handler does. An interrupt that lands inside an import can come out as another exception
+    (the interpreter can lose the ImportError it was building and raise TypeError instead); the note lets
+    :func:`main` report it as the interrupt it was."""
+
+    def __init__(self):
+        self.received = False
+
+    def __call__(self, signum, frame):
+        self.received = True
+        raise KeyboardInterrupt
+
+
+def _interrupted():
+    print("cvxnn: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv=None):
     parser = build_parser()
     warnings.showwarning = _show_warning
+    interrupt = _InterruptRecord()
+    own_handler = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if own_handler:
+        signal.signal(signal.SIGINT, interrupt)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -107,18 +133,22 @@ def main(argv=None):
         from . import commands  # the numerical packages load here, inside the interrupt handling
 
         return commands.run(args.command, args, out)
-    except ValueError as exc:  # includes UsageError: bad input, exit 2 with one line
-        print(f"cvxnn: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into a command that stopped reading
         return 0
     except KeyboardInterrupt:
-        print("cvxnn: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except Exception as exc:  # never a traceback on the terminal
-        print(f"cvxnn: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              file=sys.stderr)
+        if interrupt.received:
+            return _interrupted()
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        if isinstance(exc, ValueError):  # includes UsageError: bad input, exit 2 with one line
+            print(f"cvxnn: error: {first_line or type(exc).__name__}", file=sys.stderr)
+            return 2
+        print(f"cvxnn: internal error: {type(exc).__name__}: {first_line}", file=sys.stderr)
         return 1
+    finally:
+        if own_handler and signal.getsignal(signal.SIGINT) is interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def console():
