@@ -168,9 +168,11 @@ IPM_MAX_NEWTON_SIZE = 8192
 
 def _admm_inner(program, tol_gap, time_limit):
     """The ADMM on a working-set program (its own working-set polish off), for wide data; its dual vector
-    (``info["dual_vector"]``) prices the patterns."""
+    (``info["dual_vector"]``) prices the patterns. Its final projections may run 10% past the limit it is
+    given (:func:`solvers.admm.schedules.projection_deadline`), so it is given ``time_limit / 1.1``."""
     from .admm import admm
-    return admm(program, tol_gap=tol_gap, time_limit=time_limit, working_set=False)
+    return admm(program, tol_gap=tol_gap, time_limit=None if time_limit is None else time_limit / 1.1,
+                working_set=False)
 
 
 def _inner_solver(loss, robust=False, d=0, size=0):

@@ -84,6 +84,20 @@ def test_wide_working_sets_are_solved_by_the_admm_and_priced_in_full(monkeypatch
 
 
 
+def test_a_working_set_solved_by_the_admm_keeps_its_time_limit(monkeypatch):
+    """The ADMM's round is given a limit that leaves room for its final projections, and its polish stops
+    before a least-squares fallback that would end past the limit (here one of size 2273, seconds long)."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")
+    monkeypatch.setattr(module, "IPM_MAX_NEWTON_SIZE", 1)
+    program = _teacher_program("hinge", beta_fraction=0.01, n=3000, P=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = working_set(program, tol_gap=1e-8, time_limit=3.0)
+    assert result.status == "time_limit"
+    assert result.solve_time_s <= 3.0 * 1.1
+
+
 @pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
 def test_the_interior_point_takes_working_sets_up_to_its_newton_size(loss):
     """Both interior points factorise a d |W| matrix (the dense one through its paired system), so every loss

@@ -111,9 +111,13 @@ class CertifySchedule:
         self.next_it, self.wait = 0, 5 * check_every
 
     @staticmethod
-    def deadline(now, t_start):
-        """The end of an attempt started at ``now``: 10% of the run so far (since ``t_start``), at least 1 s."""
-        return now + max(1.0, 0.1 * (now - t_start))
+    def deadline(now, t_start, time_limit=None):
+        """The end of an attempt started at ``now``: 10% of the run so far (since ``t_start``), at least 1 s,
+        and never past the time limit (None: none)."""
+        budget = max(1.0, 0.1 * (now - t_start))
+        if time_limit is not None:
+            budget = min(budget, max(0.0, time_limit - (now - t_start)))
+        return now + budget
 
     def due(self, it, gap_estimate, tol_gap):
         """True when a certified stop should be tried at iteration ``it`` (and the next attempt is scheduled)."""

@@ -456,7 +456,7 @@ class SplitADMM:
         info["polish_attempts"] += 1
         t0 = time.perf_counter()
         polished = polish(problem.F, problem, state.A, *due, state.cone_multiplier(), self.settings.feas_tol,
-                          deadline=PolishSchedule.deadline(t0, self.t_start), max_reduced=800, loss=problem.loss,
+                          deadline=PolishSchedule.deadline(t0, self.t_start, self.settings.time_limit), max_reduced=800, loss=problem.loss,
                           pieces=pieces)
         info["polish_time_s"] += time.perf_counter() - t0
         if polished is None:
@@ -493,7 +493,7 @@ class SplitADMM:
         info, F, tol_gap = self.info, self.problem.F, self.settings.tol_gap
         info["certify_attempts"] += 1
         t0 = time.perf_counter()
-        deadline = CertifySchedule.deadline(t0, self.t_start)
+        deadline = CertifySchedule.deadline(t0, self.t_start, self.settings.time_limit)
         Bp = project_cones(F, self.state.B, deadline)
         if Bp is None:
             return False

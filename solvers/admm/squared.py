@@ -536,7 +536,8 @@ class _SquaredADMM:
             return False
         self.info["certify_attempts"] += 1
         t0 = time.perf_counter()
-        projected = project_cones(self.F, self.B, CertifySchedule.deadline(t0, self.t_start))
+        deadline = CertifySchedule.deadline(t0, self.t_start, self.settings.time_limit)
+        projected = project_cones(self.F, self.B, deadline)
         self.info["certify_time_s"] += time.perf_counter() - t0
         if projected is None:
             return False
