@@ -58,6 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg as sla
+from scipy.special import xlogy
 
 from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, preconditioned_cg,
                          refined_direction, run_interior_point, shifted_cholesky)
@@ -471,20 +472,34 @@ def _iterate(data, p):
                          data.degree, n_x=4)
 
 
+def dual_ceiling(loss, nu, y, theta_low):
+    r"""An upper bound on ``max -l^*(theta nu)`` over ``theta`` in ``[theta_low, 1]``, the largest dual value
+    that sharper cone multipliers could give ``nu``, as the sum of each sample's own maximum: the hinge's
+    ``theta alpha_i`` grows with theta (all at 1: the bound is attained); the logistic's binary entropy
+    ``H(theta q_i)`` (``q = -y o nu``) is largest at ``theta q_i = 1/2``, else at the nearer end."""
+    if loss.name == "hinge":
+        return loss.dual_value(nu, y)
+    q = np.clip(-y * nu, 0.0, 1.0)
+    best = np.clip(0.5, theta_low * q, q)
+    return float(-np.sum(xlogy(best, best) + xlogy(1.0 - best, 1.0 - best)))
+
+
 class _Bounds:
     """The best cone-feasible primal point and the best dual bound (scaled data) seen so far."""
 
-    def __init__(self, data, feas_tol):
-        self.data, self.feas_tol = data, feas_tol
+    def __init__(self, data, feas_tol, tol_gap):
+        self.data, self.feas_tol, self.tol_gap = data, feas_tol, tol_gap
         self.primal, self.A, self.dual, self.nu = np.inf, None, -np.inf, None
         self.smoothed_gap = np.inf
         self.multipliers, self.lipschitz = None, None  # wide data: the best multipliers so far, |X|_2^2
+        self.unsharpened = None  # (nu, M^T nu, R) of the last step whose multipliers were not sharpened
 
     def update(self, p):
         """Keep the point if it is cone-feasible and better; a dual bound at ``nu`` (the loss gradient's
         convention: the hinge's ``-alpha o y`` with alpha clipped into [0, 1], or ``l'(Z a)``) with the
-        interior point's cone multipliers - the best ones for nu (NNLS) once the gap is below 1e-2 -
-        scaled by theta."""
+        interior point's cone multipliers scaled by theta. The best multipliers for nu (:meth:`sharpen`)
+        are found where they could certify the best point (:meth:`could_certify`); on wide data, by a
+        bounded number of projected-gradient steps, once the gap is below 1e-2."""
         data, loss = self.data, self.data.loss
         pred = data.predict(p.A)
         objective = loss.value(pred, data.y) + data.beta * float(np.sum(block_norms(p.A)))
@@ -498,25 +513,55 @@ class _Bounds:
         gradient = data.MT(nu)
         R = gradient - (data.cone_term(lam) if data.cones else 0.0)
         worst = float(np.max(block_norms(R), initial=0.0))
-        if data.cones and worst > data.beta and certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
-            worst = (self.best_multipliers(gradient, R) if data.d <= NNLS_MAX_FEATURES
-                     else self.wide_multipliers(gradient, R, lam))
+        self.unsharpened = None
+        theta_low = dual_scaling(worst, data.beta)
+        smoothed_primal = self.smoothed_primal(pred, p.A) if data.shifts else None
+        if data.cones and worst > data.beta:
+            if data.d > NNLS_MAX_FEATURES:
+                if certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
+                    worst = self.wide_multipliers(gradient, R, lam)
+            elif self.could_certify(nu, theta_low):
+                worst = self.best_multipliers(gradient, R)
+            else:
+                self.unsharpened = (nu, gradient, R)
         theta = dual_scaling(worst, data.beta)
-        dual = loss.dual_value(theta * nu, data.y)
+        dual = self.record_dual(nu, theta)
+        if data.shifts:
+            self.smoothed_gap = certified_gap(smoothed_primal, dual - 0.5 * data.smoothing * theta ** 2 * float(nu @ nu))
+
+    def record_dual(self, nu, theta):
+        """The dual value at ``theta nu``, kept with its point when it is the best so far."""
+        dual = self.data.loss.dual_value(theta * nu, self.data.y)
         if dual > self.dual:
             self.dual, self.nu = dual, theta * nu
-        if data.shifts:
-            self.smoothed_gap = self.smoothed_program_gap(pred, p.A, dual, theta * nu)
+        return dual
 
-    def smoothed_program_gap(self, pred, A, dual, nu):
-        """The relative gap of the current iterate on the smoothed program: its Huber-hinge objective
-        ``sum h_mu(1 - y f) + beta sum |a_j|`` against the smoothed dual value at the same dual point, the
-        hinge's ``sum alpha`` less ``mu |alpha|^2 / 2``."""
+    def could_certify(self, nu, theta_low):
+        """Whether the best multipliers for ``nu`` could certify the best point within ``tol_gap``: they give
+        a theta in ``[theta_low, 1]`` (``theta_low``: the interior point's own multipliers'), so a dual value
+        of at most :func:`dual_ceiling`."""
+        if not np.isfinite(self.primal):
+            return False
+        return certified_gap(self.primal, dual_ceiling(self.data.loss, nu, self.data.y, theta_low)) <= self.tol_gap
+
+    def sharpen(self):
+        """The bound at the last step whose multipliers :meth:`update` did not sharpen, with the best
+        multipliers for its nu (at the end of a run that stopped before it certified). Returns the bound's
+        dual value, or None when there is nothing to sharpen."""
+        if self.unsharpened is None:
+            return None
+        nu, gradient, R = self.unsharpened
+        self.unsharpened = None
+        return self.record_dual(nu, dual_scaling(self.best_multipliers(gradient, R), self.data.beta))
+
+    def smoothed_primal(self, pred, A):
+        """The iterate's objective on the smoothed program, ``sum h_mu(1 - y f) + beta sum |a_j|``; its gap
+        (``smoothed_gap``) is against the smoothed dual value at the same dual point ``theta nu``, the
+        hinge's ``theta sum alpha`` less ``mu theta^2 |alpha|^2 / 2``."""
         data, mu = self.data, self.data.smoothing
         r = np.maximum(1.0 - data.y * pred, 0.0)
         huber = np.where(r >= mu, r - 0.5 * mu, r * r / (2.0 * mu))
-        primal = float(np.sum(huber)) + data.beta * float(np.sum(block_norms(A)))
-        return certified_gap(primal, dual - 0.5 * mu * float(nu @ nu))
+        return float(np.sum(huber)) + data.beta * float(np.sum(block_norms(A)))
 
     def best_multipliers(self, G, R):
         """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2``, the smallest theta-scaling nu allows,
@@ -572,12 +617,16 @@ def _solve(program, settings):
     t_start = time.perf_counter()
     from formulations.gated import GatedReLUProgram
     data = _Data(program, isinstance(program, GatedReLUProgram), settings.smoothing)
-    bounds = _Bounds(data, settings.feas_tol)
+    bounds = _Bounds(data, settings.feas_tol, settings.tol_gap)
     def step(point):
         _lower_smoothing(data, bounds, settings.tol_gap)
         return _iterate(data, point)
 
     status, iterations, stopped_by = run_interior_point(_start(data), step, bounds, settings, data.degree, t_start)
+    if status != "optimal" and bounds.sharpen() is not None:
+        gap = bounds.gap()
+        if gap is not None and gap <= settings.tol_gap:
+            status, stopped_by = "optimal", None
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
     extra = {"smoothing": data.smoothing} if data.hinge else {}

@@ -251,12 +251,22 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
             break
         if not np.any(prices > beta * (1.0 + PRICE_TOL)):
             break
-        entering = outside[np.argsort(-prices)][: max(5, working.size)]
-        entering = entering[prices[np.searchsorted(outside, entering)] > NEAR_PRICE * beta]
-        working = np.union1d(working, entering)
+        working = np.union1d(working, _entering(outside, prices, working.size, P, beta))
     if best is not None:
         best["ipm_iterations"], best["priced"] = iterations, priced
     return best
+
+
+def _entering(outside, prices, size, P, beta):
+    """The patterns that join a working set of ``size`` of the ``P`` patterns, from those ``outside`` it
+    with their ``prices``: the ones priced above ``NEAR_PRICE * beta``, the most violating first, as many
+    as the set holds (at least 5) - unless that would bring it past half of the patterns. Then the
+    program is not sparse in patterns, the next doubling round would cost about as much as the full
+    set's, and every one of them joins."""
+    near = outside[prices > NEAR_PRICE * beta]
+    if size + min(near.size, max(5, size)) > P / 2:
+        return near
+    return near[np.argsort(-prices[prices > NEAR_PRICE * beta], kind="stable")][: max(5, size)]
 
 
 def _restricted(program, working, gated, robust):

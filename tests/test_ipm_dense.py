@@ -63,6 +63,54 @@ def test_a_stopped_smoothed_run_still_bounds_the_exact_optimum():
         assert (result.status == "optimal") == (gap is not None and gap <= 1e-7)
 
 
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_the_dual_ceiling_bounds_every_scaled_dual_value(loss):
+    """dual_ceiling is at least -l^*(theta nu) for every theta in [theta_low, 1] (checked on a fine grid), and
+    the hinge's is attained at theta = 1."""
+    from formulations.losses import LOSSES
+    from solvers.ipm_dense import dual_ceiling
+    rng = np.random.default_rng(5)
+    loss_ = LOSSES[loss]()
+    for _ in range(20):
+        y = np.where(rng.random(200) < 0.5, -1.0, 1.0)
+        nu = -y * rng.uniform(0.0, 1.0, 200) ** rng.uniform(0.2, 5.0)
+        low = rng.uniform(0.0, 1.0)
+        values = [loss_.dual_value(theta * nu, y) for theta in np.linspace(low, 1.0, 2001)]
+        ceiling = dual_ceiling(loss_, nu, y, low)
+        assert ceiling >= max(values) - 1e-9 * max(1.0, abs(ceiling))
+        if loss == "hinge":
+            assert ceiling == pytest.approx(values[-1], rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_the_exact_multipliers_are_found_only_where_they_could_certify(monkeypatch, loss):
+    """The bound's NNLS runs on fewer steps than the run takes, and the run still certifies against
+    Clarabel; a run stopped by max_iter gets the sharpened bound of its last step."""
+    import solvers.ipm_dense as module
+    program = RandomSpec.draw("sampled", loss, 72124473).build()
+    optimum = solve_oracle(program).objective
+    events = []
+    exact, gate = module._Bounds.best_multipliers, module._Bounds.could_certify
+    monkeypatch.setattr(module._Bounds, "best_multipliers",
+                        lambda self, G, R: events.append("nnls") or exact(self, G, R))
+    monkeypatch.setattr(module._Bounds, "could_certify",
+                        lambda self, nu, low: events.append(gate(self, nu, low)) or events[-1])
+    result = ipm_dense(program)
+    assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-7
+    assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+    nnls = [i for i, event in enumerate(events) if event == "nnls"]
+    assert nnls and all(events[i - 1] is True for i in nnls)  # each one where the gate said it could certify
+    assert len(nnls) < events.count(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sharpened = [ipm_dense(program, max_iter=stop) for stop in (4, 6, 8)]
+        monkeypatch.setattr(module._Bounds, "sharpen", lambda self: None)
+        unsharpened = [ipm_dense(program, max_iter=stop) for stop in (4, 6, 8)]
+    for sharp, loose in zip(sharpened, unsharpened):
+        assert loose.info["dual_bound"] <= sharp.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+        assert sharp.info["duality_gap_rel"] < loose.info["duality_gap_rel"]
+
+
 @pytest.mark.parametrize("chunk_bytes", [8, 8 * 45, 2 ** 26])  # one row, a few rows, every row per chunk
 def test_the_newton_gram_matrix_is_the_definition_whatever_the_row_chunks(monkeypatch, chunk_bytes):
     from solvers import ipm_dense as module

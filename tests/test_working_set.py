@@ -98,6 +98,23 @@ def test_a_working_set_solved_by_the_admm_keeps_its_time_limit(monkeypatch):
     assert result.solve_time_s <= 3.0 * 1.1
 
 
+def test_the_working_set_doubles_until_it_would_hold_half_of_the_patterns():
+    """Patterns priced above NEAR_PRICE beta join, the most violating first, as many as the set holds (at least
+    5); once that would bring the set past half of the patterns, every one of them joins."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")
+    beta, P = 1.0, 100
+    outside = np.arange(40, 100)
+    prices = np.linspace(0.5, 2.0, outside.size)[::-1]  # pattern 40 the most violating
+    near = outside[prices > module.NEAR_PRICE * beta]
+    assert np.array_equal(module._entering(outside, prices, 10, P, beta), outside[:10])
+    assert np.array_equal(module._entering(outside, prices, 2, P, beta), outside[:5])
+    assert np.array_equal(np.sort(module._entering(outside, prices, 40, P, beta)), near)  # 40 + 40 > 50
+    few = np.where(outside < 43, prices, 0.1)  # three near beta: all join, whatever the size
+    assert np.array_equal(module._entering(outside, few, 40, P, beta), outside[:3])
+    assert np.array_equal(module._entering(outside, few, 10, P, beta), outside[:3])
+
+
 @pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
 def test_the_interior_point_takes_working_sets_up_to_its_newton_size(loss):
     """Both interior points factorise a d |W| matrix (the dense one through its paired system), so every loss
