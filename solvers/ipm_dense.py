@@ -46,8 +46,10 @@ for the logistic the Hessian ``H = Z^T diag(l''(Z a)) Z`` takes its place; plus 
 ``X^T diag(h_3j) X`` and the second-order cones' ``W_j^{-2}``. On the constrained program
 ``Z = [Zh, -Zh]``, so ``Z^T diag(omega) Z = E K E^T`` with the one product ``K = Zh^T diag(omega) Zh`` (dP x
 dP, BLAS syrk), and the system is solved in ``z = v - w`` at size dP (:class:`_PairedSystem`); the gated
-program's system, of size ``dP + P``, is factorised as it stands (:class:`_StackedSystem`). One Cholesky per
-iteration - meant for working sets, where dP is small. ``Zh = [D_1 o X .. D_P o X]`` (n x dP) is never
+program's system, of size ``dP + P``, is factorised as it stands (:class:`_StackedSystem`). With fewer
+samples than that size warrants, the system in z is solved through an n x n matrix instead (Woodbury,
+:class:`_CapacitanceSystem`; :func:`newton_route` chooses by predicted flops). One Cholesky per
+iteration - meant for working sets, where dP or n is small. ``Zh = [D_1 o X .. D_P o X]`` (n x dP) is never
 stored: its rows are formed a chunk at a time for the product K, and the products ``Zh u = rowsum(D o (X
 U))`` and ``Zh^T r = X^T (D o r)`` read only X and D.
 """
@@ -58,6 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg as sla
+from scipy.linalg import blas
 from scipy.special import xlogy
 
 from .core.cones import (NTScaling, interior_point_outcome, jordan_product, mehrotra_step, preconditioned_cg,
@@ -86,6 +89,11 @@ SETTLE = 0.3
 #: relative residual, in at most PAIRED_STEPS steps; else that Newton step factorises the stacked system
 PAIRED_TOL = 1e-12
 PAIRED_STEPS = 5
+#: the routes of the constrained program's Newton systems (:func:`newton_route`)
+NEWTON_ROUTES = ("auto", "nxn", "gram")
+#: the eigenvalues of each pattern's parallel sum are floored at this share of the largest before the
+#: capacitance route (:class:`_CapacitanceSystem`) inverts them
+CAPACITANCE_FLOOR = 1e-12
 #: projected-gradient iterations per Newton step that improve the cone multipliers of the dual bound on
 #: wide data (more than ``NNLS_MAX_FEATURES`` features); each starts where the last one stopped
 WIDE_BOUND_ITERATIONS = 100
@@ -94,15 +102,20 @@ WIDE_BOUND_ITERATIONS = 100
 @dataclass
 class DenseIPMSettings(InteriorPointSettings):
     """The options of :func:`ipm_dense` with their defaults; ``smoothing`` is the hinge's mu (module
-    docstring), 0 for the exact hinge."""
+    docstring), 0 for the exact hinge; ``newton_route`` how the constrained program's Newton systems are
+    solved (:func:`newton_route`)."""
 
     smoothing: float = 0.3
+    newton_route: str = "auto"
     solver = "ipm_dense"
 
     def __post_init__(self):
         super().__post_init__()
         if self.smoothing != 0:
             self.smoothing = check_positive(self.solver, "smoothing", self.smoothing)
+        if self.newton_route not in NEWTON_ROUTES:
+            raise ValueError(f"ipm_dense: newton_route must be one of {', '.join(NEWTON_ROUTES)}, got "
+                             f"{self.newton_route!r}")
 
 
 class _Data(PatternMaps):
@@ -112,7 +125,7 @@ class _Data(PatternMaps):
     ``Zh = [D_1 o X .. D_P o X]`` (n x dP, never stored; ``Z = [Zh, -Zh]`` on the constrained program) and
     the cones' sizes."""
 
-    def __init__(self, program, gated, smoothing=0.0):
+    def __init__(self, program, gated, smoothing=0.0, route="auto"):
         X = np.asarray(program.X, float)
         self.sx = max(float(np.sqrt(np.mean(X * X))), 1e-300)
         super().__init__(X / self.sx, program.D)
@@ -132,6 +145,10 @@ class _Data(PatternMaps):
         self.shifts = self.n if self.smoothing > 0 else 0  # the smoothed hinge's q
         self.orthant = 2 * self.slacks + (self.n * self.J if self.cones else 0)
         self.degree = self.orthant + self.J
+        # the constrained program's Newton systems through n x n matrices (_CapacitanceSystem) where asked or
+        # predicted cheaper; off for the rest of the run once one of them falls short
+        self.capacitance_route = self.cones and newton_route(self.n, self.d, self.P, route) == "nxn"
+        self.capacitance_failed = False
 
     def split(self, v):
         """An orthant vector -> (sample slacks, margins, cone rows n x J or None); the first two are empty
@@ -155,7 +172,6 @@ class _Data(PatternMaps):
         On the gated program it is ``Z^T diag(omega) Z``; on the constrained program ``Z^T diag(omega) Z`` has
         the blocks ``[[K, -K], [-K, K]]`` of this ``K``. Past BLOCK_GRAM_MIN_D features it is formed block by
         block (:meth:`block_gram`)."""
-        from scipy.linalg import blas
         if self.d > BLOCK_GRAM_MIN_D:
             return self.block_gram(omega)
         root = np.sqrt(np.maximum(omega, 0.0))
@@ -278,13 +294,17 @@ class _Newton:
         self.Wi2 = nt.inverse_squared()  # (J, d+1, d+1)
         self.curvature = None if data.hinge else data.smooth_curvature(p.A)
         omega = h_xi * h_margin / self.pair if data.hinge else self.curvature
-        gram = data.weighted_gram(omega)
         if data.cones:
             rows = weighted_gram_blocks(data.X, h_cone)
-            self.system = _PairedSystem(gram, self.Wi2[:, 1:, 1:] + rows, self.Wi2[:, 1:, 0], self.Wi2[:, 0, 0],
-                                        schur=nt.inverse_squared_schur() + rows)
+            blocks = (self.Wi2[:, 1:, 1:] + rows, self.Wi2[:, 1:, 0], self.Wi2[:, 0, 0])
+            schur = nt.inverse_squared_schur() + rows
+            if data.capacitance_route and not data.capacitance_failed:
+                self.system = _CapacitanceSystem(data, omega, *blocks, schur=schur)
+            else:
+                self.system = _PairedSystem(data.weighted_gram(omega), *blocks, schur=schur)
         else:
-            self.system = _StackedSystem(gram, self.Wi2[:, 1:, 1:], self.Wi2[:, 1:, 0], self.Wi2[:, 0, 0])
+            self.system = _StackedSystem(data.weighted_gram(omega), self.Wi2[:, 1:, 1:], self.Wi2[:, 1:, 0],
+                                         self.Wi2[:, 0, 0])
 
     def solve_x(self, ra, rt, rxi, rq, margin_rhs):
         """``(H + G^T W^{-2} G) dx = r`` with the per-sample pairs ``(xi_i, q_i)`` eliminated (2 x 2 each; q
@@ -399,10 +419,21 @@ class _PairedSystem:
     :meth:`solve` finishes each solve by conjugate gradients on the unreduced system."""
 
     def __init__(self, gram, Buu, But, Btt, schur=None):
+        self.eliminate(Buu, But, Btt, schur)
+        self.gram = gram
+        matrix = gram.copy()
+        d = self.d
+        for j in range(self.P):
+            matrix[j * d:(j + 1) * d, j * d:(j + 1) * d] += self.parallel[j]
+        self.cho = shifted_cholesky(matrix)
+
+    def eliminate(self, Buu, But, Btt, schur):
+        """The t_j eliminated and the pairs reduced to z (class docstring): the Schur complements, which block
+        of each pattern is kept exact, ``(S_V + S_W)^{-1}`` and the parallel sums (P, d, d)."""
         self.J, self.d = Buu.shape[0], Buu.shape[1]
         self.P = self.J // 2
-        self.gram, self.Buu, self.But, self.Btt = gram, Buu, But, Btt
-        self.stacked = None
+        self.Buu, self.But, self.Btt = Buu, But, Btt
+        self.replacement = None  # the system that takes over once a paired solve falls short (fallback)
         S = Buu - But[:, :, None] * But[:, None, :] / Btt[:, None, None] if schur is None else schur
         SV, SW = S[:self.P], S[self.P:]
         # per pattern, the block with the smaller curvature (trace) is "small": late in a run it is the
@@ -416,12 +447,22 @@ class _PairedSystem:
         # positive semidefinite in exact arithmetic: rounding's negative eigenvalues are set to zero (the
         # refinement on the unreduced system absorbs the change)
         eigenvalues, vectors = np.linalg.eigh(0.5 * (parallel + parallel.transpose(0, 2, 1)))
-        parallel = (vectors * np.maximum(eigenvalues, 0.0)[:, None, :]) @ vectors.transpose(0, 2, 1)
-        matrix = gram.copy()
-        d = self.d
-        for j in range(self.P):
-            matrix[j * d:(j + 1) * d, j * d:(j + 1) * d] += parallel[j]
-        self.cho = shifted_cholesky(matrix)
+        self.parallel_eigen = (np.maximum(eigenvalues, 0.0), vectors)
+        self.parallel = (vectors * self.parallel_eigen[0][:, None, :]) @ vectors.transpose(0, 2, 1)
+
+    def solve_z(self, rhs):
+        """``(G + blockdiag(parallel)) z = rhs`` for rhs (P, d, 1), by the Cholesky factor."""
+        return sla.cho_solve(self.cho, rhs.reshape(-1), check_finite=False).reshape(self.P, self.d, 1)
+
+    def gram_times(self, z):
+        """``G z`` for z d x P (one column per pattern) -> d x P."""
+        P, d = self.P, self.d
+        return (self.gram @ z.T.reshape(P * d)).reshape(P, d).T
+
+    def fallback(self):
+        """The system that takes over when a paired solve falls short: the stacked system."""
+        return _StackedSystem(np.block([[self.gram, -self.gram], [-self.gram, self.gram]]), self.Buu, self.But,
+                              self.Btt)
 
     def _solve_once(self, rU, rt):
         P = self.P
@@ -433,7 +474,7 @@ class _PairedSystem:
         # r_v - S_V A^{-1} (r_v + r_w) when v is small, S_W A^{-1} (r_v + r_w) - r_w when w is
         moved = self.small_fraction @ total
         rhs = np.where(flip, rv - moved, moved - rw)
-        z = sla.cho_solve(self.cho, rhs.reshape(-1), check_finite=False).reshape(P, self.d, 1)
+        z = self.solve_z(rhs)
         # the block with the large curvature (late in a run: at zero) directly, w = A^{-1} (r_v + r_w - S_V z)
         # or v = A^{-1} (r_v + r_w + S_W z), and the other from z = v - w
         at_zero = self.sum_inverse @ (total + np.where(flip, -1.0, 1.0) * (self.small @ z))
@@ -443,8 +484,8 @@ class _PairedSystem:
 
     def apply(self, x, t):
         """``K (x, t)`` on the full reduced system (x d x J)."""
-        P, d = self.P, self.d
-        q = (self.gram @ (x[:, :P] - x[:, P:]).T.reshape(P * d)).reshape(P, d).T
+        P = self.P
+        q = self.gram_times(x[:, :P] - x[:, P:])
         xU = np.hstack([q, -q]) + np.einsum("jab,bj->aj", self.Buu, x) + self.But.T * t
         return xU, np.einsum("jd,dj->j", self.But, x) + self.Btt * t
 
@@ -452,15 +493,84 @@ class _PairedSystem:
         """``K (x, t) = (rU, rt)`` for rU d x J; returns ``(x d x J, t)``. Conjugate gradients on the unreduced
         system preconditioned by the paired solve, up to PAIRED_STEPS steps; where they leave a relative
         residual above PAIRED_TOL (late in a run, when rounding in the elimination costs digits), the
-        stacked system is formed and factorised instead (once per Newton step)."""
-        if self.stacked is not None:
-            return self.stacked.solve(rU, rt)
+        :meth:`fallback` system solves it instead (formed once per Newton step)."""
+        if self.replacement is not None:
+            return self.replacement.solve(rU, rt)
         x, t, residual = preconditioned_cg(self.apply, self._solve_once, rU, rt, PAIRED_TOL, PAIRED_STEPS)
         if residual <= PAIRED_TOL * np.sqrt(float(np.sum(rU * rU) + rt @ rt)):
             return x, t
-        self.stacked = _StackedSystem(np.block([[self.gram, -self.gram], [-self.gram, self.gram]]), self.Buu,
-                                      self.But, self.Btt)
-        return self.stacked.solve(rU, rt)
+        self.replacement = self.fallback()
+        return self.replacement.solve(rU, rt)
+
+
+class _CapacitanceSystem(_PairedSystem):
+    r""":class:`_PairedSystem` with the dP x dP system in z solved through an n x n matrix, for programs with
+    fewer samples than ``d |W|`` (docs/math.md 6.8). With ``T_j`` the inverse of pattern j's parallel sum
+    (its eigenvalues floored at ``CAPACITANCE_FLOOR`` of the largest) and ``Zh = [D_1 o X .. D_P o X]``, the
+    Woodbury identity gives
+
+    .. math::
+        (Zh^T \Omega Zh + \mathrm{blockdiag}(T_j^{-1}))^{-1} r = u - T Zh^T C^{-1} Zh u,\quad u = T r,\quad
+        C = \Omega^{-1} + \sum_j D_j X T_j X^T D_j,
+
+    one Cholesky of size n (C is formed by syrk on ``D_j o (X T_j^{1/2})``, a few patterns at a time) where
+    the paired system takes one of size dP and the product ``Zh^T Omega Zh``. Late in a run a nonzero
+    block's parallel sum is nearly singular, ``T_j`` is huge in that direction and the identity cancels large
+    terms, so it serves as the preconditioner of the same conjugate gradients; a solve they leave short
+    falls back to the paired system formed as it stands, for this Newton step and the rest of the run."""
+
+    def __init__(self, data, omega, Buu, But, Btt, schur=None):
+        self.eliminate(Buu, But, Btt, schur)
+        self.data, self.omega, self.blocks = data, omega, (Buu, But, Btt, schur)
+        eigenvalues, vectors = self.parallel_eigen
+        floor = CAPACITANCE_FLOOR * max(float(eigenvalues.max(initial=0.0)), 1e-300)
+        self.root = vectors / np.sqrt(np.maximum(eigenvalues, floor))[:, None, :]  # T_j = root_j root_j^T
+        n, d, P = data.n, self.d, self.P
+        capacitance = np.zeros((n, n), order="F")
+        capacitance[np.diag_indices(n)] = 1.0 / np.maximum(omega, 1e-300)
+        group = max(1, GRAM_CHUNK_BYTES // (8 * n * d))
+        for first in range(0, P, group):
+            last = min(P, first + group)
+            roots = self.root[first:last].transpose(1, 0, 2).reshape(d, -1)  # [root_first .. root_last]
+            factor = ((data.X @ roots).reshape(n, last - first, d) * data.D[:, first:last, None]).reshape(n, -1)
+            # factor.T is column-major, so BLAS reads it in place: capacitance += factor factor^T (lower)
+            capacitance = blas.dsyrk(1.0, factor.T, beta=1.0, c=capacitance, trans=1, lower=1, overwrite_c=1)
+        self.cho = shifted_cholesky(capacitance)
+
+    def solve_z(self, rhs):
+        """The Woodbury solve of the class docstring, for rhs (P, d, 1)."""
+        data, root = self.data, self.root
+        u = root @ (root.transpose(0, 2, 1) @ rhs)  # T_j r_j
+        inner = sla.cho_solve(self.cho, np.einsum("ij,ij->i", data.D, data.X @ u[:, :, 0].T), check_finite=False)
+        back = (data.XT @ (data.D * inner[:, None])).T[:, :, None]  # (Zh^T C^{-1} Zh u)_j
+        return u - root @ (root.transpose(0, 2, 1) @ back)
+
+    def gram_times(self, z):
+        """``Zh^T diag(omega) Zh z`` by products with X and D (no dP x dP matrix is formed)."""
+        data = self.data
+        return data.XT @ (data.D * (self.omega * np.einsum("ij,ij->i", data.D, data.X @ z))[:, None])
+
+    def fallback(self):
+        """The paired system formed as it stands (its Newton matrix by :meth:`_Data.weighted_gram`); the run's
+        later steps take it from the start (``data.capacitance_failed``)."""
+        self.data.capacitance_failed = True
+        Buu, But, Btt, schur = self.blocks
+        return _PairedSystem(self.data.weighted_gram(self.omega), Buu, But, Btt, schur=schur)
+
+
+def newton_route(n, d, P, requested="auto", solves=10):
+    """How the constrained program's Newton systems are solved on n samples, d features and P patterns:
+    ``requested`` unless ``"auto"``; then ``"nxn"`` (:class:`_CapacitanceSystem`) when its predicted flops per
+    Newton step - forming and factorising ``C`` (``n d^2 P + n^2 d P / 2 + n^3 / 3``) and ``solves`` solves
+    (``2 n^2 + 6 n d P`` each) - are fewer than those of ``"gram"`` (:class:`_PairedSystem`): the Newton
+    matrix (``n (dP)^2 / 2``, a quarter of that by blocks past BLOCK_GRAM_MIN_D features), its Cholesky
+    (``(dP)^3 / 3``) and its solves (``2 (dP)^2`` each)."""
+    if requested != "auto":
+        return requested
+    width = d * P
+    gram = n * width ** 2 / (8.0 if d > BLOCK_GRAM_MIN_D else 2.0) + width ** 3 / 3.0 + solves * 2.0 * width ** 2
+    capacitance = n * d * width + n ** 2 * width / 2.0 + n ** 3 / 3.0 + solves * (2.0 * n ** 2 + 6.0 * n * width)
+    return "nxn" if capacitance < gram else "gram"
 
 
 def _iterate(data, p):
@@ -616,7 +726,7 @@ def _lower_smoothing(data, bounds, tol_gap):
 def _solve(program, settings):
     t_start = time.perf_counter()
     from formulations.gated import GatedReLUProgram
-    data = _Data(program, isinstance(program, GatedReLUProgram), settings.smoothing)
+    data = _Data(program, isinstance(program, GatedReLUProgram), settings.smoothing, settings.newton_route)
     bounds = _Bounds(data, settings.feas_tol, settings.tol_gap)
     def step(point):
         _lower_smoothing(data, bounds, settings.tol_gap)
@@ -630,6 +740,9 @@ def _solve(program, settings):
     A = bounds.A if bounds.A is not None else np.zeros((data.d, data.J))
     weights = {"V": A[:, :data.P] / data.sx, "W": A[:, data.P:] / data.sx} if data.cones else {"U": A / data.sx}
     extra = {"smoothing": data.smoothing} if data.hinge else {}
+    if data.cones:
+        extra["newton_route"] = ("gram" if not data.capacitance_route else
+                                 "nxn, then gram" if data.capacitance_failed else "nxn")
     status, info = interior_point_outcome(status, bounds, settings.tol_gap, stopped_by, dual_vector=bounds.nu,
                                           **extra)
     return finish_run(program, weights, status=status, solver="ipm_dense", iterations=iterations,
@@ -645,12 +758,16 @@ def ipm_dense(program, **options):
     Options (:class:`DenseIPMSettings`): ``tol_gap`` (1e-7), the certified relative duality gap to stop at;
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
     ``time_limit`` (None); ``smoothing`` (0.3), the hinge's starting mu (module docstring; 0: the exact
-    hinge throughout). The gap is always the exact hinge program's.
+    hinge throughout); ``newton_route`` ("auto"), the constrained program's Newton systems at size dP
+    ("gram") or through an n x n matrix ("nxn"), "auto" the one predicted cheaper (:func:`newton_route`).
+    The gap is always the exact hinge program's.
 
     Returns a SolveResult (``solver = "ipm_dense"``) at the best cone-feasible iterate, ``optimal`` only
     with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (the dual point ``theta nu`` of
     the best bound in the loss gradient's convention, for pricing), certified, smoothing (the hinge's mu at
-    the end), stopped_by (when the step collapsed or the arithmetic ran out)."""
+    the end), newton_route (constrained program: "gram", "nxn", or "nxn, then gram" when the n x n route fell
+    short and the dP route took over for the rest of the run), stopped_by (when the step collapsed or the
+    arithmetic ran out)."""
     from formulations.gated import GatedReLUProgram
     from formulations.relu import ReLUProgram
     if type(program) not in (ReLUProgram, GatedReLUProgram) or program.loss.name not in LOSSES:

@@ -183,6 +183,72 @@ def test_the_paired_system_solves_the_stacked_one(singular_v):
     assert np.allclose(got, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("singular_v", [(), (0, 2)])
+def test_the_capacitance_system_solves_the_stacked_one(singular_v):
+    """The n x n route (Woodbury on the parallel sums, docs/math.md 6.8) on data with fewer samples than dP,
+    against a dense solve of the stacked system built from the definition; with nearly singular blocks too,
+    where its conjugate gradients may hand the solve to the paired system (and the run's later steps with
+    it)."""
+    from solvers import ipm_dense as module
+    rng = np.random.default_rng(4)
+    n, d, P = 20, 4, 20
+    X = rng.standard_normal((n, d))
+    D = (X @ rng.standard_normal((d, P)) >= 0).astype(float)
+    program = make_program("sampled", X, np.where(rng.random(n) < 0.5, -1.0, 1.0), "hinge", 0.1, D=D)
+    data = module._Data(program, gated=False)
+    P, D = data.P, program.D  # duplicate patterns are dropped
+    assert n < d * P and data.capacitance_route  # "auto" picks the n x n route here
+    omega = rng.random(n) + 0.01
+    _, Buu, But, Btt, _ = _reduced_system(rng, d, P, singular_v)
+    Zh = np.hstack([D[:, [j]] * data.X for j in range(P)])
+    G = Zh.T @ (omega[:, None] * Zh)
+    E = np.vstack([np.eye(d * P), -np.eye(d * P)])
+    K = np.zeros((2 * d * P + 2 * P,) * 2)
+    K[:2 * d * P, :2 * d * P] = E @ G @ E.T
+    for j in range(2 * P):
+        block = slice(j * d, (j + 1) * d)
+        K[block, block] += Buu[j]
+        K[block, 2 * d * P + j] = K[2 * d * P + j, block] = But[j]
+        K[2 * d * P + j, 2 * d * P + j] = Btt[j]
+    system = module._CapacitanceSystem(data, omega, Buu, But, Btt)
+    for _ in range(3):
+        rU, rt = rng.standard_normal((d, 2 * P)), rng.standard_normal(2 * P)
+        x, t = system.solve(rU, rt)
+        got = np.concatenate([x.T.reshape(-1), t])
+        expected = np.linalg.solve(K, np.concatenate([rU.T.reshape(-1), rt]))
+        assert np.linalg.norm(K @ got - K @ expected) <= 1e-10 * np.linalg.norm(rU)
+    if not singular_v:
+        assert not data.capacitance_failed
+
+
+def test_the_newton_route_follows_the_predicted_cost():
+    from solvers.ipm_dense import newton_route
+    assert newton_route(1000, 31, 100) == "nxn"  # the benchmark's random-1000 on its full pattern set
+    assert newton_route(1000, 31, 10) == "gram"
+    assert newton_route(100000, 30, 40) == "gram"  # tall data
+    assert newton_route(1000, 31, 10, "nxn") == "nxn"
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_both_newton_routes_take_the_same_steps_to_the_oracle(loss):
+    """On data with fewer samples than dP, the n x n route and the dP x dP route give the same Newton steps
+    and the same certified optimum as Clarabel; ``info`` names the route (and the switch when the n x n
+    route fell short late in the run)."""
+    program = RandomSpec.draw("sampled", loss, 1826701614).build()  # n = 233, d = 14 with bias, 59 patterns
+    optimum = solve_oracle(program).objective
+    routes = {route: ipm_dense(program, newton_route=route) for route in ("gram", "nxn")}
+    assert routes["gram"].info["newton_route"] == "gram"
+    assert routes["nxn"].info["newton_route"] in ("nxn", "nxn, then gram")
+    assert ipm_dense(program).info["newton_route"] == routes["nxn"].info["newton_route"]  # auto
+    for result in routes.values():
+        assert result.status == "optimal" and result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
+        assert abs(result.objective - optimum) <= 1e-6 * max(1.0, optimum)
+    assert routes["gram"].iterations == routes["nxn"].iterations
+    assert routes["gram"].objective == pytest.approx(routes["nxn"].objective, rel=1e-9)
+    with pytest.raises(ValueError, match="newton_route"):
+        ipm_dense(program, newton_route="cholesky")
+
+
 @pytest.mark.parametrize("form", ["sampled", "gated"])
 def test_the_prediction_products_are_the_definition(form):
     """``Z a`` and ``Z^T r``, computed from X and D without the n x dP map, against the stacked map built
