@@ -582,15 +582,16 @@ def _iterate(data, p):
                          data.degree, n_x=4)
 
 
-def dual_ceiling(loss, nu, y, theta_low):
-    r"""An upper bound on ``max -l^*(theta nu)`` over ``theta`` in ``[theta_low, 1]``, the largest dual value
-    that sharper cone multipliers could give ``nu``, as the sum of each sample's own maximum: the hinge's
-    ``theta alpha_i`` grows with theta (all at 1: the bound is attained); the logistic's binary entropy
-    ``H(theta q_i)`` (``q = -y o nu``) is largest at ``theta q_i = 1/2``, else at the nearer end."""
+def dual_ceiling(loss, nu, y, theta_low, theta_high=1.0):
+    r"""An upper bound on ``max -l^*(theta nu)`` over ``theta`` in ``[theta_low, theta_high]``, the largest dual
+    value that sharper cone multipliers could give ``nu``, as the sum of each sample's own maximum: the
+    hinge's ``theta alpha_i`` grows with theta (all at ``theta_high``: the bound is attained); the logistic's
+    binary entropy ``H(theta q_i)`` (``q = -y o nu``) is largest at ``theta q_i = 1/2``, else at the nearer
+    end."""
     if loss.name == "hinge":
-        return loss.dual_value(nu, y)
+        return loss.dual_value(theta_high * nu, y)
     q = np.clip(-y * nu, 0.0, 1.0)
-    best = np.clip(0.5, theta_low * q, q)
+    best = np.clip(0.5, theta_low * q, theta_high * q)
     return float(-np.sum(xlogy(best, best) + xlogy(1.0 - best, 1.0 - best)))
 
 
@@ -631,13 +632,14 @@ class _Bounds:
                 if certified_gap(self.primal, loss.dual_value(nu, data.y)) < 1e-2:
                     worst = self.wide_multipliers(gradient, R, lam)
             elif self.could_certify(nu, theta_low):
-                worst = self.best_multipliers(gradient, R)
+                worst = self.best_multipliers(gradient, R, nu)
             else:
                 self.unsharpened = (nu, gradient, R)
         theta = dual_scaling(worst, data.beta)
         dual = self.record_dual(nu, theta)
         if data.shifts:
-            self.smoothed_gap = certified_gap(smoothed_primal, dual - 0.5 * data.smoothing * theta ** 2 * float(nu @ nu))
+            smoothed_dual = dual - 0.5 * data.smoothing * theta ** 2 * float(nu @ nu)
+            self.smoothed_gap = certified_gap(smoothed_primal, smoothed_dual)
 
     def record_dual(self, nu, theta):
         """The dual value at ``theta nu``, kept with its point when it is the best so far."""
@@ -646,13 +648,14 @@ class _Bounds:
             self.dual, self.nu = dual, theta * nu
         return dual
 
-    def could_certify(self, nu, theta_low):
+    def could_certify(self, nu, theta_low, theta_high=1.0):
         """Whether the best multipliers for ``nu`` could certify the best point within ``tol_gap``: they give
-        a theta in ``[theta_low, 1]`` (``theta_low``: the interior point's own multipliers'), so a dual value
-        of at most :func:`dual_ceiling`."""
+        a theta in ``[theta_low, theta_high]`` (``theta_low``: the interior point's own multipliers'; at most
+        1), so a dual value of at most :func:`dual_ceiling`."""
         if not np.isfinite(self.primal):
             return False
-        return certified_gap(self.primal, dual_ceiling(self.data.loss, nu, self.data.y, theta_low)) <= self.tol_gap
+        ceiling = dual_ceiling(self.data.loss, nu, self.data.y, theta_low, theta_high)
+        return certified_gap(self.primal, ceiling) <= self.tol_gap
 
     def sharpen(self):
         """The bound at the last step whose multipliers :meth:`update` did not sharpen, with the best
@@ -673,21 +676,28 @@ class _Bounds:
         huber = np.where(r >= mu, r - 0.5 * mu, r * r / (2.0 * mu))
         return float(np.sum(huber)) + data.beta * float(np.sum(block_norms(A)))
 
-    def best_multipliers(self, G, R):
+    def best_multipliers(self, G, R, nu=None):
         """``max_j min_{lambda >= 0} |M_j^T nu - X^T (S_j o lambda)|_2``, the smallest theta-scaling nu allows,
         with the interior point's multipliers as the fallback of each block (NNLS per block). Only the largest
         value above beta matters, so the blocks are taken in decreasing order of their residual ``R`` at the
         interior point's multipliers, each NNLS stops once it is below the largest found so far (or beta),
         and the blocks whose residual is already below that are skipped: the value is the same. ``G``:
-        ``M^T nu`` (d x J)."""
+        ``M^T nu`` (d x J). Given ``nu``, the blocks stop as soon as the largest value so far rules out a
+        certificate (:meth:`could_certify`); the value returned is then the larger of that and the next
+        block's residual ``R``, still an upper bound on the exact one (every block left has a residual at most
+        that large at the interior point's multipliers)."""
         data = self.data
         norms = block_norms(R)
         worst = float(data.beta)
-        for j in np.argsort(-norms):
+        order = np.argsort(-norms)
+        for rank, j in enumerate(order):
             if norms[j] <= worst:
                 break
             rows = data.S2[:, j:j + 1] * data.X  # X^T (S_j o lambda) = rows^T lambda
             worst = max(worst, min(norms[j], cone_residual(rows, G[:, j], target=worst)))
+            ruled_out = nu is not None and not self.could_certify(nu, 0.0, dual_scaling(worst, data.beta))
+            if ruled_out and worst > data.beta:
+                return max(worst, float(norms[order[rank + 1]]) if rank + 1 < order.size else worst)
         return worst
 
     def wide_multipliers(self, G, R, lam):

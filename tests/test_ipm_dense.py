@@ -75,8 +75,9 @@ def test_the_dual_ceiling_bounds_every_scaled_dual_value(loss):
         y = np.where(rng.random(200) < 0.5, -1.0, 1.0)
         nu = -y * rng.uniform(0.0, 1.0, 200) ** rng.uniform(0.2, 5.0)
         low = rng.uniform(0.0, 1.0)
-        values = [loss_.dual_value(theta * nu, y) for theta in np.linspace(low, 1.0, 2001)]
-        ceiling = dual_ceiling(loss_, nu, y, low)
+        high = rng.choice([1.0, rng.uniform(low, 1.0)])
+        values = [loss_.dual_value(theta * nu, y) for theta in np.linspace(low, high, 2001)]
+        ceiling = dual_ceiling(loss_, nu, y, low, high)
         assert ceiling >= max(values) - 1e-9 * max(1.0, abs(ceiling))
         if loss == "hinge":
             assert ceiling == pytest.approx(values[-1], rel=1e-12)
@@ -92,9 +93,9 @@ def test_the_exact_multipliers_are_found_only_where_they_could_certify(monkeypat
     events = []
     exact, gate = module._Bounds.best_multipliers, module._Bounds.could_certify
     monkeypatch.setattr(module._Bounds, "best_multipliers",
-                        lambda self, G, R: events.append("nnls") or exact(self, G, R))
+                        lambda self, *blocks: events.append("nnls") or exact(self, *blocks))
     monkeypatch.setattr(module._Bounds, "could_certify",
-                        lambda self, nu, low: events.append(gate(self, nu, low)) or events[-1])
+                        lambda self, *point: events.append(gate(self, *point)) or events[-1])
     result = ipm_dense(program)
     assert result.status == "optimal" and result.info["duality_gap_rel"] <= 1e-7
     assert result.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
@@ -109,6 +110,26 @@ def test_the_exact_multipliers_are_found_only_where_they_could_certify(monkeypat
     for sharp, loose in zip(sharpened, unsharpened):
         assert loose.info["dual_bound"] <= sharp.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum)
         assert sharp.info["duality_gap_rel"] < loose.info["duality_gap_rel"]
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_multipliers_cut_short_still_bound_the_exact_ones(monkeypatch, loss):
+    """Where the blocks' NNLS stop because a certificate is ruled out, the value returned is never below the
+    exact one (every block's NNLS), so the bound stays valid."""
+    import solvers.ipm_dense as module
+    program = RandomSpec.draw("sampled", loss, 1826701614).build()
+    exact, pairs = module._Bounds.best_multipliers, []
+
+    def both(self, G, R, nu=None):
+        value = exact(self, G, R, nu)
+        if nu is not None:
+            pairs.append((value, exact(self, G, R)))
+        return value
+
+    monkeypatch.setattr(module._Bounds, "best_multipliers", both)
+    ipm_dense(program)
+    assert pairs and all(short >= full * (1.0 - 1e-12) for short, full in pairs)
+    assert any(short > full * (1.0 + 1e-6) for short, full in pairs)  # some were cut short
 
 
 @pytest.mark.parametrize("chunk_bytes", [8, 8 * 45, 2 ** 26])  # one row, a few rows, every row per chunk
