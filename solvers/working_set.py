@@ -162,7 +162,8 @@ def _robust(program):
 #: one's paired system) of an interior point on a working set W of the constrained program; past it (wide
 #: data: a Cholesky of that size per Newton step, about 1.8e11 flops and four 0.5 GB matrices at 8192) the
 #: working set is solved by the ADMM instead, whose iterations cost O(n d |W|) on its matrix-free route but
-#: which seldom reaches a small gap at the small beta users train with (docs/benchmarks.md)
+#: which seldom reaches a small gap at the small beta users train with (docs/benchmarks.md). The limit holds on
+#: the n x n routes too: late in a run they hand the solve to the d |W| system
 IPM_MAX_NEWTON_SIZE = 8192
 
 

@@ -143,10 +143,9 @@ def test_solve_is_one_entry_point_over_every_solver():
 
 def test_auto_picks_a_solver_of_the_program_and_says_which():
     """solver="auto" (the default of solvers.solve) runs the registry's preferred solver for the program -
-    the interior point on a small constrained squared program, Clarabel on a small constrained hinge
-    program, the working set on the logistic one, Newton on the gated and SCP smooth programs; past AUTO_MAX_N
-    samples the interior point and Clarabel give way to the working-set solver - names it in
-    result.solver, and its answer agrees with Clarabel's."""
+    the interior point on a small constrained squared program, the working set on the hinge and logistic
+    ones, Newton on the gated and SCP smooth programs; past AUTO_MAX_N samples the interior point gives way
+    to the working-set solver - names it in result.solver, and its answer agrees with Clarabel's."""
     from formulations import make_program
     from solvers import solve
     from solvers.registry import AUTO_MAX_N, auto_solver, solves
@@ -155,7 +154,7 @@ def test_auto_picks_a_solver_of_the_program_and_says_which():
     X = rng.standard_normal((30, 3))
     y = rng.standard_normal(30)
     labels = np.where(y >= 0, 1.0, -1.0)
-    cases = [("sampled", y, "squared", "ipm"), ("sampled", labels, "hinge", "clarabel"),
+    cases = [("sampled", y, "squared", "ipm"), ("sampled", labels, "hinge", "working_set"),
              ("sampled", labels, "logistic", "working_set"), ("gated", y, "squared", "newton"),
              ("scp", labels, "logistic", "newton")]
     for formulation, target, loss, expected in cases:
