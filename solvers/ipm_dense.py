@@ -421,6 +421,7 @@ class _PairedSystem:
     def __init__(self, gram, Buu, But, Btt, schur=None):
         self.eliminate(Buu, But, Btt, schur)
         self.gram = gram
+        self.replacement = None  # the system that takes over once a paired solve falls short (fallback)
         matrix = gram.copy()
         d = self.d
         for j in range(self.P):
@@ -433,7 +434,6 @@ class _PairedSystem:
         self.J, self.d = Buu.shape[0], Buu.shape[1]
         self.P = self.J // 2
         self.Buu, self.But, self.Btt = Buu, But, Btt
-        self.replacement = None  # the system that takes over once a paired solve falls short (fallback)
         S = Buu - But[:, :, None] * But[:, None, :] / Btt[:, None, None] if schur is None else schur
         SV, SW = S[:self.P], S[self.P:]
         # per pattern, the block with the smaller curvature (trace) is "small": late in a run it is the
@@ -522,6 +522,7 @@ class _CapacitanceSystem(_PairedSystem):
     def __init__(self, data, omega, Buu, But, Btt, schur=None):
         self.eliminate(Buu, But, Btt, schur)
         self.data, self.omega, self.blocks = data, omega, (Buu, But, Btt, schur)
+        self.replacement = None
         eigenvalues, vectors = self.parallel_eigen
         floor = CAPACITANCE_FLOOR * max(float(eigenvalues.max(initial=0.0)), 1e-300)
         self.root = vectors / np.sqrt(np.maximum(eigenvalues, floor))[:, None, :]  # T_j = root_j root_j^T

@@ -264,10 +264,11 @@ def _entering(outside, prices, size, P, beta):
     as the set holds (at least 5) - unless that would bring it past half of the patterns. Then the
     program is not sparse in patterns, the next doubling round would cost about as much as the full
     set's, and every one of them joins."""
-    near = outside[prices > NEAR_PRICE * beta]
+    close = prices > NEAR_PRICE * beta
+    near = outside[close]
     if size + min(near.size, max(5, size)) > P / 2:
         return near
-    return near[np.argsort(-prices[prices > NEAR_PRICE * beta], kind="stable")][: max(5, size)]
+    return near[np.argsort(-prices[close], kind="stable")][: max(5, size)]
 
 
 def _restricted(program, working, gated, robust):

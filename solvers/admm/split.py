@@ -455,9 +455,9 @@ class SplitADMM:
             return False
         info["polish_attempts"] += 1
         t0 = time.perf_counter()
+        deadline = PolishSchedule.deadline(t0, self.t_start, self.settings.time_limit)
         polished = polish(problem.F, problem, state.A, *due, state.cone_multiplier(), self.settings.feas_tol,
-                          deadline=PolishSchedule.deadline(t0, self.t_start, self.settings.time_limit), max_reduced=800, loss=problem.loss,
-                          pieces=pieces)
+                          deadline=deadline, max_reduced=800, loss=problem.loss, pieces=pieces)
         info["polish_time_s"] += time.perf_counter() - t0
         if polished is None:
             return False
