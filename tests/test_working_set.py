@@ -98,6 +98,25 @@ def test_a_working_set_solved_by_the_admm_keeps_its_time_limit(monkeypatch):
     assert result.solve_time_s <= 3.0 * 1.1
 
 
+def test_a_round_is_not_cut_short_by_the_interior_points_step_limit(monkeypatch):
+    """The rounds' interior points take up to INNER_MAX_ITER Newton steps (their own default of 100 left the
+    hinge uncertified at n = 4000): the limit reaches the inner solver, and a round still certifies."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")
+    inner = importlib.import_module("solvers.ipm_dense").ipm_dense
+    limits = []
+
+    def recorded(program, **options):
+        limits.append(options.get("max_iter"))
+        return inner(program, **options)
+
+    monkeypatch.setattr(module, "_inner_solver", lambda *args: recorded)
+    program = _teacher_program("hinge", beta_fraction=0.3, n=200, P=30)
+    result = working_set(program, tol_gap=1e-6)
+    assert result.status == "optimal"
+    assert limits and all(limit == module.INNER_MAX_ITER > 100 for limit in limits)
+
+
 def test_the_working_set_doubles_until_it_would_hold_half_of_the_patterns():
     """Patterns priced above NEAR_PRICE beta join, the most violating first, as many as the set holds (at least
     5); once that would bring the set past half of the patterns, every one of them joins."""
