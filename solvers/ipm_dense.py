@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 from scipy import linalg as sla
@@ -110,12 +111,15 @@ class DenseIPMSettings(InteriorPointSettings):
 
     smoothing: float = 0.3
     newton_route: str = "auto"
+    callback: Optional[Callable] = None
     solver = "ipm_dense"
 
     def __post_init__(self):
         super().__post_init__()
         if self.smoothing != 0:
             self.smoothing = check_positive(self.solver, "smoothing", self.smoothing)
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(f"ipm_dense: callback must be callable, got {type(self.callback).__name__}")
         if self.newton_route not in NEWTON_ROUTES:
             raise ValueError(f"ipm_dense: newton_route must be one of {', '.join(NEWTON_ROUTES)}, got "
                              f"{self.newton_route!r}")
@@ -746,8 +750,9 @@ def _solve(program, settings):
         _lower_smoothing(data, bounds, settings.tol_gap)
         return _iterate(data, point)
 
-    status, iterations, stopped_by = run_interior_point(_start(data), step, bounds, settings, data.degree, t_start)
-    if status != "optimal" and bounds.sharpen() is not None:
+    status, iterations, stopped_by = run_interior_point(_start(data), step, bounds, settings, data.degree, t_start,
+                                                        settings.callback)
+    if status not in ("optimal", "stopped") and bounds.sharpen() is not None:
         gap = bounds.gap()
         if gap is not None and gap <= settings.tol_gap:
             status, stopped_by = "optimal", None
@@ -773,8 +778,10 @@ def ipm_dense(program, **options):
     ``feas_tol`` (1e-9), the cone violation accepted for the returned point; ``max_iter`` (100);
     ``time_limit`` (None); ``smoothing`` (0.3), the hinge's starting mu (module docstring; 0: the exact
     hinge throughout); ``newton_route`` ("auto"), the constrained program's Newton systems at size dP
-    ("gram") or through an n x n matrix ("nxn"), "auto" the one predicted cheaper (:func:`newton_route`).
-    The gap is always the exact hinge program's.
+    ("gram") or through an n x n matrix ("nxn"), "auto" the one predicted cheaper (:func:`newton_route`);
+    ``callback`` (None), called after every uncertified iterate with a
+    :class:`~solvers.core.cones.IterateReport` (Newton steps, certified gap, dual point), which ends the run
+    with status ``stopped`` by raising StopIteration. The gap is always the exact hinge program's.
 
     Returns a SolveResult (``solver = "ipm_dense"``) at the best cone-feasible iterate, ``optimal`` only
     with a certified gap; ``info``: duality_gap_rel, dual_bound, dual_vector (the dual point ``theta nu`` of

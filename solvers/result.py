@@ -17,9 +17,10 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from formulations.base import NEURON_TOL
 from formulations.validation import user_stacklevel
 
-#: statuses a hand-written solver may report; CVXPY statuses are passed through as CVXPY names them.
+#: statuses a hand-written solver may report (``stopped``: a user's callback ended the run); CVXPY statuses
+#: are passed through as CVXPY names them.
 CONVERGED = ("optimal",)
-STATUSES = ("optimal", "optimal_inaccurate", "max_iter", "time_limit", "diverged", "infeasible",
+STATUSES = ("optimal", "optimal_inaccurate", "max_iter", "time_limit", "stopped", "diverged", "infeasible",
             "solver_error")
 
 

@@ -22,7 +22,9 @@ star-shaped about 0), so the loss's dual value ``-l^*(theta nu)`` (squared:
 bound on the full program's optimum. The robust program prices with its own dual point (docs/math.md 7.1, 7.2).
 
 Patterns priced above beta would lower the objective: they join ``W`` (the most violating first, as many
-as ``W`` holds, at least 5) and the interior point runs again - column generation. The first-order
+as ``W`` holds, at least 5) and the interior point runs again - column generation. The dense interior point
+prices early: once its gap on ``W`` is below ``EARLY_PRICE_GAP``, a violator ends the round there
+(:class:`_EarlyPricing`). The first-order
 solvers call :func:`scheduled_attempt` on their iterate's patterns (a few rounds); :func:`working_set`
 runs the loop alone from a screen of the patterns at the zero model (docs/math.md 6.9). On wide data, where
 the interior point's Newton matrix on W would exceed ``IPM_MAX_NEWTON_SIZE``, the round is solved by the
@@ -54,6 +56,10 @@ PRICE_TOL = 1e-9
 #: violating first): a pattern just inside often enters the optimum once the others have, and each round
 #: costs an interior-point solve
 NEAR_PRICE = 0.9
+#: a round's dense interior point prices the patterns outside the working set once its certified gap on the
+#: set falls below this; if some pattern violates then, the round ends there and the violators join (the
+#: Newton steps from there to the round's tolerance would be spent on a point about to be left)
+EARLY_PRICE_GAP = 1e-2
 
 
 def price_patterns(program, nu, patterns, deadline=None):
@@ -199,6 +205,33 @@ def _inner_solver(loss, robust=False, d=0, size=0):
     return ipm_dense
 
 
+class _EarlyPricing:
+    """The callback of a round's dense interior point (:class:`~solvers.core.cones.IterateReport`): once the
+    certified gap on the working set is below ``EARLY_PRICE_GAP``, price the patterns ``outside`` at the dual
+    point of that gap (dual feasible on the set, so the prices and the bound are those of :func:`_price_at`),
+    once per round. If a pattern is priced above beta, keep the prices and the bound and end the round
+    (StopIteration); else the interior point goes on to the round's tolerance."""
+
+    def __init__(self, program, outside, deadline):
+        self.program, self.outside, self.deadline = program, outside, deadline
+        self.prices = self.bound = None
+        self.done, self.priced = outside.size == 0, 0
+
+    def __call__(self, report):
+        if self.done or report.gap is None or report.gap > EARLY_PRICE_GAP or report.dual_vector is None:
+            return
+        self.done, self.priced = True, self.outside.size
+        prices, bound = _price_at(self.program, report.dual_vector, self.outside, self.deadline)
+        if bound is not None and np.any(prices > self.program.beta_value * (1.0 + PRICE_TOL)):
+            self.prices, self.bound = prices, bound
+            raise StopIteration
+
+
+def _takes_callback(inner):
+    from .ipm_dense import ipm_dense
+    return inner is ipm_dense
+
+
 def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, free_patterns=None, on_round=None):
     """Solve the constrained ``program`` (squared, hinge or logistic loss; the gated one with the hinge or
     logistic loss; the robust one with any of the three) on the working set ``patterns`` by the interior point
@@ -225,7 +258,11 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
             break
         sub = _restricted(program, working, gated, robust)
         inner = _inner_solver(loss, robust, 0 if gated else program.X.shape[1], working.size)
+        outside = np.setdiff1d(np.arange(P), working)
         steps = {} if inner is _admm_inner else {"max_iter": INNER_MAX_ITER}
+        early = _EarlyPricing(program, outside, deadline) if _takes_callback(inner) else None
+        if early is not None:
+            steps["callback"] = early
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sub-program's status is judged here, on the full program
             result = inner(sub, tol_gap=0.1 * tol_gap, time_limit=remaining, **steps)
@@ -235,13 +272,17 @@ def working_set_polish(program, patterns, tol_gap, deadline=None, max_rounds=4, 
         weights = {key: np.zeros((program.X.shape[1], P)) for key in (("U",) if gated else ("V", "W"))}
         for key in weights:
             weights[key][:, working] = result.weights[key]
-        outside = np.setdiff1d(np.arange(P), working)
-        priced += P if inner is _admm_inner else outside.size
-        if robust:
+        priced += 0 if early is None else early.priced
+        if early is not None and early.prices is not None:
+            prices, bound = early.prices, early.bound
+        elif robust:
+            priced += outside.size
             prices, bound = _price_robust(program, result, working, outside, deadline, free_patterns)
         elif inner is _admm_inner:
+            priced += P
             prices, bound = _price_admm(program, result, weights, outside, deadline)
         else:
+            priced += outside.size
             prices, bound = _price(program, result, outside, deadline)
         objective = program.objective(weights)
         candidate = {"weights": weights, "objective": objective, "violation": program.max_violation(weights),

@@ -49,6 +49,36 @@ def test_the_smoothed_hinge_certifies_the_exact_hinge(smoothing):
     assert result.info["smoothing"] <= smoothing
 
 
+def test_a_callback_sees_every_iterate_and_may_stop_the_run():
+    """SciPy's convention: the callback gets each uncertified iterate (Newton steps, certified gap, the dual
+    point of that gap), and StopIteration ends the run with status ``stopped`` at the best point so far; the
+    dual point is feasible (every pattern priced within beta), so its bound holds."""
+    from solvers.working_set import price_patterns
+    program = RandomSpec.draw("sampled", "hinge", 72124473).build()
+    optimum = solve_oracle(program).objective
+    reports = []
+
+    def stop_at_step_12(report):
+        reports.append(report)
+        if report.iteration == 12:
+            raise StopIteration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stopped = ipm_dense(program, callback=stop_at_step_12)
+    assert stopped.status == "stopped" and stopped.iterations == 12 and stopped.info["stopped_by"] == "the callback"
+    assert [report.iteration for report in reports] == list(range(13))
+    last = reports[-1]
+    assert last.gap is not None and stopped.info["duality_gap_rel"] == last.gap > 1e-7
+    prices = price_patterns(program, last.dual_vector, np.arange(program.n_patterns))
+    assert np.max(prices) <= program.beta_value * (1.0 + 1e-9)
+    assert stopped.info["dual_bound"] <= optimum + 1e-8 * max(1.0, optimum) <= stopped.objective + 1e-8
+    silent = ipm_dense(program, callback=lambda report: None)
+    assert silent.status == "optimal" and silent.objective == ipm_dense(program).objective
+    with pytest.raises(ValueError, match="callback must be callable"):
+        ipm_dense(program, callback=3)
+
+
 def test_a_stopped_smoothed_run_still_bounds_the_exact_optimum():
     program = RandomSpec.draw("sampled", "hinge", 72124473).build()
     optimum = solve_oracle(program).objective

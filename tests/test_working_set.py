@@ -117,6 +117,28 @@ def test_a_round_is_not_cut_short_by_the_interior_points_step_limit(monkeypatch)
     assert limits and all(limit == module.INNER_MAX_ITER > 100 for limit in limits)
 
 
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_a_round_ends_once_its_early_pricing_finds_violators(monkeypatch, loss):
+    """A round's interior point prices the other patterns once its gap on the set is below EARLY_PRICE_GAP
+    and stops there when some pattern violates: fewer Newton steps, the same rounds, sets and certified
+    optimum as rounds that run to their tolerance (EARLY_PRICE_GAP = 0: never)."""
+    import importlib
+    module = importlib.import_module("solvers.working_set")
+    program = _teacher_program(loss, beta_fraction=0.05)
+    optimum = solve_oracle(program).objective
+    runs = []
+    for level in (0.0, 1e-2):
+        monkeypatch.setattr(module, "EARLY_PRICE_GAP", level)
+        runs.append(working_set(program, tol_gap=1e-6))
+    late, early = runs
+    assert late.status == early.status == "optimal" and late.info["rounds"] == early.info["rounds"] >= 3
+    assert np.array_equal(late.info["working_set"], early.info["working_set"])
+    assert early.info["ipm_iterations"] < late.info["ipm_iterations"]
+    for result in runs:
+        assert result.info["dual_bound"] <= optimum + 1e-7 * abs(optimum)
+        assert abs(result.objective - optimum) <= 1e-6 * abs(optimum)
+
+
 def test_the_working_set_doubles_until_it_would_hold_half_of_the_patterns():
     """Patterns priced above NEAR_PRICE beta join, the most violating first, as many as the set holds (at least
     5); once that would bring the set past half of the patterns, every one of them joins."""

@@ -3,10 +3,13 @@ of dimension d + 1 is ``(x0 (J,), x1 (d, J))``; an orthant is any array. Also th
 shared Cholesky and outer loop."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 __all__ = ["jdot", "jordan_product", "soc_max_step", "orthant_max_step", "NTScaling", "shifted_cholesky",
-           "run_interior_point", "max_cone_step", "mehrotra_step", "refined_direction", "preconditioned_cg",
+           "run_interior_point", "IterateReport", "max_cone_step", "mehrotra_step", "refined_direction", "preconditioned_cg",
            "interior_point_outcome", "BlockPoint", "reduced_solve", "newton_residual"]
 
 
@@ -134,12 +137,26 @@ class NTScaling:
         return bL / self.lamL, x0, (b1 - x0 * l1) / l0
 
 
-def run_interior_point(point, step, bounds, settings, degree, t_start):
+@dataclass
+class IterateReport:
+    """What a dense interior point's ``callback`` sees after each iterate: the number of Newton steps taken,
+    the certified relative gap so far (None before the first bound), and the dual point of that bound
+    (``theta nu`` in the loss gradient's convention; None before it)."""
+
+    iteration: int
+    gap: Optional[float]
+    dual_vector: Optional[np.ndarray]
+
+
+def run_interior_point(point, step, bounds, settings, degree, t_start, callback=None):
     """The outer loop of the dense interior points: record the point in ``bounds`` (its ``update`` and
     ``gap``), stop on a certified gap within ``settings.tol_gap``, on ``max_iter`` or ``time_limit``, on a
     collapsed step, or once complementarity ``point.mu(degree)`` is 1e-15 of its start; else take
-    ``point, alpha = step(point)`` (arithmetic or factorisation failures stop the run). Returns
-    ``(status, iterations, stopped_by)``; ``stopped_by`` says why an ``optimal_inaccurate`` run ended."""
+    ``point, alpha = step(point)`` (arithmetic or factorisation failures stop the run). ``callback``
+    (optional) is called with an :class:`IterateReport` after every uncertified iterate; raising
+    StopIteration there ends the run with status ``stopped`` (SciPy's convention for callbacks). Returns
+    ``(status, iterations, stopped_by)``; ``stopped_by`` says why an ``optimal_inaccurate`` or ``stopped``
+    run ended."""
     import time
     iterations, alpha, initial_mu = 0, 1.0, point.mu(degree)
     while True:
@@ -147,6 +164,11 @@ def run_interior_point(point, step, bounds, settings, degree, t_start):
         gap = bounds.gap()
         if gap is not None and gap <= settings.tol_gap:
             return "optimal", iterations, None
+        if callback is not None:
+            try:
+                callback(IterateReport(iterations, gap, bounds.nu))
+            except StopIteration:
+                return "stopped", iterations, "the callback"
         if iterations >= settings.max_iter:
             return "max_iter", iterations, None
         if settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
